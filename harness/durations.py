@@ -1,0 +1,52 @@
+"""Parse human durations such as `30s`, `2m`, `1h30m`, `250ms` into seconds."""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import ConfigError
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h)")
+_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration_s(text: str | float | int, where: str = "duration") -> float:
+    """Return `text` in seconds; a bare number means seconds.
+
+    Raises ConfigError naming `where` for anything else, and for zero or negative values.
+    """
+    if isinstance(text, bool):
+        raise ConfigError(f"expected a duration such as 30s, 2m or 1h30m, got {text!r}", where)
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        raw = text.strip().lower()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            pos = 0
+            seconds = 0.0
+            for match in _PART.finditer(raw):
+                if match.start() != pos:
+                    break
+                seconds += float(match.group(1)) * _UNIT_S[match.group(2)]
+                pos = match.end()
+            if pos != len(raw) or not raw:
+                raise ConfigError(
+                    f"expected a duration such as 30s, 2m or 1h30m, got {text!r}", where
+                ) from None
+    if seconds <= 0:
+        raise ConfigError(f"duration must be positive, got {text!r}", where)
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds compactly for humans: `1h02m03s`, `45.0s`, `250ms`."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
