@@ -1,0 +1,407 @@
+"""The edge cache in front of the reference service: HTTP caching policy per tier, enforced.
+
+`EdgeCache` is Falcon middleware placed after `AuthMiddleware`, so a request is authorized
+before the cache may answer it. Each route's tier (from `rbac.ROUTES`) fixes its policy:
+
+| tier | Cache-Control | edge: fresh for | then |
+| static | public, max-age=31536000, immutable | a year | miss |
+| html | public, max-age=10, stale-while-revalidate=30 | 10 s | 30 s served stale, refreshed |
+| api | public, max-age=0, s-maxage=5, stale-if-error=60 | 5 s | 60 s usable if origin fails |
+| dynamic | no-store | never stored (BYPASS) | |
+
+Cacheable 200s get a strong ETag (BLAKE2b of the body); `If-None-Match` gets a 304 from
+the cache or from the origin. Hits are answered in `process_resource` with
+`resp.complete = True`, so the responder does not run.
+
+Cross-process state lives in `state_dir` without locks on the hot path: counters in one
+memory-mapped file per process (`shared_state.SharedCounters`), and generation numbers in
+`<state_dir>/generation`: slot 0 is bumped by `purge()` (every process drops its entries on
+its next request); slot 1 by any successful write under /api/items (list and bulk
+entries become stale); slot 2 + item_id % ITEM_SLOTS by a write to that item (its entries
+become stale). Write-staled entries are soft-purged: they may still be served under
+stale-if-error, while a purge removes entries outright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from harness.service.cdn_refresh import Refresher, RefreshJob
+from harness.service.rbac import Route, route_for
+from harness.service.shared_state import SharedCounters, SharedGenerations
+
+log = logging.getLogger(__name__)
+
+NO_STORE = "no-store"
+ITEM_SLOTS = 4096
+"""Per-item generation slots (items share a slot modulo this; a clash costs a miss)."""
+_PURGE_SLOT, _COLLECTION_SLOT, _FIRST_ITEM_SLOT = 0, 1, 2
+_WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+_WRITE_PREFIX = "/api/items"
+_NOT_REPLAYED_HEADERS = frozenset({"set-cookie", "x-cache", "age", "content-length"})
+
+COUNTER_NAMES: tuple[str, ...] = (
+    "hits",
+    "misses",
+    "stale",
+    "bypass",
+    "not_modified",
+    "stores",
+    "evictions",
+    "purges",
+    "invalidations",
+    "refreshes",
+    "refresh_failures",
+)
+"""Slots of the edge counter files (`stats()` returns them summed over processes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierPolicy:
+    """A tier's Cache-Control header and how the edge applies it (windows in seconds)."""
+
+    cache_control: str
+    fresh_s: float
+    stale_while_revalidate_s: float = 0.0
+    stale_if_error_s: float = 0.0
+    vary: str | None = None
+
+
+POLICIES: dict[str, TierPolicy] = {
+    "static": TierPolicy("public, max-age=31536000, immutable", 31_536_000.0),
+    "html": TierPolicy("public, max-age=10, stale-while-revalidate=30", 10.0, 30.0),
+    "api": TierPolicy(
+        "public, max-age=0, s-maxage=5, stale-if-error=60", 5.0, 0.0, 60.0, "Accept-Encoding"
+    ),
+    "dynamic": TierPolicy(NO_STORE, 0.0),
+}
+"""The policy of each tier named in `rbac.ROUTES`."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """A stored 200: body, replayed headers, when it was stored, what staleness it tracks."""
+
+    body: bytes
+    etag: str
+    headers: tuple[tuple[str, str], ...]
+    stored_at: float
+    policy: TierPolicy
+    dep_slot: int
+    dep_generation: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A cacheable request on its way to the origin (a miss)."""
+
+    key: str
+    route: Route
+    dep_slot: int
+    dep_generation: int
+    purge_generation: int
+    fallback: Entry | None
+
+
+_SERVED = "served"
+_BYPASS = "bypass"
+
+
+class EdgeCache:
+    """An in-process LRU edge cache with counters and purges shared across processes.
+
+    `max_entries` and `max_bytes` bound memory; bodies over `max_entry_bytes` are not
+    stored. `clock` returns monotonic seconds (a parameter so tests need not wait).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        max_entries: int = 10_000,
+        max_bytes: int = 64 << 20,
+        max_entry_bytes: int = 1 << 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self.clock = clock
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._bytes = 0
+        self._store_lock = threading.Lock()
+        self._open()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _reopen_after_fork(ref))
+
+    def _open(self) -> None:
+        self._counters = SharedCounters(self.state_dir, COUNTER_NAMES)
+        self._slot = {name: self._counters.index(name) for name in COUNTER_NAMES}
+        self._generations = SharedGenerations(
+            self.state_dir / "generation", _FIRST_ITEM_SLOT + ITEM_SLOTS
+        )
+        self._seen_purge = self._generations.get(_PURGE_SLOT)
+        self._refresher = Refresher(self._finish_refresh)
+
+    def _reopen(self) -> None:
+        self._entries = OrderedDict()
+        self._bytes = 0
+        self._store_lock = threading.Lock()
+        self._open()
+
+    # -- middleware ---------------------------------------------------------------------
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: Any
+    ) -> None:
+        """Answer a fresh (or revalidating) hit here; otherwise note what to do on return."""
+        route = route_for(req.method, req.uri_template)
+        if route is None or route.tier == "dynamic" or req.method != "GET":
+            req.context.edge = _BYPASS
+            return
+        policy = POLICIES[route.tier]
+        purge_generation = self._generations.get(_PURGE_SLOT)
+        if purge_generation != self._seen_purge:
+            self._drop_all()
+            self._seen_purge = purge_generation
+        key = req.relative_uri
+        if policy.vary is not None:
+            key = f"{key}\n{req.get_header(policy.vary) or ''}"
+        dep_slot = _dependency_slot(route, params)
+        generation = self._generations.get(dep_slot) if dep_slot >= 0 else 0
+        entry = self._entries.get(key)
+        fallback = None
+        if entry is not None:
+            age_s = self.clock() - entry.stored_at
+            current = entry.dep_slot < 0 or entry.dep_generation == generation
+            if current and age_s < policy.fresh_s:
+                self._answer(req, resp, entry, age_s, "HIT", "hits")
+                self._touch(key)
+                return
+            if current and age_s < policy.fresh_s + policy.stale_while_revalidate_s:
+                self._answer(req, resp, entry, age_s, "STALE", "stale")
+                dep = (dep_slot, generation, purge_generation)
+                job = RefreshJob.capture(req, resp, resource, params, route, key, dep)
+                self._refresher.submit(job)
+                self._touch(key)
+                return
+            if age_s < policy.fresh_s + policy.stale_if_error_s:
+                fallback = entry
+        req.context.edge = _Pending(key, route, dep_slot, generation, purge_generation, fallback)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        """Label and count the outcome; store a cacheable 200; serve stale if the origin
+        failed; invalidate api entries after a successful write."""
+        state = getattr(req.context, "edge", None)
+        if state is _SERVED:
+            return
+        if state is None:  # refused before the cache (401/403/404/405) or failed earlier
+            if resp.get_header("Cache-Control") is None:
+                resp.set_header("Cache-Control", NO_STORE)
+            return
+        if state is _BYPASS:
+            resp.set_header("Cache-Control", NO_STORE)
+            resp.set_header("X-Cache", "BYPASS")
+            self._counters.add_at(self._slot["bypass"])
+            self._invalidate_after_write(req, resp)
+            return
+        assert isinstance(state, _Pending)
+        self._finish_miss(req, resp, state, req_succeeded)
+
+    def _finish_miss(
+        self, req: falcon.Request, resp: falcon.Response, state: _Pending, req_succeeded: bool
+    ) -> None:
+        status = resp.status_code
+        fallback = state.fallback
+        if status >= 500 and fallback is not None:
+            age_s = self.clock() - fallback.stored_at
+            if age_s < fallback.policy.fresh_s + fallback.policy.stale_if_error_s:
+                resp.text = None
+                resp.media = None
+                resp.delete_header("Retry-After")
+                resp.delete_header("Vary")
+                self._answer(req, resp, fallback, age_s, "STALE", "stale")
+                return
+        self._counters.add_at(self._slot["misses"])
+        resp.set_header("X-Cache", "MISS")
+        if status != 200 or not req_succeeded or resp.stream is not None:
+            resp.set_header("Cache-Control", NO_STORE)
+            return
+        entry = self._entry_from(resp, state.route, state.dep_slot, state.dep_generation)
+        if entry is None:
+            return
+        if self._generations.get(_PURGE_SLOT) == state.purge_generation:
+            self._store(state.key, entry)
+        if _matches(req.get_header("If-None-Match"), entry.etag):
+            resp.status = falcon.HTTP_304
+            self._counters.add_at(self._slot["not_modified"])
+
+    def _entry_from(
+        self, resp: falcon.Response, route: Route, dep_slot: int, dep_generation: int
+    ) -> Entry | None:
+        """Render `resp`, give it the tier's headers and an ETag; None if it must not be
+        stored (it sets a cookie)."""
+        policy = POLICIES[route.tier]
+        body = resp.render_body() or b""
+        resp.text = None
+        resp.data = body
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        resp.set_header("Cache-Control", policy.cache_control)
+        resp.set_header("ETag", etag)
+        if policy.vary is not None:
+            resp.set_header("Vary", policy.vary)
+        headers = resp.headers
+        if "set-cookie" in headers:
+            resp.set_header("Cache-Control", NO_STORE)
+            return None
+        kept = tuple((k, v) for k, v in headers.items() if k not in _NOT_REPLAYED_HEADERS)
+        return Entry(body, etag, kept, self.clock(), policy, dep_slot, dep_generation)
+
+    def _answer(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        entry: Entry,
+        age_s: float,
+        label: str,
+        counter: str,
+    ) -> None:
+        resp.set_headers(entry.headers)
+        resp.set_header("Age", str(int(age_s)))
+        resp.set_header("X-Cache", label)
+        if _matches(req.get_header("If-None-Match"), entry.etag):
+            resp.status = falcon.HTTP_304
+            resp.data = None
+            self._counters.add_at(self._slot["not_modified"])
+        else:
+            resp.status = falcon.HTTP_200
+            resp.data = entry.body
+        resp.complete = True
+        req.context.edge = _SERVED
+        self._counters.add_at(self._slot[counter])
+
+    def _invalidate_after_write(self, req: falcon.Request, resp: falcon.Response) -> None:
+        template = req.uri_template or ""
+        if req.method not in _WRITE_METHODS or not template.startswith(_WRITE_PREFIX):
+            return
+        if not 200 <= resp.status_code < 300 or resp.get_header("Idempotent-Replay") == "true":
+            return
+        self._generations.bump(_COLLECTION_SLOT)
+        item_id = _item_id(req)
+        if item_id is not None:
+            self._generations.bump(_FIRST_ITEM_SLOT + item_id % ITEM_SLOTS)
+        self._counters.add_at(self._slot["invalidations"])
+
+    # -- storage ------------------------------------------------------------------------
+
+    def _touch(self, key: str) -> None:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+            self._entries.move_to_end(key)
+
+    def _store(self, key: str, entry: Entry) -> None:
+        size = len(entry.body)
+        if size > self.max_entry_bytes:
+            return
+        with self._store_lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._entries[key] = entry
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.body)
+                self._counters.add_at(self._slot["evictions"])
+        self._counters.add_at(self._slot["stores"])
+
+    def _drop_all(self) -> int:
+        with self._store_lock:
+            dropped = len(self._entries)
+            self._entries = OrderedDict()
+            self._bytes = 0
+        return dropped
+
+    def _finish_refresh(self, job: RefreshJob, resp: falcon.Response | None) -> None:
+        """Called by the refresher thread with the origin's response (None if it failed)."""
+        if resp is None or resp.status_code != 200 or resp.stream is not None:
+            self._counters.add_at(self._slot["refresh_failures"])
+            return
+        entry = self._entry_from(resp, job.route, job.dep_slot, job.dep_generation)
+        if entry is not None and self._generations.get(_PURGE_SLOT) == job.purge_generation:
+            self._store(job.key, entry)
+        self._counters.add_at(self._slot["refreshes"])
+
+    # -- operations ---------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """Drop every entry in every process sharing `state_dir`; returns how many this
+        process dropped (the others drop theirs on their next request)."""
+        self._seen_purge = self._generations.bump(_PURGE_SLOT)
+        self._counters.add_at(self._slot["purges"])
+        return self._drop_all()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters summed over every process on `state_dir`, plus this process's size.
+
+        `hit_ratio` = (hits + stale) / (hits + stale + misses); bypasses are not counted.
+        """
+        totals = self._counters.totals()
+        served = totals["hits"] + totals["stale"]
+        looked_up = served + totals["misses"]
+        stats: dict[str, Any] = dict(totals)
+        stats["hit_ratio"] = served / looked_up if looked_up else 0.0
+        stats["processes"] = self._counters.processes()
+        stats["entries"] = len(self._entries)
+        stats["bytes"] = self._bytes
+        return stats
+
+    def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait until background refreshes are done; False if `timeout_s` passed first."""
+        return self._refresher.drain(timeout_s)
+
+
+def _dependency_slot(route: Route, params: Any) -> int:
+    """Which generation slot makes an entry of `route` stale: -1 for none."""
+    if route.tier != "api":
+        return -1
+    item_id = params.get("item_id") if params else None
+    if isinstance(item_id, int):
+        return _FIRST_ITEM_SLOT + item_id % ITEM_SLOTS
+    return _COLLECTION_SLOT
+
+
+def _item_id(req: falcon.Request) -> int | None:
+    tail = req.path.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def _reopen_after_fork(ref: weakref.ref[EdgeCache]) -> None:
+    cache = ref()
+    if cache is not None:
+        cache._reopen()
