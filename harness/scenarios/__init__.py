@@ -1,0 +1,48 @@
+"""Scenario files: the model (frozen dataclasses) and the loader (TOML, precise errors).
+
+The file format is documented in docs/scenarios.md; the shipped files live in `scenarios/`.
+"""
+
+from harness.scenarios.loader import (
+    ensure_timeline,
+    load_scenario,
+    rescale_checked,
+    scenario_from_mapping,
+    scenario_to_dict,
+)
+from harness.scenarios.model import (
+    FAULT_TYPES,
+    FaultSpec,
+    Objectives,
+    PercentileLimit,
+    Phases,
+    Probe,
+    ProfileSpec,
+    Recovery,
+    RecoveryStep,
+    Scenario,
+    SteadyState,
+    Target,
+    rescale,
+)
+
+__all__ = [
+    "FAULT_TYPES",
+    "FaultSpec",
+    "Objectives",
+    "PercentileLimit",
+    "Phases",
+    "Probe",
+    "ProfileSpec",
+    "Recovery",
+    "RecoveryStep",
+    "Scenario",
+    "SteadyState",
+    "Target",
+    "ensure_timeline",
+    "load_scenario",
+    "rescale",
+    "rescale_checked",
+    "scenario_from_mapping",
+    "scenario_to_dict",
+]

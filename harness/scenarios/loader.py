@@ -1,0 +1,380 @@
+"""Load scenario files (TOML) into frozen `Scenario` values, with precise errors.
+
+Every problem is a `ConfigError` naming the file, the dotted key and what was expected,
+raised before anything starts; unknown keys are errors too, with a "did you mean". The
+same reader turns the scenario stored in `run.json` (`config.scenario`) back into a model.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
+from harness.scenarios.fields import Table
+from harness.scenarios.model import (
+    FAULT_TYPES,
+    RECOVERY_MODES,
+    FaultSpec,
+    Objectives,
+    PercentileLimit,
+    Phases,
+    Probe,
+    ProfileSpec,
+    Recovery,
+    RecoveryMode,
+    RecoveryStep,
+    Scenario,
+    SteadyState,
+    Target,
+    freeze,
+    rescale,
+    thaw,
+)
+
+#: Latency keys of `[steady_state]` and the percentile each limits.
+LATENCY_KEYS: dict[str, float] = {
+    "p50_ms": 50.0,
+    "p90_ms": 90.0,
+    "p95_ms": 95.0,
+    "p99_ms": 99.0,
+    "p99_9_ms": 99.9,
+}
+
+
+def load_scenario(path: Path | str, duration_s: float | None = None) -> Scenario:
+    """Read and validate the scenario file at `path`, rescaled to `duration_s` when given."""
+    path = Path(path)
+    source = str(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("no such scenario file", source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source) from None
+    scenario = scenario_from_mapping(data, source, default_name=path.stem)
+    if duration_s is not None:
+        scenario = rescale_checked(scenario, duration_s, source)
+    return scenario
+
+
+def scenario_from_mapping(
+    data: Mapping[str, Any], source: str, default_name: str | None = None
+) -> Scenario:
+    """Validate parsed TOML (or the JSON from `scenario_to_dict`) into a `Scenario`."""
+    top = Table(data, source)
+    name = top.string("name", default_name)
+    description = top.raw("description")
+    if description is not None and not isinstance(description, str):
+        raise top.error("expected a string", "description")
+    profile = _profile(top)
+    target = _target(top)
+    phases = _phases(top.table("phases"))
+    steady = _steady_state(top.table("steady_state"))
+    fault_table = top.table("fault", required=True)
+    assert fault_table is not None
+    fault = _fault(fault_table)
+    recovery = _recovery(top.table("recovery"))
+    thresholds = top.strings("thresholds")
+    objectives = _objectives(top.table("objectives"))
+    total_s = top.opt_duration("duration")
+    top.finish()
+    scenario = Scenario(
+        name=name,
+        description=description or "",
+        profile=profile,
+        target=target,
+        phases=phases,
+        steady_state=steady,
+        fault=fault,
+        recovery=recovery,
+        thresholds=thresholds,
+        objectives=objectives,
+        source=source,
+    )
+    ensure_timeline(scenario, source)
+    _ensure_thresholds(scenario, source)
+    _ensure_fault_params(scenario, source)
+    if total_s is not None:
+        scenario = rescale_checked(scenario, total_s, source, key="duration")
+    return scenario
+
+
+def rescale_checked(
+    scenario: Scenario, total_s: float, source: str = "--duration", key: str | None = None
+) -> Scenario:
+    """`rescale`, then `ensure_timeline`: a total too short for the window is a ConfigError."""
+    if total_s <= 0:
+        raise ConfigError(f"expected a positive duration, got {total_s!r}", source)
+    scaled = rescale(scenario, total_s)
+    try:
+        ensure_timeline(scaled, source)
+    except ConfigError as exc:
+        where = f"{source}: {key}" if key else source
+        raise ConfigError(f"a total of {total_s:g}s is too short: {exc}", where) from None
+    return scaled
+
+
+def ensure_timeline(scenario: Scenario, source: str) -> None:
+    """Check that the timeline's points are in order and RTO is measurable at all."""
+    phases, fault = scenario.phases, scenario.fault
+    earliest_s = phases.warmup_s + phases.steady_check_s
+    if fault.at_s is not None and fault.at_s < earliest_s - 1e-9:
+        raise ConfigError(
+            f"expected at least warmup_s + steady_check_s = {earliest_s:g}s "
+            f"(inject after the steady check), got {fault.at_s:g}s",
+            f"{source}: fault.at_s",
+        )
+    if phases.observe_s < phases.window_s:
+        raise ConfigError(
+            f"expected an observation of at least phases.window_s = {phases.window_s:g}s "
+            f"(RTO needs one full window), got {phases.observe_s:g}s",
+            f"{source}: phases.observe_s",
+        )
+    if fault.duration_s is not None and fault.duration_s > phases.observe_s + 1e-9:
+        raise ConfigError(
+            f"expected at most phases.observe_s = {phases.observe_s:g}s, got {fault.duration_s:g}s",
+            f"{source}: fault.duration_s",
+        )
+    for index, step in enumerate(scenario.recovery.steps):
+        if step.after_s > phases.observe_s + 1e-9:
+            raise ConfigError(
+                f"expected at most phases.observe_s = {phases.observe_s:g}s after the "
+                f"injection, got {step.after_s:g}s",
+                f"{source}: recovery.steps[{index}].after_s",
+            )
+
+
+def _profile(top: Table) -> ProfileSpec:
+    value = top.raw("profile")
+    if value is None:
+        return ProfileSpec()
+    if isinstance(value, str) and value.strip():
+        return ProfileSpec(name=value, inline=None)
+    if isinstance(value, Mapping):
+        return ProfileSpec(name=None, inline=freeze(value))
+    raise top.error("expected a profile name (a string) or an inline profile table", "profile")
+
+
+def _target(top: Table) -> Target:
+    value = top.raw("target")
+    if value is None or value == "deployment":
+        return Target()
+    if isinstance(value, str):
+        return Target(kind="url", url=_url(value, top, "target"))
+    if isinstance(value, Mapping):
+        table = Table(value, top.source, "target")
+        url = table.string("url")
+        table.finish()
+        return Target(kind="url", url=_url(url, table, "url"))
+    raise top.error('expected "deployment" or a table {url = "http://..."}', "target")
+
+
+def _url(value: str, table: Table, key: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise table.error(f'expected "deployment" or an http(s) URL, got {value!r}', key)
+    return value.rstrip("/")
+
+
+def _phases(table: Table | None) -> Phases:
+    if table is None:
+        return Phases()
+    defaults = Phases()
+    phases = Phases(
+        warmup_s=table.duration("warmup_s", defaults.warmup_s, zero_ok=True),
+        steady_check_s=table.duration("steady_check_s", defaults.steady_check_s, zero_ok=True),
+        observe_s=table.duration("observe_s", defaults.observe_s),
+        cooldown_s=table.duration("cooldown_s", defaults.cooldown_s, zero_ok=True),
+        window_s=table.duration("window_s", defaults.window_s),
+    )
+    table.finish()
+    return phases
+
+
+def _success_rate(table: Table) -> float:
+    value = table.raw("success_rate")
+    if value is None:
+        return SteadyState().success_rate
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise table.error(
+                f"expected a fraction or a percentage, got {value!r}", "success_rate"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise table.error(
+            f'expected a fraction in [0, 1] (0.99) or a percentage ("99%"), got {value!r}',
+            "success_rate",
+        )
+    return float(value)
+
+
+def _steady_state(table: Table | None) -> SteadyState:
+    if table is None:
+        return SteadyState()
+    success_rate = _success_rate(table)
+    limits = []
+    for key, pct in LATENCY_KEYS.items():
+        limit_ms = table.opt_number(key, low=0.001)
+        if limit_ms is not None:
+            limits.append(PercentileLimit(pct, limit_ms))
+    min_requests = table.integer("min_requests", 1, low=0)
+    probe_table = table.table("probe")
+    probe = _probe(probe_table) if probe_table is not None else None
+    table.finish()
+    return SteadyState(
+        success_rate=success_rate,
+        latency_ms=tuple(limits),
+        min_requests=min_requests,
+        probe=probe,
+    )
+
+
+def _probe(table: Table) -> Probe:
+    url = table.opt_string("url")
+    path = table.opt_string("path")
+    if (url is None) == (path is None):
+        raise table.error("expected exactly one of url (absolute) or path (on the target)", None)
+    if path is not None and not path.startswith("/"):
+        raise table.error(f"expected a path starting with /, got {path!r}", "path")
+    if url is not None and not url.startswith("/"):
+        _url(url, table, "url")
+    probe = Probe(
+        url=cast(str, url or path),
+        expect_status=table.integer("expect_status", 200, low=100, high=599),
+        timeout_s=table.duration("timeout_s", 2.0),
+        interval_s=table.duration("interval_s", 1.0),
+        name=table.string("name", "steady_state"),
+    )
+    table.finish()
+    return probe
+
+
+def _fault(table: Table) -> FaultSpec:
+    fault_type = table.choice("type", FAULT_TYPES)
+    at_s = table.opt_duration("at_s", zero_ok=True)
+    duration_s = table.opt_duration("duration_s")
+    params = table.table("params")
+    table.finish()
+    return FaultSpec(
+        type=fault_type,
+        at_s=at_s,
+        duration_s=duration_s,
+        params=freeze(params.data) if params is not None else freeze({}),
+    )
+
+
+def _recovery(table: Table | None) -> Recovery:
+    if table is None:
+        return Recovery()
+    mode = cast(RecoveryMode, table.choice("mode", RECOVERY_MODES, "automatic"))
+    steps = []
+    for step_table in table.tables("steps"):
+        params = step_table.table("params")
+        steps.append(
+            RecoveryStep(
+                action=step_table.string("action", required=True),
+                after_s=step_table.duration("after_s", 0.0, zero_ok=True),
+                params=freeze(params.data) if params is not None else freeze({}),
+            )
+        )
+        step_table.finish()
+    table.finish()
+    if mode == "runbook" and not steps:
+        raise table.error('mode "runbook" needs at least one [[recovery.steps]]', "steps")
+    if mode == "automatic" and steps:
+        raise table.error('steps are only for mode "runbook"; use mode = "runbook"', "steps")
+    return Recovery(mode=mode, steps=tuple(sorted(steps, key=lambda step: step.after_s)))
+
+
+def _objectives(table: Table | None) -> Objectives:
+    if table is None:
+        return Objectives()
+    objectives = Objectives(
+        rto_s=table.opt_duration("rto_s", zero_ok=True),
+        rpo_s=table.opt_duration("rpo_s", zero_ok=True),
+        containment_s=table.opt_duration("containment_s", zero_ok=True),
+    )
+    table.finish()
+    return objectives
+
+
+def _ensure_thresholds(scenario: Scenario, source: str) -> None:
+    """Parse each threshold with the analysis' parser when it is available."""
+    try:
+        from harness.analysis import thresholds as parser  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    parse = getattr(parser, "parse_threshold", None)
+    if parse is None:
+        return
+    for index, expr in enumerate(scenario.thresholds):
+        try:
+            parse(expr)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), f"{source}: thresholds[{index}]") from None
+
+
+def _ensure_fault_params(scenario: Scenario, source: str) -> None:
+    """Let the fault type check its own params now, when it is implemented."""
+    from harness.faults import build_fault, fault_available
+
+    if fault_available(scenario.fault.type):
+        build_fault(scenario.fault, source)
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain JSON data, readable back by `scenario_from_mapping`.
+
+    This is what the runner stores in run.json as `config.scenario`. Durations are seconds.
+    """
+    steady = scenario.steady_state
+    steady_dict: dict[str, Any] = {
+        "success_rate": steady.success_rate,
+        "min_requests": steady.min_requests,
+    }
+    for limit in steady.latency_ms:
+        steady_dict[limit.key] = limit.max_ms
+    if steady.probe is not None:
+        probe = steady.probe
+        steady_dict["probe"] = {
+            ("path" if probe.url.startswith("/") else "url"): probe.url,
+            "expect_status": probe.expect_status,
+            "timeout_s": probe.timeout_s,
+            "interval_s": probe.interval_s,
+            "name": probe.name,
+        }
+    fault = scenario.fault
+    fault_dict: dict[str, Any] = {"type": fault.type, "params": thaw(fault.params)}
+    if fault.at_s is not None:
+        fault_dict["at_s"] = fault.at_s
+    if fault.duration_s is not None:
+        fault_dict["duration_s"] = fault.duration_s
+    out: dict[str, Any] = {
+        "name": scenario.name,
+        "description": scenario.description,
+        "profile": scenario.profile.name or thaw(scenario.profile.inline),
+        "target": "deployment" if scenario.target.kind == "deployment" else scenario.target.url,
+        "phases": asdict(scenario.phases),
+        "steady_state": steady_dict,
+        "fault": fault_dict,
+        "recovery": {
+            "mode": scenario.recovery.mode,
+            "steps": [
+                {"action": s.action, "after_s": s.after_s, "params": thaw(s.params)}
+                for s in scenario.recovery.steps
+            ],
+        },
+        "thresholds": list(scenario.thresholds),
+        "objectives": {k: v for k, v in asdict(scenario.objectives).items() if v is not None},
+    }
+    return out

@@ -1,0 +1,241 @@
+"""The scenario model: frozen values built once from a scenario file (see docs/scenarios.md).
+
+A scenario's timeline, in seconds from the start of the load:
+
+    0 ── warmup ── steady check ── fault.at_s ── observe ── cooldown ── end
+                                      └ fault.duration_s ┘
+
+`fault.at_s` defaults to `warmup_s + steady_check_s`; the observation lasts at most
+`observe_s` after the injection; RTO is measured inside it with a `window_s` window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+FAULT_TYPES: tuple[str, ...] = (
+    "database_failover",
+    "api_failure",
+    "regional_failure",
+    "complete_outage",
+    "data_corruption",
+    "security_breach",
+    "command",
+    "http",
+    "signal",
+    "proxy",
+)
+"""Every fault type a scenario may name: the six DR failures, then the generic faults."""
+
+RECOVERY_MODES: tuple[str, ...] = ("automatic", "runbook")
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+TargetKind = Literal["deployment", "url"]
+RecoveryMode = Literal["automatic", "runbook"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the load hits: the reference deployment the runner starts, or a URL."""
+
+    kind: TargetKind = "deployment"
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """The load profile: a profile name, or an inline profile table left to the load engine."""
+
+    name: str | None = "light"
+    inline: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Lengths of the timeline's phases, in seconds (`window_s` is the RTO window)."""
+
+    warmup_s: float = 5.0
+    steady_check_s: float = 5.0
+    observe_s: float = 20.0
+    cooldown_s: float = 2.0
+    window_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP probe that is part of the steady-state hypothesis.
+
+    `url` is absolute, or a path (starting with `/`) resolved against the target.
+    """
+
+    url: str
+    expect_status: int = 200
+    timeout_s: float = 2.0
+    interval_s: float = 1.0
+    name: str = "steady_state"
+
+
+@dataclass(frozen=True)
+class PercentileLimit:
+    """One latency tolerance: the `pct` percentile of successes at most `max_ms`."""
+
+    pct: float
+    max_ms: float
+
+    @property
+    def key(self) -> str:
+        """The scenario-file key for this limit, e.g. `p95_ms`, `p99_9_ms`."""
+        text = f"{self.pct:g}".replace(".", "_")
+        return f"p{text}_ms"
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """The steady-state hypothesis: tolerances the service meets when it is healthy.
+
+    `success_rate` is a fraction (0.99 = 99%; 0 leaves it unchecked). A window with fewer
+    than `min_requests` completed requests does not hold (no evidence the service serves).
+    """
+
+    success_rate: float = 0.99
+    latency_ms: tuple[PercentileLimit, ...] = ()
+    min_requests: int = 1
+    probe: Probe | None = None
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """The fault to inject: its type, when (seconds from load start), how long, parameters.
+
+    `at_s` None means "right after the steady check"; `duration_s` None means the fault is
+    held until the end of the observation (its rollback still runs then).
+    """
+
+    type: str
+    at_s: float | None = None
+    duration_s: float | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True)
+class RecoveryStep:
+    """One runbook action the runner performs `after_s` seconds after the injection."""
+
+    action: str
+    after_s: float = 0.0
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How the service recovers: by itself (`automatic`) or by runbook steps."""
+
+    mode: RecoveryMode = "automatic"
+    steps: tuple[RecoveryStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Recovery objectives the verdict checks; None leaves one unchecked."""
+
+    rto_s: float | None = None
+    rpo_s: float | None = None
+    containment_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One disaster-recovery scenario, as loaded from its file."""
+
+    name: str
+    fault: FaultSpec
+    description: str = ""
+    profile: ProfileSpec = field(default_factory=ProfileSpec)
+    target: Target = field(default_factory=Target)
+    phases: Phases = field(default_factory=Phases)
+    steady_state: SteadyState = field(default_factory=SteadyState)
+    recovery: Recovery = field(default_factory=Recovery)
+    thresholds: tuple[str, ...] = ()
+    objectives: Objectives = field(default_factory=Objectives)
+    source: str | None = None
+
+    @property
+    def inject_at_s(self) -> float:
+        """When the fault is injected, in seconds from the start of the load."""
+        if self.fault.at_s is not None:
+            return self.fault.at_s
+        return self.phases.warmup_s + self.phases.steady_check_s
+
+    @property
+    def clear_at_s(self) -> float:
+        """When the fault is cleared (rolled back), in seconds from the start of the load."""
+        held_s = self.fault.duration_s
+        if held_s is None:
+            held_s = self.phases.observe_s
+        return self.inject_at_s + held_s
+
+    @property
+    def observe_end_s(self) -> float:
+        """When the observation ends at the latest, in seconds from the start of the load."""
+        return self.inject_at_s + self.phases.observe_s
+
+    @property
+    def duration_s(self) -> float:
+        """Total planned length: up to the injection, the observation, the cooldown."""
+        return self.observe_end_s + self.phases.cooldown_s
+
+
+def rescale(scenario: Scenario, total_s: float) -> Scenario:
+    """The same scenario stretched or shrunk so that its timeline lasts `total_s` seconds.
+
+    Every point and length on the timeline scales by one factor (phases, `fault.at_s`,
+    `fault.duration_s`, each step's `after_s`); the RTO window, the probe's timing and the
+    objectives do not. Validation of the result (e.g. observation shorter than the window)
+    is the loader's job: call `harness.scenarios.ensure_timeline` on it.
+    """
+    factor = total_s / scenario.duration_s
+    phases = scenario.phases
+    fault = scenario.fault
+    return replace(
+        scenario,
+        phases=replace(
+            phases,
+            warmup_s=phases.warmup_s * factor,
+            steady_check_s=phases.steady_check_s * factor,
+            observe_s=phases.observe_s * factor,
+            cooldown_s=phases.cooldown_s * factor,
+        ),
+        fault=replace(
+            fault,
+            at_s=None if fault.at_s is None else fault.at_s * factor,
+            duration_s=None if fault.duration_s is None else fault.duration_s * factor,
+        ),
+        recovery=replace(
+            scenario.recovery,
+            steps=tuple(
+                replace(step, after_s=step.after_s * factor) for step in scenario.recovery.steps
+            ),
+        ),
+    )
+
+
+def freeze(value: Any) -> Any:
+    """A read-only copy of TOML/JSON data: tables become mappings, arrays tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Inverse of `freeze`: plain dicts and lists, ready for JSON or TOML."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
