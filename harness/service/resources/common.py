@@ -1,0 +1,86 @@
+"""What every resource shares: JSON answers, JSON errors, request-body and parameter parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class ApiError(falcon.HTTPError):
+    """An error answered as `{"error": code, "message": ..., **extra}` with `status`."""
+
+    def __init__(self, status: str, code: str, message: str, **extra: Any) -> None:
+        super().__init__(status, title=code, description=message)
+        self.error = code
+        self.message = message
+        self.extra = extra
+
+    def to_dict(self, obj_type: type[Any] = dict) -> Any:
+        """The JSON body (Falcon calls this through the app's error serializer)."""
+        obj = obj_type()
+        obj["error"] = self.error
+        obj["message"] = self.message
+        obj.update(self.extra)
+        return obj
+
+
+def bad_request(code: str, message: str, **extra: Any) -> ApiError:
+    """A 400 naming what was wrong."""
+    return ApiError(falcon.HTTP_400, code, message, **extra)
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    """A 400 for one field of a request body or query."""
+    return ApiError(falcon.HTTP_400, "invalid_field", f"{field}: {message}", field=field)
+
+
+def send_json(resp: falcon.Response, body: Any, status: str = falcon.HTTP_200) -> None:
+    """Answer `body` as compact JSON."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(body, separators=(",", ":"))
+
+
+def read_json_object(req: falcon.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 saying why it is not one."""
+    length = req.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError(
+            falcon.HTTP_413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes"
+        )
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(
+            falcon.HTTP_413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes"
+        )
+    if not raw.strip():
+        raise bad_request("invalid_json", "expected a JSON object body, got an empty body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request("invalid_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("invalid_json", f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def int_param(req: falcon.Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    """An integer query parameter within [minimum, maximum], or a 400 naming it."""
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(
+            "bad_parameter", f"{name} must be an integer, got {raw!r}", field=name
+        ) from None
+    if not minimum <= value <= maximum:
+        raise bad_request(
+            "bad_parameter", f"{name} must be in {minimum}..{maximum}, got {value}", field=name
+        )
+    return value
