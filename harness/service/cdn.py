@@ -248,7 +248,7 @@ class EdgeCache:
         if self._generations.get(_PURGE_SLOT) == state.purge_generation:
             self._store(state.key, entry)
         if _matches(req.get_header("If-None-Match"), entry.etag):
-            resp.status = falcon.HTTP_304
+            _not_modified(resp)
             self._counters.add_at(self._slot["not_modified"])
 
     def _entry_from(
@@ -265,10 +265,10 @@ class EdgeCache:
         resp.set_header("ETag", etag)
         if policy.vary is not None:
             resp.set_header("Vary", policy.vary)
-        headers = resp.headers
-        if "set-cookie" in headers:
+        if resp._cookies or resp._extra_headers:  # Set-Cookie: personal, never shared
             resp.set_header("Cache-Control", NO_STORE)
             return None
+        headers = resp.headers
         kept = tuple((k, v) for k, v in headers.items() if k not in _NOT_REPLAYED_HEADERS)
         return Entry(body, etag, kept, self.clock(), policy, dep_slot, dep_generation)
 
@@ -285,8 +285,7 @@ class EdgeCache:
         resp.set_header("Age", str(int(age_s)))
         resp.set_header("X-Cache", label)
         if _matches(req.get_header("If-None-Match"), entry.etag):
-            resp.status = falcon.HTTP_304
-            resp.data = None
+            _not_modified(resp)
             self._counters.add_at(self._slot["not_modified"])
         else:
             resp.status = falcon.HTTP_200
@@ -399,6 +398,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == etag:
             return True
     return False
+
+
+def _not_modified(resp: falcon.Response) -> None:
+    resp.status = falcon.HTTP_304
+    resp.data = None
+    resp.delete_header("Content-Type")  # a 304 has no content
 
 
 def _reopen_after_fork(ref: weakref.ref[EdgeCache]) -> None:
