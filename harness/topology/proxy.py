@@ -1,0 +1,439 @@
+"""The router's data plane: a gevent TCP proxy with health checks, failover and toxics.
+
+Loaded only inside the router process (`python -m harness.topology.router`). It uses gevent's
+sockets, queues and events explicitly and monkey-patches nothing. Every socket it owns has
+TCP_NODELAY set. Each accepted connection is paired with one upstream connection, chosen by
+`RoutingTable.candidates()`; bytes are forwarded unchanged, so HTTP keep-alive connections stay
+on the endpoint they were opened to until one side closes or the router closes them:
+
+- an endpoint turning unhealthy closes its connections (HAProxy's `on-marked-down
+  shutdown-sessions`), so keep-alive clients reconnect and are routed to a healthy region;
+- an upstream `down` toxic closes that region's connections; a listener `down` toxic closes the
+  listening socket (new connections are refused) and every connection;
+- `reset_peer` resets (RST) the client side of the connections it applies to;
+- `timeout` holds data both ways (nothing is dropped: it flows again when the toxic goes,
+  like a healed partition) and closes the connection after `timeout_ms` if that is set;
+- `latency` delays each chunk, pipelined: a chunk leaves `delay` after it arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import random
+import signal
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import gevent
+import gevent.event
+import gevent.queue
+from gevent import socket as gsocket
+
+from harness.rundir import JsonlAppender, read_json, write_json_atomic
+from harness.topology.control import serve_control, set_nodelay
+from harness.topology.health import check_endpoint
+from harness.topology.router import RouterConfig
+from harness.topology.routing import Endpoint, RoutingTable
+from harness.topology.toxics import LISTENER, Effect, Toxic, effect_of, toxic_from_json
+
+StreamName = Literal["upstream", "downstream"]
+_CHUNK_BYTES = 65536
+_QUEUE_CHUNKS = 64
+
+
+class Connection:
+    """One client connection and its upstream connection."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self, client: gsocket.socket, upstream: gsocket.socket, endpoint: Endpoint
+    ) -> None:
+        self.id = next(self._ids)
+        self.client = client
+        self.upstream = upstream
+        self.endpoint = endpoint
+        self.effect = Effect()
+        self.generation = 0
+        self.closed = False
+        self.bytes = {"upstream": 0, "downstream": 0}
+
+    def close(self, reset: bool = False) -> None:
+        """Close both sides; `reset` sends the client an RST (SO_LINGER 0) instead of a FIN."""
+        if self.closed:
+            return
+        self.closed = True
+        if reset:
+            _reset(self.client)
+        else:
+            _close(self.client)
+        _close(self.upstream)
+
+
+def _close(sock: gsocket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+def _reset(sock: gsocket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Proxy:
+    """The router: listener, control API, health checkers and the connections between them."""
+
+    def __init__(self, config: RouterConfig, events: JsonlAppender | None) -> None:
+        self.config = config
+        self.events = events
+        self.rng = random.Random()
+        self.table = RoutingTable(
+            [Endpoint(u.region, u.host, u.port) for u in config.upstreams],
+            primary=config.primary,
+            rise=config.health.rise,
+            fall=config.health.fall,
+            failback=config.failback,
+        )
+        self.toxics: dict[str, Toxic] = {}
+        self.connections: set[Connection] = set()
+        self.listener: gsocket.socket | None = None
+        self.listen_port = config.listen_port
+        self._accept: gevent.Greenlet | None = None
+        self._changed = gevent.event.Event()
+        self._names = itertools.count(1)
+        self.stopped = gevent.event.Event()
+        self.counters = {"accepted": 0, "no_upstream": 0, "refused_upstream": 0}
+
+    # -- events ---------------------------------------------------------------------------
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Append one event to the router's events file."""
+        if self.events is not None:
+            self.events.append({"t": fields.pop("t", time.time()), "kind": kind, **fields})
+            self.events.flush()
+
+    # -- listener ---------------------------------------------------------------------------
+
+    def open_listener(self) -> None:
+        """Bind the client-facing socket (same port as before after a `down` toxic)."""
+        if self.listener is not None:
+            return
+        sock = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        set_nodelay(sock)
+        sock.bind((self.config.listen_host, self.listen_port))
+        sock.listen(1024)
+        self.listen_port = sock.getsockname()[1]
+        self.listener = sock
+        self._accept = gevent.spawn(self._accept_loop, sock)
+
+    def close_listener(self) -> None:
+        """Stop accepting: new connections are refused."""
+        if self.listener is None:
+            return
+        if self._accept is not None:
+            self._accept.kill(block=False)
+        self.listener.close()
+        self.listener = None
+
+    def _accept_loop(self, listener: gsocket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            self.counters["accepted"] += 1
+            gevent.spawn(self._handle, client)
+
+    # -- one connection -----------------------------------------------------------------------
+
+    def _handle(self, client: gsocket.socket) -> None:
+        try:
+            set_nodelay(client)
+        except OSError:
+            client.close()
+            return
+        first = effect_of(self.toxics.values(), (LISTENER,), self.rng)
+        if first.reset and first.reset_timeout_ms == 0:
+            _reset(client)
+            return
+        upstream, endpoint = self._connect_upstream()
+        if upstream is None or endpoint is None:
+            self.counters["no_upstream"] += 1
+            _reset(client)
+            return
+        conn = Connection(client, upstream, endpoint)
+        self.connections.add(conn)
+        try:
+            self._apply(
+                conn, effect_of(self.toxics.values(), (LISTENER, endpoint.region), self.rng)
+            )
+            pumps = [
+                gevent.spawn(self._pump, conn, client, upstream, "upstream"),
+                gevent.spawn(self._pump, conn, upstream, client, "downstream"),
+            ]
+            gevent.joinall(pumps)
+        finally:
+            self.connections.discard(conn)
+            conn.close()
+
+    def _connect_upstream(self) -> tuple[gsocket.socket | None, Endpoint | None]:
+        for endpoint in self.table.candidates():
+            effect = effect_of(self.toxics.values(), (endpoint.region,), self.rng)
+            if effect.down:
+                continue
+            try:
+                sock = gsocket.create_connection(
+                    (endpoint.host, endpoint.port), timeout=self.config.connect_timeout_s
+                )
+            except OSError as exc:
+                self.counters["refused_upstream"] += 1
+                self._record(endpoint, False, f"connect failed: {exc}")
+                continue
+            sock.settimeout(None)
+            set_nodelay(sock)
+            return sock, endpoint
+        return None, None
+
+    def _apply(self, conn: Connection, effect: Effect) -> None:
+        """Give a connection the toxics' effect; schedule its reset or hold timeout."""
+        conn.effect = effect
+        conn.generation += 1
+        generation = conn.generation
+        if effect.down:
+            conn.close()
+            return
+        if effect.reset:
+            gevent.spawn_later(effect.reset_timeout_ms / 1000, self._reset_if, conn, generation)
+        if effect.hold and effect.hold_timeout_ms > 0:
+            gevent.spawn_later(effect.hold_timeout_ms / 1000, self._close_if, conn, generation)
+
+    def _reset_if(self, conn: Connection, generation: int) -> None:
+        if conn.generation == generation:
+            conn.close(reset=True)
+
+    def _close_if(self, conn: Connection, generation: int) -> None:
+        if conn.generation == generation and conn.effect.hold:
+            conn.close()
+
+    def _flowing(self, conn: Connection) -> bool:
+        """Wait while a timeout toxic holds the connection; False once it is closed."""
+        while not conn.closed:
+            changed = self._changed
+            if not conn.effect.hold:
+                return True
+            changed.wait(0.5)
+        return False
+
+    def _pump(
+        self, conn: Connection, src: gsocket.socket, dst: gsocket.socket, stream: StreamName
+    ) -> None:
+        """Read `src`, queue each chunk with its send time; a writer sends them in order."""
+        chunks: gevent.queue.Queue[tuple[float, bytes] | None] = gevent.queue.Queue(_QUEUE_CHUNKS)
+        writer = gevent.spawn(self._write, conn, chunks, dst)
+        try:
+            while self._flowing(conn):
+                data = src.recv(_CHUNK_BYTES)
+                if not data:
+                    break
+                conn.bytes[stream] += len(data)
+                chunks.put((time.monotonic() + conn.effect.delay_s(stream, self.rng), data))
+        except OSError:
+            conn.close()
+        finally:
+            chunks.put(None)
+            writer.join()
+
+    def _write(
+        self,
+        conn: Connection,
+        chunks: gevent.queue.Queue[tuple[float, bytes] | None],
+        dst: gsocket.socket,
+    ) -> None:
+        failed = False
+        while (item := chunks.get()) is not None:
+            if failed:
+                continue  # keep draining so the reader never blocks on a full queue
+            send_at, data = item
+            wait_s = send_at - time.monotonic()
+            if wait_s > 0:
+                gevent.sleep(wait_s)
+            try:
+                if not self._flowing(conn):
+                    raise OSError("connection closed")
+                dst.sendall(data)
+            except OSError:
+                failed = True
+                conn.close()
+        if not failed and not conn.closed:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)  # pass the half-close on
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _health_loop(self, endpoint: Endpoint) -> None:
+        health = self.config.health
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            effect = effect_of(self.toxics.values(), (endpoint.region,), self.rng)
+            ok, detail = check_endpoint(endpoint.host, endpoint.port, health, effect, self.rng)
+            self._record(endpoint, ok, detail)
+            gevent.sleep(max(0.0, health.interval_s - (time.monotonic() - started)))
+
+    def _record(self, endpoint: Endpoint, ok: bool, detail: str) -> None:
+        for event in self.table.record(endpoint.key, ok, detail, time.time()):
+            kind = event.pop("kind")
+            self.emit(kind, **event)
+            if kind == "endpoint_health" and not event["healthy"]:
+                self.close_connections(
+                    lambda c: c.endpoint == endpoint, f"{endpoint.key} unhealthy"
+                )
+
+    def close_connections(self, which: Any, reason: str) -> int:
+        """Close the connections `which(conn)` selects; records how many."""
+        chosen = [c for c in self.connections if which(c)]
+        for conn in chosen:
+            conn.close()
+        if chosen:
+            self.emit("connections_closed", count=len(chosen), reason=reason)
+        return len(chosen)
+
+    # -- toxics -------------------------------------------------------------------------------
+
+    def add_toxic(self, body: Any) -> Toxic:
+        """Validate and add a toxic; it acts on new and existing connections at once."""
+        scopes = self.table.regions
+        toxic = toxic_from_json(body, scopes, default_name=f"toxic{next(self._names)}")
+        if toxic.name in self.toxics:
+            raise KeyError(toxic.name)
+        self.toxics[toxic.name] = toxic
+        self.emit("toxic_added", toxic=toxic.to_json())
+        self._toxics_changed()
+        return toxic
+
+    def remove_toxics(self, names: Sequence[str]) -> None:
+        """Remove toxics by name (missing names raise KeyError before anything changes)."""
+        for name in names:
+            if name not in self.toxics:
+                raise KeyError(name)
+        for name in names:
+            self.emit("toxic_removed", toxic=self.toxics.pop(name).to_json())
+        self._toxics_changed()
+
+    def _toxics_changed(self) -> None:
+        listener_down = any(t.type == "down" and t.scope == LISTENER for t in self.toxics.values())
+        if listener_down and self.listener is not None:
+            self.close_listener()
+            self.close_connections(lambda c: True, "listener down")
+            self.emit("listener_down", port=self.listen_port)
+        elif not listener_down and self.listener is None:
+            self.open_listener()
+            self.emit("listener_up", port=self.listen_port)
+        for conn in list(self.connections):
+            region = conn.endpoint.region
+            self._apply(conn, effect_of(self.toxics.values(), (LISTENER, region), self.rng))
+        changed, self._changed = self._changed, gevent.event.Event()
+        changed.set()
+
+    # -- control API ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """State for GET /status."""
+        per_endpoint: dict[str, int] = {}
+        for conn in self.connections:
+            per_endpoint[conn.endpoint.key] = per_endpoint.get(conn.endpoint.key, 0) + 1
+        snapshot = self.table.snapshot()
+        for item in snapshot["endpoints"]:
+            item["connections"] = per_endpoint.get(item["key"], 0)
+        return snapshot | {
+            "listen_port": self.listen_port,
+            "listening": self.listener is not None,
+            "connections": len(self.connections),
+            "counters": dict(self.counters),
+            "toxics": [t.to_json() for t in self.toxics.values()],
+        }
+
+    def handle_control(self, method: str, target: str, body: bytes) -> tuple[int, Any]:
+        """Route one control request; see docs/topology.md for the API."""
+        import json
+
+        from harness.errors import ConfigError
+
+        path = target.split("?", 1)[0].rstrip("/") or "/"
+        try:
+            if method == "GET" and path == "/status":
+                return 200, self.status()
+            if method == "GET" and path == "/toxics":
+                return 200, [t.to_json() for t in self.toxics.values()]
+            if method == "POST" and path == "/toxics":
+                return 201, self.add_toxic(json.loads(body or b"null")).to_json()
+            if method == "DELETE" and path == "/toxics":
+                self.remove_toxics(list(self.toxics))
+                return 204, None
+            if method == "DELETE" and path.startswith("/toxics/"):
+                self.remove_toxics([path.removeprefix("/toxics/")])
+                return 204, None
+        except (ConfigError, ValueError) as exc:
+            return 400, {"error": str(exc)}
+        except KeyError as exc:
+            exists = method == "POST"
+            return 409 if exists else 404, {"error": f"toxic {exc.args[0]!r} "
+                                            + ("exists" if exists else "not found")}  # fmt: skip
+        return 404, {"error": f"no route {method} {path}"}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Bind, start checking, report readiness, serve until SIGTERM/SIGINT."""
+        self.open_listener()
+        control = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        control.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        control.bind((self.config.listen_host, self.config.control_port))
+        control.listen(64)
+        serve_control(control, self.handle_control)
+        for state in self.table.health.values():
+            if self.config.health.kind == "none":
+                self._record(state.endpoint, True, "health checks off")
+            else:
+                gevent.spawn(self._health_loop, state.endpoint)
+        control_port = control.getsockname()[1]
+        self.emit("router_started", listen_port=self.listen_port, control_port=control_port)
+        if self.config.ready_path is not None:
+            write_json_atomic(
+                self.config.ready_path,
+                {"listen_port": self.listen_port, "control_port": control_port},
+            )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(sig, self.stopped.set)
+        self.stopped.wait()
+        self.close_listener()
+        self.close_connections(lambda c: True, "router stopping")
+        control.close()
+        self.emit("router_stopped")
+
+
+def run_router(config: RouterConfig) -> None:
+    """Run a router with `config` in this process until SIGTERM."""
+    events = JsonlAppender(config.events_path) if config.events_path is not None else None
+    try:
+        Proxy(config, events).run()
+    finally:
+        if events is not None:
+            events.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m harness.topology.router --config FILE`."""
+    parser = argparse.ArgumentParser(prog="python -m harness.topology.router")
+    parser.add_argument("--config", type=Path, required=True, help="RouterConfig as JSON")
+    args = parser.parse_args(argv)
+    run_router(RouterConfig.from_json(read_json(args.config)))
+    return 0
