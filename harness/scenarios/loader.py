@@ -7,6 +7,7 @@ same reader turns the scenario stored in `run.json` (`config.scenario`) back int
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -228,6 +229,9 @@ def _steady_state(table: Table | None) -> SteadyState:
         if limit_ms is not None:
             limits.append(PercentileLimit(pct, limit_ms))
     min_requests = table.integer("min_requests", 1, low=0)
+    max_silence_s = (
+        None if table.raw("max_silence_s") in (None, "auto") else (table.duration("max_silence_s"))
+    )
     probe_table = table.table("probe")
     probe = _probe(probe_table) if probe_table is not None else None
     table.finish()
@@ -235,6 +239,7 @@ def _steady_state(table: Table | None) -> SteadyState:
         success_rate=success_rate,
         latency_ms=tuple(limits),
         min_requests=min_requests,
+        max_silence_s=max_silence_s,
         probe=probe,
     )
 
@@ -309,19 +314,16 @@ def _objectives(table: Table | None) -> Objectives:
 
 
 def _ensure_thresholds(scenario: Scenario, source: str) -> None:
-    """Parse each threshold with the analysis' parser when it is available."""
+    """Parse each threshold with the analysis' parser, so a bad one fails before the run."""
     try:
-        from harness.analysis import thresholds as parser  # type: ignore[attr-defined]
-    except ImportError:
+        module = importlib.import_module("harness.analysis.thresholds")
+    except ModuleNotFoundError:
         return
-    parse = getattr(parser, "parse_threshold", None)
+    parse = getattr(module, "parse_threshold", None)
     if parse is None:
         return
     for index, expr in enumerate(scenario.thresholds):
-        try:
-            parse(expr)
-        except ConfigError as exc:
-            raise ConfigError(str(exc), f"{source}: thresholds[{index}]") from None
+        parse(expr, f"{source}: thresholds[{index}]")
 
 
 def _ensure_fault_params(scenario: Scenario, source: str) -> None:
@@ -341,6 +343,7 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     steady_dict: dict[str, Any] = {
         "success_rate": steady.success_rate,
         "min_requests": steady.min_requests,
+        "max_silence_s": "auto" if steady.max_silence_s is None else steady.max_silence_s,
     }
     for limit in steady.latency_ms:
         steady_dict[limit.key] = limit.max_ms

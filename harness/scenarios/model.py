@@ -98,12 +98,15 @@ class SteadyState:
     """The steady-state hypothesis: tolerances the service meets when it is healthy.
 
     `success_rate` is a fraction (0.99 = 99%; 0 leaves it unchecked). A window with fewer
-    than `min_requests` completed requests does not hold (no evidence the service serves).
+    than `min_requests` completed requests does not hold (no evidence the service serves),
+    nor does one holding a silence (no request completed at all) of `max_silence_s` or
+    more; None means automatic: the time 10 requests took just before the injection.
     """
 
     success_rate: float = 0.99
     latency_ms: tuple[PercentileLimit, ...] = ()
     min_requests: int = 1
+    max_silence_s: float | None = None
     probe: Probe | None = None
 
 
