@@ -161,14 +161,21 @@ def serve(
 
 
 class ServiceProcess:
-    """A `harness serve` child process in its own process group."""
+    """A `harness serve` child process in its own process group.
 
-    def __init__(self, process: subprocess.Popen[str], url: str, stderr: IO[bytes]) -> None:
+    `url` is its base URL, `port` its port, `pid` the serving process, `config` what it runs.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[str], url: str, stderr: IO[bytes], config: ServiceConfig
+    ) -> None:
         self.process = process
+        self.config = config
         self.url = url
         self.pid = process.pid
         self.port = int(url.rsplit(":", 1)[1])
         self._stderr = stderr
+        self.stdout_reader: threading.Thread | None = None
 
     def stop(self, timeout_s: float = 10) -> int | None:
         """SIGTERM the server, SIGKILL its whole group after `timeout_s`; its exit code."""
@@ -180,6 +187,10 @@ class ServiceProcess:
                 pass
         _kill_group(self.pid)
         code = self.process.wait(timeout=timeout_s)
+        if self.stdout_reader is not None:
+            self.stdout_reader.join(timeout=timeout_s)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         self._stderr.close()
         return code
 
@@ -251,7 +262,8 @@ def start_service(config: ServiceConfig, *, ready_timeout_s: float = 30.0) -> Se
                 found.append(line[len(READY_LINE_PREFIX) :].strip())
                 ready.set()
 
-    threading.Thread(target=read_stdout, name="serve-stdout", daemon=True).start()
+    reader = threading.Thread(target=read_stdout, name="serve-stdout", daemon=True)
+    reader.start()
     deadline = time.monotonic() + ready_timeout_s
     while not ready.wait(0.05):
         failure = None
@@ -260,11 +272,13 @@ def start_service(config: ServiceConfig, *, ready_timeout_s: float = 30.0) -> Se
         elif time.monotonic() > deadline:
             failure = f"the service was not ready within {ready_timeout_s:g}s"
         if failure is not None:
-            handle = ServiceProcess(process, base_url(config.host, 0), stderr)
+            handle = ServiceProcess(process, base_url(config.host, 0), stderr, config)
+            handle.stdout_reader = reader
             tail = handle.stderr_tail()
             handle.stop(timeout_s=2)
             raise RunFailed(f"{failure}; stderr: {tail or '(empty)'}")
-    service = ServiceProcess(process, found[0], stderr)
+    service = ServiceProcess(process, found[0], stderr, config)
+    service.stdout_reader = reader
     if probe_status(config.host, service.port) != 200:
         tail = service.stderr_tail()
         service.stop(timeout_s=2)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness.errors import RunFailed
 from harness.service import seed
 
 ITEM_COLUMNS = ("id", "name", "category", "price", "quantity", "status", "created_at")
@@ -73,8 +74,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class StorageUnavailable(Exception):
-    """The database cannot serve now (I/O error, corruption, file missing, busy); maps to 503."""
+class StorageUnavailable(RunFailed):
+    """The database cannot serve now (I/O error, corruption, file missing, busy).
+
+    The app answers it with a 503; at startup it is a failed run (exit code 3).
+    """
 
     def __init__(self, message: str, code: str = "SQLITE_ERROR") -> None:
         super().__init__(message)

@@ -1,0 +1,118 @@
+"""Health, readiness, metrics, the OpenAPI spec and public content, over real HTTP; the
+spec is also checked against the app's own routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import falcon.inspect
+import pytest
+
+from harness.errors import RunFailed
+from harness.service.app import create_app
+from harness.service.config import ServiceConfig
+from harness.service.openapi import build_spec, openapi_path
+from harness.service.rbac import ROUTES
+from harness.service.server import start_service
+
+
+def _app_routes(app: falcon.App) -> set[tuple[str, str]]:
+    return {
+        (method.method, openapi_path(route.path))
+        for route in falcon.inspect.inspect_routes(app)
+        for method in route.methods
+        if not method.internal
+    }
+
+
+def test_openapi_paths_and_methods_equal_the_apps_routes(tmp_path: Path) -> None:
+    app = create_app(ServiceConfig(data_dir=tmp_path, seed_items=0))
+    spec = build_spec()
+    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+    assert documented == _app_routes(app)
+    assert documented == {(r.method, openapi_path(r.template)) for r in ROUTES}
+    assert spec["openapi"].startswith("3.1")
+    for route in ROUTES:
+        operation = spec["paths"][openapi_path(route.template)][route.method.lower()]
+        assert ("security" in operation) == (route.permission is not None)
+
+
+@pytest.mark.e2e
+def test_openapi_is_served(client: Any) -> None:
+    reply = client.get("/openapi.json")
+    assert reply.status == 200
+    assert reply.body == build_spec()
+
+
+@pytest.mark.e2e
+def test_health_and_readiness(client: Any) -> None:
+    assert client.get("/healthz").body == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status == 200 and ready.body["storage"] == "ok"
+    assert ready.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.e2e
+def test_static_files_and_pages(client: Any) -> None:
+    css = client.get("/static/app.css")
+    assert css.status == 200 and css.headers["content-type"].startswith("text/css")
+    assert client.get("/static/logo.svg").headers["content-type"] == "image/svg+xml"
+    assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    home = client.get("/")
+    assert home.status == 200 and b"/pages/about" in home.raw
+    assert client.get("/pages/about").raw == client.get("/pages/about").raw
+    missing = client.get("/pages/nope")
+    assert (missing.status, missing.body["error"]) == (404, "not_found")
+    assert client.get("/static/nope.css").status == 404
+
+
+@pytest.mark.e2e
+def test_metrics_count_requests_and_need_permission(
+    client: Any, service: Any, make_client: Callable[..., Any], token_for: Callable[[str], str]
+) -> None:
+    client.get("/api/items/1")
+    text = client.get("/metrics").raw.decode()
+    assert 'harness_http_requests_total{method="GET",route="/api/items/{item_id:int}"' in text
+    assert "harness_http_request_duration_seconds_count" in text
+    assert "harness_storage_up 1" in text
+    assert "harness_cdn_hits" in text
+    assert make_client(service.url).get("/metrics").status == 401
+    assert make_client(service.url, token_for("viewer")).get("/metrics").status == 403
+
+
+@pytest.mark.e2e
+def test_me_names_the_caller(
+    service: Any, make_client: Callable[..., Any], token_for: Callable[[str], str]
+) -> None:
+    me = make_client(service.url, token_for("viewer")).get("/api/me").body
+    assert (me["sub"], me["role"]) == ("test-viewer", "viewer")
+    assert me["permissions"] == ["items:read", "profile:read"]
+
+
+@pytest.mark.e2e
+def test_readiness_reports_broken_storage(tmp_path: Path, make_client: Callable[..., Any]) -> None:
+    config = ServiceConfig(port=0, data_dir=tmp_path, seed_items=10)
+    with start_service(config) as service:
+        client = make_client(service.url)
+        assert client.get("/readyz").status == 200
+        db_path = config.items_db_path
+        header = db_path.read_bytes()[:100]
+        with open(db_path, "r+b") as handle:
+            handle.write(b"\0" * 100)
+        broken = client.get("/readyz")
+        assert broken.status == 503
+        assert broken.body["error"] == "not_ready" and broken.body["storage"] == "SQLITE_NOTADB"
+        assert client.get("/healthz").status == 200
+        with open(db_path, "r+b") as handle:
+            handle.write(header)
+        assert client.get("/readyz").status == 200
+
+
+@pytest.mark.e2e
+def test_start_service_reports_a_server_that_cannot_start(tmp_path: Path) -> None:
+    (tmp_path / "items.db").write_bytes(b"this is not a database" * 100)
+    config = ServiceConfig(port=0, data_dir=tmp_path, seed_items=10)
+    with pytest.raises(RunFailed, match="exited with code"):
+        start_service(config, ready_timeout_s=30)
