@@ -18,7 +18,7 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -164,15 +164,18 @@ class RouterClient:
         result: dict[str, Any] = self.request("GET", "/status")
         return result
 
-    def wait(self, predicate_name: str, check: Any, timeout_s: float) -> dict[str, Any]:
-        """Poll /status until `check(status)` is true; raise RunFailed after `timeout_s`."""
+    def wait(
+        self, what: str, check: Callable[[dict[str, Any]], bool], timeout_s: float
+    ) -> dict[str, Any]:
+        """Poll /status until `check(status)` is true; raise RunFailed naming `what` after
+        `timeout_s`. Returns the status that satisfied it."""
         found: dict[str, Any] = {}
 
         def ready() -> bool:
             found.update(self.status())
             return bool(check(found))
 
-        wait_for(ready, timeout_s, f"router: {predicate_name}")
+        wait_for(ready, timeout_s, f"router: {what}")
         return found
 
 
@@ -237,32 +240,45 @@ class Router:
     def _config_path(self) -> Path:
         return self.work_dir / "router-config.json"
 
-    def start(self, ready_timeout_s: float = 15.0, env: dict[str, str] | None = None) -> Router:
-        """Start the process and wait until it listens and has checked every endpoint once."""
+    def spawn(self, env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start the router process without waiting (ports kept from an earlier start)."""
         config = dataclasses.replace(
             self.config, listen_port=self.listen_port, control_port=self.control_port
         )
         assert config.ready_path is not None
         config.ready_path.unlink(missing_ok=True)
         write_json_atomic(self._config_path, config.to_json())
-        log_path = self.work_dir / "router.log"
-        self.process = spawn("router", self.command(), log_path, env=env)
-        ready_path = config.ready_path
-        process = self.process
+        self.process = spawn("router", self.command(), self.work_dir / "router.log", env=env)
+        return self.process
 
-        def listening() -> bool:
+    def is_ready(self) -> bool:
+        """True once the process listens and has checked every endpoint once."""
+        ready_path = self.config.ready_path
+        if self.process is None or ready_path is None or not ready_path.exists():
+            return False
+        info = read_json(ready_path)
+        self.listen_port = int(info["listen_port"])
+        self.control_port = int(info["control_port"])
+        try:
+            return bool(
+                RouterClient(self.config.listen_host, self.control_port, 1.0).status()["ready"]
+            )
+        except RunFailed:
+            return False
+
+    def start(self, ready_timeout_s: float = 15.0, env: dict[str, str] | None = None) -> Router:
+        """Start the process and wait until `is_ready`; RunFailed if it exits or times out."""
+        process = self.spawn(env)
+
+        def ready() -> bool:
             if process.poll() is not None:
                 raise RunFailed(
-                    f"router exited at start (code {process.returncode}); see {log_path}"
+                    f"router exited at start (code {process.returncode}): {process.log_tail()}"
                 )
-            return ready_path.exists()
+            return self.is_ready()
 
         try:
-            wait_for(listening, ready_timeout_s, "router listening")
-            info = read_json(ready_path)
-            self.listen_port = int(info["listen_port"])
-            self.control_port = int(info["control_port"])
-            self.client.wait("every endpoint checked", lambda s: s["ready"], ready_timeout_s)
+            wait_for(ready, ready_timeout_s, "the router to listen and check its upstreams")
         except BaseException:
             self.stop()
             raise

@@ -11,8 +11,9 @@ Rules (docs/topology.md):
   in configured order. With `failback`, traffic returns to the primary as soon as it is
   healthy again; without, it stays where it is until that region fails.
 - New connections go to the active region's healthy endpoints (round-robin), then to the
-  other healthy regions' endpoints; when nothing is healthy, to every endpoint in order,
-  primary first (health may lag; a connection attempt is the ground truth).
+  other healthy regions' endpoints, then, as a last resort, to the unhealthy ones in
+  configured order (health lags reality; a connection attempt is the ground truth). An
+  endpoint that refuses the connection is skipped for the next one at once.
 """
 
 from __future__ import annotations
@@ -146,10 +147,8 @@ class RoutingTable:
         chosen: list[Endpoint] = []
         for region in healthy_regions:
             chosen.extend(self._rotated(region, healthy_only=True))
-        if chosen:
-            return chosen
-        for region in self.regions:
-            chosen.extend(self._rotated(region, healthy_only=False))
+        # Last resort, in configured order: health lags reality, a connection attempt does not.
+        chosen.extend(s.endpoint for s in self.health.values() if s.endpoint not in chosen)
         return chosen
 
     def _rotated(self, region: str, healthy_only: bool) -> list[Endpoint]:

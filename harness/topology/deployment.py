@@ -1,0 +1,392 @@
+"""The reference deployment as one object: regions, router, replicator, supervisor, state file.
+
+    with Deployment(DeploymentConfig(data_dir), on_event=sink.emit) as dep:
+        ... load against dep.url ...
+        dep.kill_region_processes("a")          # the supervisor restarts them
+        dep.router.add_toxic("timeout", scope="a", name="cut")   # region a cut off
+
+Clients reach the deployment only through the router (`url`). Events (the deployment's own,
+the supervisor's, and those the router and the replicator write to their files) go to
+`on_event(kind, t=..., **fields)`; see docs/topology.md for the kinds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, RunFailed
+from harness.service import replication
+from harness.service.config import DEFAULT_SEED_ITEMS, MAX_SEED_ITEMS
+from harness.topology.events import EventTail
+from harness.topology.processes import MARKER_ENV, marked_processes, spawn, wait_for
+from harness.topology.region import (
+    ServiceInfo,
+    ServiceSlot,
+    launch_service,
+    plan_regions,
+    region_names,
+    service_ready,
+)
+from harness.topology.router import HealthCheck, Router
+from harness.topology.state import (
+    is_running,
+    read_deployment_state,
+    this_process,
+    write_deployment_state,
+)
+from harness.topology.supervisor import Supervisor
+
+EventSink = Callable[..., None]
+ROUTER = "router"
+REPLICATOR = "replicator"
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """The deployment's shape; validated at construction (ConfigError names the field)."""
+
+    data_dir: Path
+    regions: int = 2
+    processes_per_region: int = 1
+    standby_interval_s: float = 1.0
+    backup_interval_s: float = 30.0
+    keep_backups: int = 5
+    seed_items: int = DEFAULT_SEED_ITEMS
+    router_port: int = 0
+    failback: bool = True
+    health: HealthCheck = field(default_factory=HealthCheck)
+    ready_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        region_names(self.regions)
+        if not 1 <= self.processes_per_region <= 16:
+            raise ConfigError("expected 1..16", "processes_per_region")
+        if not 0 <= self.seed_items <= MAX_SEED_ITEMS:
+            raise ConfigError(f"expected 0..{MAX_SEED_ITEMS}", "seed_items")
+        if not 0 <= self.router_port <= 65535:
+            raise ConfigError("expected a port in 0..65535", "router_port")
+        self.replication  # noqa: B018 - validates the intervals
+
+    @property
+    def replication(self) -> replication.ReplicationConfig:
+        """The replicator's configuration."""
+        return replication.ReplicationConfig(
+            self.data_dir, self.standby_interval_s, self.backup_interval_s, self.keep_backups
+        )
+
+
+class Deployment:
+    """Starts, watches, breaks on purpose, and stops the reference deployment."""
+
+    def __init__(
+        self, config: DeploymentConfig, on_event: EventSink | None = None, *, owner: str = "library"
+    ) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.id = uuid.uuid4().hex[:16]
+        self.on_event = on_event
+        self.owner = owner
+        self.env = {MARKER_ENV: self.id}
+        self.slots = plan_regions(region_names(config.regions), config.processes_per_region)
+        upstreams = [(s.region, s.host, s.port) for slots in self.slots.values() for s in slots]
+        self.router = Router(
+            upstreams,
+            listen_port=config.router_port,
+            failback=config.failback,
+            health=config.health,
+            work_dir=self.data_dir / "router",
+        )
+        self.supervisor = Supervisor(self._emit)
+        self.supervisor.on_change = self._save_state
+        self._tail = EventTail(
+            {
+                ROUTER: self.data_dir / "router" / "router-events.jsonl",
+                REPLICATOR: self.data_dir / replication.EVENTS,
+            },
+            self._emit,
+        )
+        self._status = "new"
+        self._stopping = False
+
+    # -- what callers read ------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The router's URL: the only way clients reach the deployment."""
+        return self.router.url
+
+    @property
+    def regions(self) -> dict[str, list[ServiceInfo]]:
+        """Every region's service processes, with their current pids (None while down)."""
+        return {
+            region: [
+                ServiceInfo(s.name, region, s.port, s.url, self._pid_of(s.name)) for s in slots
+            ]
+            for region, slots in self.slots.items()
+        }
+
+    def pids(self) -> dict[str, int]:
+        """Pid of every running process: services by name (`a-0`), `router`, `replicator`."""
+        return {
+            name: pid for name in self.supervisor.watched if (pid := self._pid_of(name)) is not None
+        }
+
+    def replication_state(self) -> replication.StandbyState:
+        """The standby's last sync time and seq, and the backups (from replication.json)."""
+        return replication.read_state(self.data_dir)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Deployment:
+        """Start everything and wait until the router and every region are ready."""
+        if is_running(read_deployment_state(self.data_dir)):
+            raise ConfigError("a deployment is already running here (harness down stops it)",
+                              str(self.data_dir))  # fmt: skip
+        started = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._status = "starting"
+            self._register()
+            services = [s.name for slots in self.slots.values() for s in slots]
+            self.supervisor.launch_now(services[0])  # creates and seeds the database once
+            self._wait_ready(services[:1], strict=True)
+            for name in [*services[1:], REPLICATOR, ROUTER]:
+                self.supervisor.launch_now(name)
+            self._wait_ready([*services, ROUTER], strict=True)
+            self.router.client.wait(
+                "every region healthy",
+                lambda status: all(r["healthy"] for r in status["regions"].values()),
+                self.config.ready_timeout_s,
+            )
+            for entry in self.supervisor.watched.values():
+                entry.is_ready = True
+            self.supervisor.start()
+            self._tail.start()
+            self._status = "ready"
+            self._save_state()
+        except BaseException:
+            self.stop()
+            raise
+        self._emit("topology_started", url=self.url, pids=self.pids(),
+                   duration_s=round(time.monotonic() - started, 3))  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """Stop every process this deployment started; idempotent, safe after a failed start."""
+        if self._stopping or self._status == "new":
+            return
+        self._stopping = True
+        names = list(self.supervisor.watched)
+        self.supervisor.hold(names)
+        self.supervisor.stop()
+        processes = [e.process for e in self.supervisor.watched.values() if e.process is not None]
+        for process in processes:
+            if process.returncode is None:
+                process.signal(signal.SIGTERM)
+        for process in processes:
+            process.stop(timeout_s=5.0)
+        for pid in marked_processes(self.id):
+            self._kill_stray(pid)
+        self._tail.stop()
+        self._status = "stopped"
+        self._save_state()
+        self._emit("topology_stopped")
+
+    def __enter__(self) -> Deployment:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults and recovery actions ----------------------------------------------------------
+
+    def kill_region_processes(
+        self, region: str, sig: int = signal.SIGKILL, *, restart: bool = True
+    ) -> list[int]:
+        """Signal every process of `region` (whole process groups); returns the pids.
+
+        With `restart=False` the supervisor keeps them down until `restore(region)`.
+        """
+        names = self._region_names(region)
+        if not restart:
+            self.supervisor.hold(names)
+        return self.supervisor.kill(names, sig)
+
+    def kill_router(self, sig: int = signal.SIGKILL, *, restart: bool = True) -> list[int]:
+        """Signal the router (its toxics are lost); restarted on the same ports unless held."""
+        if not restart:
+            self.supervisor.hold([ROUTER])
+        return self.supervisor.kill([ROUTER], sig)
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> list[int]:
+        """A complete outage: every process killed and held down until `cold_start`."""
+        names = list(self.supervisor.watched)
+        self.supervisor.hold(names)
+        return self.supervisor.kill([ROUTER, *(n for n in names if n != ROUTER)], sig)
+
+    def restore(self, *targets: str, timeout_s: float | None = None) -> float:
+        """Let held regions or processes (`a`, `a-0`, `router`) run again and wait until they
+        are ready; returns the seconds it took."""
+        started = time.monotonic()
+        names = [n for t in targets for n in self._region_names(t)]
+        self.supervisor.release(names)
+        self._wait_ready(names, timeout_s=timeout_s)
+        return time.monotonic() - started
+
+    def cold_start(self, timeout_s: float | None = None) -> float:
+        """Start every process again from what is on disk (after `kill_all`, or killing what
+        still runs first); returns the seconds until the router and all regions were ready."""
+        names = list(self.supervisor.watched)
+        self.supervisor.hold(names)
+        self.supervisor.kill(names, signal.SIGKILL)
+        for entry in self.supervisor.watched.values():
+            if entry.process is not None:
+                entry.process.stop(timeout_s=5.0)
+        self._emit("cold_start_begun")
+        duration_s = self.restore(*names, timeout_s=timeout_s)
+        self._emit("cold_start_done", duration_s=round(duration_s, 3))
+        return duration_s
+
+    def promote_standby(self, *, offline: bool | None = None) -> replication.RestoreResult:
+        """Make the standby's data the primary's (Database Failover's recovery).
+
+        Live first (the backup API into the running primary, no restart); when the primary
+        cannot take that (its first page is gone) or with `offline=True`, the service
+        processes are stopped, the file replaced, and the processes started again.
+        """
+        return self._restore("standby_promoted", replication.promote_standby, offline)
+
+    def restore_backup(
+        self, backup: Path | None = None, *, offline: bool | None = None
+    ) -> replication.RestoreResult:
+        """Restore the primary from a backup (default: the newest intact one)."""
+
+        def action(data_dir: Path, *, offline: bool = False) -> replication.RestoreResult:
+            return replication.restore_backup(data_dir, backup, offline=offline)
+
+        return self._restore("backup_restored", action, offline)
+
+    def _restore(
+        self, kind: str, action: Callable[..., replication.RestoreResult], offline: bool | None
+    ) -> replication.RestoreResult:
+        result = None
+        if offline is not True:
+            try:
+                result = action(self.data_dir)
+            except replication.ReplicationError as exc:
+                if offline is False:
+                    raise
+                self._emit("warning", message=f"live restore failed, going offline: {exc}")
+        if result is None:
+            services = [n for n in self.supervisor.watched if n != ROUTER]
+            self.supervisor.hold(services)
+            self.supervisor.kill(services, signal.SIGKILL)
+            for name in services:
+                process = self.supervisor.watched[name].process
+                if process is not None:
+                    process.stop(timeout_s=5.0)
+            try:
+                result = action(self.data_dir, offline=True)
+            finally:
+                self.restore(*services)
+        self._emit(kind, mode=result.mode, source=str(result.source), seq=result.seq,
+                   duration_s=round(result.done_t - result.started_t, 3))  # fmt: skip
+        return result
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        config = self.config
+        for slots in self.slots.values():
+            for slot in slots:
+                self.supervisor.watch(
+                    slot.name,
+                    self._launcher(slot),
+                    lambda slot=slot: service_ready(slot),  # type: ignore[misc]
+                    role="service", region=slot.region, port=slot.port,
+                )  # fmt: skip
+        rep = config.replication
+        command = [sys.executable, "-m", "harness.service.replication", "--data-dir",
+                   str(self.data_dir), "--standby-interval-s", str(rep.standby_interval_s),
+                   "--backup-interval-s", str(rep.backup_interval_s),
+                   "--keep-backups", str(rep.keep_backups)]  # fmt: skip
+        log = self.data_dir / "logs" / "replicator.log"
+        self.supervisor.watch(REPLICATOR, lambda: spawn(REPLICATOR, command, log, self.env),
+                              lambda: True, role=REPLICATOR)  # fmt: skip
+        self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env), self.router.is_ready,
+                              role=ROUTER)  # fmt: skip
+
+    def _launcher(self, slot: ServiceSlot) -> Callable[[], Any]:
+        return lambda: launch_service(slot, self.data_dir, self.config.seed_items, self.env)
+
+    def _wait_ready(
+        self, names: list[str], *, strict: bool = False, timeout_s: float | None = None
+    ) -> None:
+        """Wait until every named process answers its readiness probe. `strict`: a process
+        that exits meanwhile is an error (at start); otherwise the supervisor restarts it."""
+        pending = list(names)
+
+        def ready() -> bool:
+            for name in list(pending):
+                entry = self.supervisor.watched[name]
+                process = entry.process
+                if strict and process is not None and process.poll() is not None:
+                    raise RunFailed(f"{name} exited with code {process.returncode} while "
+                                    f"starting: {process.log_tail()}")  # fmt: skip
+                if process is not None and process.returncode is None and entry.ready():
+                    pending.remove(name)
+            return not pending
+
+        limit_s = timeout_s if timeout_s is not None else self.config.ready_timeout_s
+        wait_for(ready, limit_s, f"{', '.join(pending)} to be ready", interval_s=0.05)
+
+    def _region_names(self, target: str) -> list[str]:
+        if target in self.slots:
+            return [s.name for s in self.slots[target]]
+        if target in self.supervisor.watched:
+            return [target]
+        raise ConfigError(f"expected a region ({', '.join(self.slots)}) or a process name "
+                          f"({', '.join(self.supervisor.watched)}), got {target!r}")  # fmt: skip
+
+    def _pid_of(self, name: str) -> int | None:
+        entry = self.supervisor.watched.get(name)
+        process = entry.process if entry is not None else None
+        return process.pid if process is not None and process.returncode is None else None
+
+    def _save_state(self) -> None:
+        entries = self.supervisor.watched.values()
+        processes = [
+            e.process.record.to_json()
+            | {"role": e.fields.get("role"), "port": e.fields.get("port")}
+            for e in entries
+            if e.process is not None and e.process.returncode is None
+        ]
+        write_deployment_state(self.data_dir, {
+            "id": self.id, "status": self._status, "url": self.url,
+            "control": f"{self.router.config.listen_host}:{self.router.control_port}",
+            "data_dir": str(self.data_dir), "owner": this_process(self.owner),
+            "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
+            "processes": processes,
+        })  # fmt: skip
+
+    def _kill_stray(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.on_event is None:
+            return
+        fields.setdefault("t", time.time())
+        try:
+            self.on_event(kind, **fields)
+        except Exception as exc:  # a broken sink must not take the deployment down; say so
+            print(f"harness topology: event sink failed on {kind}: {exc}", file=sys.stderr)
