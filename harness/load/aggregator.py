@@ -115,6 +115,10 @@ class Aggregator:
         """Workers whose data is still waited for."""
         return tuple(self._watermarks)
 
+    def watermarks(self) -> dict[str, float]:
+        """For each live worker, the time before which it has sent every second."""
+        return dict(self._watermarks)
+
     def worker_joined(self, worker: str, t: float) -> None:
         """Wait for this worker's data from second `t` on."""
         self._watermarks.setdefault(worker, float(math.floor(t)))

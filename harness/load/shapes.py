@@ -253,7 +253,12 @@ def locust_shape(shape: Shape) -> LoadTestShape:
     class HarnessShape(LoadTestShape):
         """Delegates to the harness shape; its timeline starts at the first tick."""
 
+        done = False
+
         def tick(self) -> tuple[int, float] | None:
-            return shape.tick()
+            target = shape.tick()
+            if target is None:
+                self.done = True
+            return target
 
     return HarnessShape()

@@ -1,0 +1,142 @@
+"""`harness run`: a load test against the embedded reference service or `--host`.
+
+Builds a typed `RunConfig` from the flags, checks what can be checked before anything
+starts (profile, durations, locustfile syntax, target reachability) without importing
+Locust, then runs the load, writes summary.json and report.html, prints the table, and
+returns the verdict's exit code: 0 pass, 1 a threshold failed, 2 bad input, 3 run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import EXIT_PASS, EXIT_RUN_FAILED, EXIT_THRESHOLD_FAILED, ConfigError, RunFailed
+
+if TYPE_CHECKING:
+    from harness.load.config import RunConfig
+
+DEFAULT_USERS_DURATION = "30s"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `harness run`."""
+    add = parser.add_argument
+    add("--profile", metavar="NAME|FILE", help="light, moderate, heavy, extreme or a .toml file")
+    add("--duration", metavar="DUR", help="total length; rescales the profile's stages (30s, 2m)")
+    add("--users", type=int, metavar="N", help="a plain closed-model load of N users (no profile)")
+    add("--spawn-rate", type=float, metavar="R", help="users started per second with --users")
+    add("--workers", type=int, metavar="N", help="local worker processes (default: CPU count)")
+    add("--expect-workers", type=int, metavar="N", help="workers to wait for (default: --workers)")
+    add("--expect-workers-timeout", default="30s", metavar="DUR", help="how long to wait for them")
+    add("--master-bind", default="127.0.0.1", metavar="HOST[:PORT]", help="where workers connect")
+    add(
+        "--host", metavar="URL", help="test this base URL instead of starting the reference service"
+    )
+    add("--locustfile", type=Path, metavar="FILE", help="run your own Locust users instead")
+    add("--out", type=Path, metavar="DIR", help="run directory (default: reports/<run-id>/)")
+    add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'p(95)<250ms'")
+    add("--seed-items", type=int, default=None, metavar="N", help="items in the embedded service")
+    add("--service-workers", type=int, default=1, metavar="N", help="embedded service processes")
+
+
+def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> RunConfig:
+    """The RunConfig of these flags; ConfigError naming the flag for anything wrong."""
+    from harness.commands.worker import parse_master
+    from harness.durations import parse_duration_s
+    from harness.load.config import DEFAULT_SEED_ITEMS, RunConfig
+    from harness.load.profiles import constant_profile, load_profile
+
+    duration_s = parse_duration_s(args.duration, "--duration") if args.duration else None
+    if args.users is not None:
+        if args.profile:
+            raise ConfigError("expected either --profile or --users, not both", "--users")
+        spawn_rate = args.spawn_rate if args.spawn_rate is not None else float(args.users)
+        total_s = duration_s or parse_duration_s(DEFAULT_USERS_DURATION)
+        profile, profile_name = constant_profile(args.users, spawn_rate, total_s), None
+    else:
+        if args.spawn_rate is not None:
+            raise ConfigError("only meaningful with --users", "--spawn-rate")
+        profile = load_profile(args.profile or "light")
+        profile_name = profile.name
+        if duration_s is not None:
+            profile = profile.rescaled(duration_s)
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    expect = args.expect_workers if args.expect_workers is not None else workers
+    if workers < 0:
+        raise ConfigError(f"expected 0 or more, got {workers}", "--workers")
+    if expect < 1:
+        raise ConfigError(f"expected at least 1 worker in total, got {expect}", "--expect-workers")
+    bind_host, bind_port = (args.master_bind, 0)
+    if ":" in args.master_bind:
+        bind_host, bind_port = parse_master(args.master_bind)
+    if args.seed_items is not None and args.seed_items < 1:
+        raise ConfigError(f"expected at least 1, got {args.seed_items}", "--seed-items")
+    return RunConfig(
+        profile=profile,
+        profile_name=profile_name,
+        workers=workers,
+        expect_workers=expect,
+        expect_workers_timeout_s=parse_duration_s(
+            args.expect_workers_timeout, "--expect-workers-timeout"
+        ),
+        host=args.host.rstrip("/") if args.host else None,
+        locustfile=args.locustfile.resolve() if args.locustfile else None,
+        out_dir=args.out,
+        thresholds=tuple(args.threshold),
+        master_bind_host=bind_host,
+        master_bind_port=bind_port,
+        seed_items=args.seed_items or DEFAULT_SEED_ITEMS,
+        service_workers=args.service_workers,
+        argv=tuple(argv if argv is not None else sys.argv),
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run the load, write summary and report, print the table; the verdict's exit code."""
+    from harness.analysis.thresholds import parse_thresholds
+    from harness.load.launch import check_reachable, check_target_url
+    from harness.load.locustfile import check_locustfile
+
+    config = build_config(args)
+    parse_thresholds(config.thresholds, "--threshold")
+    if config.locustfile is not None:
+        check_locustfile(config.locustfile)
+    if config.host is not None:
+        check_target_url(config.host)
+        check_reachable(config.host)
+
+    from harness.load.engine import run_load  # imports Locust: only now that input is good
+
+    outcome = run_load(config)
+    print(f"run directory: {outcome.run_dir}", flush=True)
+    summary = _summarize(outcome.run_dir)
+    if outcome.status == "failed":
+        raise RunFailed(outcome.error or "the run failed")
+    if summary is None:
+        return EXIT_PASS
+    return {"pass": EXIT_PASS, "fail": EXIT_THRESHOLD_FAILED}.get(
+        str(summary.get("verdict")), EXIT_RUN_FAILED
+    )
+
+
+def _summarize(run_dir: Path) -> dict[str, Any] | None:
+    """write_summary and write_report when those parts are installed; print the table."""
+    from harness.load.table import summary_table
+
+    try:
+        from harness.analysis.summary import write_summary
+    except ImportError:
+        print("summary: harness.analysis.summary is not available", file=sys.stderr)
+        return None
+    summary = write_summary(run_dir)
+    print(summary_table(summary), flush=True)
+    try:
+        from harness.report.html import write_report
+    except ImportError:
+        return summary
+    print(f"report: {write_report(run_dir)}", flush=True)
+    return summary

@@ -1,0 +1,251 @@
+"""One load run from start to end: `run_load(config)` writes a complete run directory.
+
+Order: check what can be checked (locustfile, target), create the run directory, start
+the target if embedded, the master, the local workers; wait for the expected workers; run
+the shape with a progress line every ~2 s; then stop users, collect the workers' last data,
+and stop everything, also on SIGINT/SIGTERM or an error. Importing this module imports
+Locust and gevent (the master runs in this process): `harness run` imports it lazily.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+from locust.user import User
+
+from harness.errors import HarnessError, RunFailed
+from harness.load.config import RunConfig
+from harness.load.journal import Manifest, RunJournal, prepare_run_dir
+from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
+from harness.load.locustfile import check_locustfile, load_user_classes
+from harness.load.master import MasterSession
+from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape
+from harness.load.users import USER_CLASSES
+from harness.load.worker import env_tokens
+
+Echo = Callable[[str], None]
+PROGRESS_EVERY_S = 2.0
+SHAPE_OVERRUN_S = 90.0  # Locust may lag behind the plan while it ramps; then we stop anyway
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended and where its directory is."""
+
+    run_dir: Path
+    status: str
+    error: str | None
+
+
+class _Interrupted(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def run_load(config: RunConfig, echo: Echo = print) -> RunOutcome:
+    """Run the load described by `config`; the run directory is complete even on failure.
+
+    Raises ConfigError or RunFailed only for problems found before the run directory exists.
+    """
+    if config.locustfile is not None:
+        check_locustfile(config.locustfile)
+    if config.host is not None:
+        check_reachable(config.host)
+    classes: list[type[User]] = (
+        load_user_classes(config.locustfile) if config.locustfile else list(USER_CLASSES)
+    )
+    run_dir = prepare_run_dir(config.out_dir)
+    manifest = Manifest(
+        run_id=run_dir.path.name,
+        target=config.host or "",  # the embedded service's URL once it is up
+        embedded_service=config.host is None,
+        workers_expected=config.expect_workers,
+        config=config.as_json(),
+        thresholds=list(config.all_thresholds),
+        planned_duration_s=config.duration_s,
+        profile=config.profile_name,
+        argv=list(config.argv),
+    )
+    journal = RunJournal(run_dir, manifest)
+    journal.event("run_started")
+    run = _Run(config, journal, classes, echo)
+    return run.execute()
+
+
+class _Run:
+    """The stateful middle of `run_load`, so that cleanup knows what was started."""
+
+    def __init__(
+        self, config: RunConfig, journal: RunJournal, classes: list[type[User]], echo: Echo
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.classes = classes
+        self.echo = echo
+        self.stop_requested = gevent.event.Event()
+        self.service: EmbeddedService | None = None
+        self.session: MasterSession | None = None
+        self.workers: LocalWorkers | None = None
+        self.stage_name = ""
+
+    def execute(self) -> RunOutcome:
+        handlers = [
+            gevent.signal_handler(signal.SIGINT, self.stop_requested.set),
+            gevent.signal_handler(signal.SIGTERM, self.stop_requested.set),
+        ]
+        status, error = "failed", None
+        try:
+            status = self._run()
+        except _Interrupted:
+            status = "interrupted"
+        except HarnessError as exc:
+            error = str(exc)
+        except Exception as exc:  # recorded in run.json, then shown by the CLI in one line
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            self.journal.event("error", message=error)
+            raise
+        finally:
+            if status == "failed" and error is None:
+                error = "internal error"
+            self._cleanup(status)
+            self.journal.event("run_stopped", reason=status)
+            self.journal.finish(status, error)
+            for handler in handlers:
+                handler.cancel()
+        return RunOutcome(self.journal.run_dir.path, status, error)
+
+    def _run(self) -> str:
+        host, worker_config = self._target()
+        self._check_stop()
+        session = self.session = MasterSession(
+            self.journal,
+            self.classes,
+            host,
+            worker_config,
+            self.config.master_bind_host,
+            self.config.master_bind_port,
+        )
+        self.workers = LocalWorkers(self.config.workers, session.port, self.config.locustfile)
+        self.workers.start()
+        if self.config.workers < self.config.expect_workers:
+            self.echo(
+                f"waiting for {self.config.expect_workers - self.config.workers} remote workers: "
+                f"harness worker --master {self.config.master_bind_host}:{session.port}"
+            )
+        session.wait_for_workers(
+            self.config.expect_workers, self.config.expect_workers_timeout_s, self._worker_hope
+        )
+        self.echo(
+            f"run {self.journal.run_dir.path.name}: {self.config.profile.name}, "
+            f"{self.config.duration_s:g}s, {session.live_workers} workers, target {host}"
+        )
+        return self._drive(session, self._shape(session))
+
+    def _target(self) -> tuple[str, dict[str, Any]]:
+        """The base URL and the configuration every worker gets."""
+        if self.config.host is not None:
+            return self.config.host, {"tokens": env_tokens(), "item_ids": None}
+        data_dir = self.journal.run_dir.path / "service-data"
+        self.service = EmbeddedService(
+            data_dir, self.config.seed_items, self.config.service_workers
+        )
+        self.journal.event("service_started", url=self.service.url, pid=self.service.pid)
+        self.journal.update_manifest(target=self.service.url)
+        tokens = self.service.tokens(self.config.duration_s + TOKEN_TTL_MARGIN_S)
+        return self.service.url, {"tokens": tokens, "item_ids": self.service.item_ids()}
+
+    def _worker_hope(self) -> str | None:
+        self._check_stop()
+        return self.workers.failure() if self.workers is not None else None
+
+    def _check_stop(self) -> None:
+        if self.stop_requested.is_set():
+            raise _Interrupted()
+
+    def _shape(self, session: MasterSession) -> Shape:
+        profile = self.config.profile
+        on_stage = self._on_stage
+        if profile.extreme is None:
+            return StagedShape(profile.stages, on_stage=on_stage)
+        shape = ExtremeShape(
+            profile.extreme,
+            profile.objectives,
+            session.aggregator.window,
+            on_stage=on_stage,
+            on_step=lambda result: session.on_step(result, lambda: shape.highest_held_rate_per_s),
+        )
+        return shape
+
+    def _on_stage(self, change: StageChange) -> None:
+        self.stage_name = change.name
+        assert self.session is not None
+        self.session.on_stage(change)
+
+    def _drive(self, session: MasterSession, shape: Shape) -> str:
+        started = time.monotonic()
+        session.start(shape)
+        next_watch = next_flush = started
+        next_progress = started + PROGRESS_EVERY_S
+        while True:
+            now = time.monotonic()
+            if self.stop_requested.is_set():
+                return "interrupted"
+            if session.shape_finished:
+                return "completed"
+            if now - started > shape.planned_duration_s + SHAPE_OVERRUN_S:
+                self.journal.event("warning", message="the shape overran its plan; stopped")
+                return "completed"
+            if now >= next_watch:
+                session.watch()
+                next_watch = now + 0.5
+                if session.known and session.live_workers == 0:
+                    raise RunFailed("every worker was lost")
+            if now >= next_flush:
+                session.flush()
+                next_flush = now + 1.0
+            if now >= next_progress:
+                self.echo(self._progress(session, now - started, shape.planned_duration_s))
+                next_progress = now + PROGRESS_EVERY_S
+            gevent.sleep(0.1)
+
+    def _progress(self, session: MasterSession, elapsed_s: float, planned_s: float) -> str:
+        live = session.aggregator.live()
+        agg = session.aggregator
+        share = agg.failures / agg.requests if agg.requests else 0.0
+        return (
+            f"{elapsed_s:6.1f}s/{planned_s:.0f}s  {self.stage_name:<10} "
+            f"users {session.runner.user_count:4d}  req/s {live.rate_per_s:7.1f}  "
+            f"errors {agg.failures} ({share:.2%})  p95 {live.p95_ms:7.1f} ms  "
+            f"workers {session.live_workers}"
+        )
+
+    def _cleanup(self, status: str) -> None:
+        """Stop what was started, in reverse order, each step on its own."""
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        if self.session is not None:
+            steps.append(("master", self.session.stop))
+        if self.workers is not None:
+            steps.append(("workers", self._stop_workers))
+        if self.service is not None:
+            steps.append(("service", self._stop_service))
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep stopping the rest; the timeline says what failed
+                self.journal.event("error", message=f"stopping {what}: {type(exc).__name__}: {exc}")
+
+    def _stop_workers(self) -> None:
+        assert self.workers is not None
+        for problem in self.workers.stop():
+            self.journal.event("warning", message=problem)
+
+    def _stop_service(self) -> None:
+        assert self.service is not None
+        self.service.stop()
+        self.journal.event("service_stopped", url=self.service.url, pid=self.service.pid)

@@ -1,0 +1,59 @@
+"""A user's own locustfile: checked before anything starts, then loaded for its User classes.
+
+`check_locustfile` only compiles the file (no Locust import), so a syntax error is reported
+before any process starts. `load_user_classes` imports it (and with it Locust): only the
+master and the workers call it. Every concrete `User` subclass in the file's namespace runs,
+as with Locust itself; a `LoadTestShape` in it is ignored (the profile drives the load).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from locust import User
+
+
+def check_locustfile(path: Path) -> Path:
+    """The file's absolute path; ConfigError when it is missing or not valid Python."""
+    where = f"--locustfile {path}"
+    if not path.is_file():
+        raise ConfigError("no such file", where)
+    try:
+        source = path.read_text(encoding="utf-8")
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        raise ConfigError(f"syntax error at line {exc.lineno}: {exc.msg}", where) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read: {exc}", where) from None
+    return path.resolve()
+
+
+def load_user_classes(path: Path) -> list[type[User]]:
+    """Import the locustfile and return its concrete User classes; ConfigError if none."""
+    from locust import User
+
+    where = f"--locustfile {path}"
+    check_locustfile(path)
+    spec = importlib.util.spec_from_file_location(f"harness_locustfile_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError("cannot be imported as a Python module", where)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))  # sibling imports work, as with locust -f
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        raise ConfigError(f"importing it failed: {type(exc).__name__}: {exc}", where) from None
+    classes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, User) and not value.abstract
+    ]
+    if not classes:
+        raise ConfigError("expected at least one User class (e.g. a FastHttpUser subclass)", where)
+    return classes
