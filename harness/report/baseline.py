@@ -1,0 +1,160 @@
+"""The report's baseline section: summary.json's `baseline` deltas, laid out as tables.
+
+The deltas and regression flags come from `harness.analysis.baseline.compare` (stored in
+summary.json by the gate, or computed here when the report is given `--baseline`). Recovery
+figures are shown side by side too: RTO is flagged when it grew by more than the same
+tolerance, or when the baseline recovered and this run did not; lost writes when there are
+more of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from harness.report.formatting import (
+    DASH,
+    fmt_change,
+    fmt_count,
+    fmt_ms,
+    fmt_rate,
+    fmt_seconds,
+    fmt_share,
+)
+from harness.report.sections import Json, Row, Table, number
+
+_LABELS: dict[str, tuple[str, Callable[[float | None], str]]] = {
+    "rps": ("Throughput", fmt_rate),
+    "error_rate": ("Error rate", fmt_share),
+    "p50": ("P50", fmt_ms),
+    "p95": ("P95", fmt_ms),
+    "p99": ("P99", fmt_ms),
+    "p99.9": ("P99.9", fmt_ms),
+}
+_ENDPOINT_METRICS = ("p95", "p99", "error_rate")
+
+
+@dataclass(frozen=True)
+class BaselineSection:
+    """Totals and recovery compared, one line per request name, and the regressions."""
+
+    baseline_id: str
+    tolerance_pct: float
+    totals: Table
+    endpoints: Table
+    regressions: tuple[str, ...]
+    unmatched: tuple[str, ...]
+
+
+def baseline_deltas(summary: Json, base: Json | None) -> Json | None:
+    """summary.json's stored `baseline` deltas, else a comparison with `base`, else None."""
+    stored = summary.get("baseline")
+    if isinstance(stored, Mapping) and base is None:
+        return stored
+    if base is None:
+        return None
+    from harness.analysis.baseline import compare
+
+    return compare(dict(summary), dict(base))
+
+
+def _delta_text(delta: Json) -> str:
+    pct = number(delta.get("delta_pct"))
+    if pct is None:
+        return DASH
+    return f"{pct:+.0f}%" if abs(pct) >= 10 else f"{pct:+.1f}%"
+
+
+def _metric_row(label: str, metric: str, delta: Json) -> Row:
+    fmt = _LABELS[metric][1]
+    regressed = bool(delta.get("regression"))
+    cells = (
+        label,
+        fmt(number(delta.get("baseline"))),
+        fmt(number(delta.get("current"))),
+        _delta_text(delta),
+        "regression" if regressed else "",
+    )
+    return Row(cells, ok=False if regressed else None)
+
+
+def build_baseline(summary: Json, base: Json | None) -> BaselineSection | None:
+    """The baseline section, or None when there is no baseline."""
+    deltas = baseline_deltas(summary, base)
+    if deltas is None:
+        return None
+    tolerance = number(deltas.get("tolerance_pct")) or 10.0
+    totals: Json = deltas.get("totals") or {}
+    rows = [_metric_row(_LABELS[m][0], m, totals[m]) for m in _LABELS if m in totals]
+    regressions = [str(r) for r in deltas.get("regressions") or ()]
+    recovery_rows, recovery_regressions = _recovery_rows(summary, base, tolerance)
+    rows += recovery_rows
+    regressions += recovery_regressions
+    headers = ("Metric", "Baseline", "This run", "Change", "")
+    unmatched = [f"only in this run: {n}" for n in deltas.get("only_in_run") or ()]
+    unmatched += [f"only in the baseline: {n}" for n in deltas.get("only_in_baseline") or ()]
+    return BaselineSection(
+        baseline_id=str(deltas.get("run_id") or DASH),
+        tolerance_pct=tolerance,
+        totals=Table(headers, tuple(rows), frozenset({1, 2, 3})),
+        endpoints=_endpoint_table(deltas.get("endpoints") or {}),
+        regressions=tuple(regressions),
+        unmatched=tuple(unmatched),
+    )
+
+
+def _endpoint_table(endpoints: Mapping[str, Json]) -> Table:
+    rows = []
+    for name in sorted(endpoints):
+        cells: list[str] = [name]
+        regressed = False
+        for metric in _ENDPOINT_METRICS:
+            delta: Json = endpoints[name].get(metric) or {}
+            fmt = _LABELS[metric][1]
+            cells.append(
+                f"{fmt(number(delta.get('baseline')))} → {fmt(number(delta.get('current')))}"
+            )
+            cells.append(_delta_text(delta))
+            regressed = regressed or bool(delta.get("regression"))
+        rows.append(Row(tuple(cells), ok=False if regressed else None))
+    headers = ("Request", "P95", "Δ", "P99", "Δ", "Error rate", "Δ")
+    return Table(headers, tuple(rows), frozenset(range(1, 7)))
+
+
+def _recovery_rows(
+    summary: Json, base: Json | None, tolerance_pct: float
+) -> tuple[list[Row], list[str]]:
+    now: Json = summary.get("recovery") or {}
+    then: Json = (base or {}).get("recovery") or {}
+    if not now or not then:
+        return [], []
+    rows: list[Row] = []
+    regressions: list[str] = []
+    checks: tuple[
+        tuple[str, str, Callable[[float | None], str], Callable[[float, float], bool]], ...
+    ] = (
+        ("RTO", "rto_s", fmt_seconds, lambda b, c: c > b * (1 + tolerance_pct / 100)),
+        ("Time to detect", "ttd_s", fmt_seconds, lambda b, c: False),
+        ("Lost writes", "lost_writes", fmt_count, lambda b, c: c > b),
+    )
+    for label, key, fmt, worse in checks:
+        before, current = number(then.get(key)), number(now.get(key))
+        regressed = before is not None and current is not None and worse(before, current)
+        if key == "rto_s" and before is not None and current is None:
+            regressed = True
+        change = fmt_change(current, before) or DASH
+        rows.append(
+            Row(
+                (
+                    label,
+                    fmt(before),
+                    fmt(current) if current is not None or key != "rto_s" else "not recovered",
+                    change,
+                    "regression" if regressed else "",
+                ),
+                ok=False if regressed else None,
+            )
+        )
+        if regressed:
+            regressions.append(f"{label}: {fmt(before)} → {rows[-1].cells[2]}")
+    return rows, regressions
