@@ -204,7 +204,11 @@ def compute_recovery(run_dir: Path) -> dict[str, Any]:
     marks = read_marks(iter_jsonl(rd.events), probe_name)
     for failure in marks.fault_failed:
         warnings.append(f"fault failed: {failure}")
-    timeline = load_timeline(rd.path, marks.probe_failures_t)
+    span_s = None
+    if marks.t_injected is not None:
+        before_s = max(phases.steady_check_s, 5.0) + phases.window_s
+        span_s = (marks.t_injected - before_s, marks.t_injected + phases.observe_s)
+    timeline = load_timeline(rd.path, marks.probe_failures_t, span_s)
     out = _empty_result(scenario, marks)
     if marks.t_injected is None:
         warnings.append("no fault_injected event: nothing to measure")

@@ -100,13 +100,25 @@ class Timeline:
         return out
 
 
-def load_timeline(run_dir: Path, probe_failures_t: Iterable[float] = ()) -> Timeline:
-    """Read a run directory's intervals into a Timeline (probe failures come from events)."""
-    return timeline_from(read_intervals(Path(run_dir)), probe_failures_t)
+def load_timeline(
+    run_dir: Path,
+    probe_failures_t: Iterable[float] = (),
+    latency_span_s: tuple[float, float] | None = None,
+) -> Timeline:
+    """Read a run directory's intervals into a Timeline (probe failures come from events).
+
+    `latency_span_s` (start, end) limits the latency histograms decoded to those seconds,
+    which is all recovery needs from a long run; counts are always read whole.
+    """
+    return timeline_from(read_intervals(Path(run_dir)), probe_failures_t, latency_span_s)
 
 
-def timeline_from(cols: IntervalColumns, probe_failures_t: Iterable[float] = ()) -> Timeline:
-    """A Timeline from interval columns already read."""
+def timeline_from(
+    cols: IntervalColumns,
+    probe_failures_t: Iterable[float] = (),
+    latency_span_s: tuple[float, float] | None = None,
+) -> Timeline:
+    """A Timeline from interval columns already read (see `load_timeline`)."""
     fine = fine_counts_from(cols)
     decoder = CountsDecoder()
     first_slot = slot_of(float(fine["t"].iloc[0])) if len(fine) else 0
@@ -114,19 +126,20 @@ def timeline_from(cols: IntervalColumns, probe_failures_t: Iterable[float] = ())
         first_slot=first_slot,
         ok=fine["ok"].to_numpy(dtype=np.int64),
         fail=fine["fail"].to_numpy(dtype=np.int64),
-        seconds=_seconds(cols, decoder),
+        seconds=_seconds(cols, decoder, latency_span_s),
         values_us=decoder.values_us,
         probe_failures_t=np.sort(np.asarray(list(probe_failures_t), dtype=np.float64)),
     )
 
 
 def _seconds(
-    cols: IntervalColumns, decoder: CountsDecoder
+    cols: IntervalColumns, decoder: CountsDecoder, span_s: tuple[float, float] | None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Each second's merged success histogram, kept sparse (non-zero buckets only)."""
+    low, high = span_s if span_s is not None else (-math.inf, math.inf)
     by_second: dict[int, list[str]] = {}
     for t, blob in zip(cols.t, cols.hdr, strict=True):
-        if blob:
+        if blob and low - 1.0 <= t < high + 1.0:
             by_second.setdefault(math.floor(t + _EPS), []).append(blob)
     scratch = decoder.zeros()
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
