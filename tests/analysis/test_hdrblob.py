@@ -10,6 +10,7 @@ from harness.analysis import histograms
 from harness.analysis.hdrblob import (
     BlobDecoder,
     BlobEncoder,
+    HistogramSums,
     bucket_bounds_us,
     bucket_indexes,
     new_counts,
@@ -77,3 +78,28 @@ def test_foreign_configuration_is_re_recorded() -> None:
 def test_garbage_is_refused() -> None:
     with pytest.raises(ValueError):
         BlobDecoder().add_into(new_counts(), "bm90IGEgaGlzdG9ncmFt")
+
+
+def test_batched_sums_equal_one_by_one_decoding() -> None:
+    rng = np.random.default_rng(3)
+    encoder, reference, sums = BlobEncoder(), [new_counts() for _ in range(3)], HistogramSums(64)
+    slots = [sums.new_slot() for _ in range(3)]
+    for i in range(500):
+        values = rng.lognormal(np.log(rng.uniform(100, 2e6)), 1.0, rng.integers(1, 200))
+        values = np.clip(values.astype(np.int64), 1, histograms.HIGHEST_US)
+        where, how_many = np.unique(bucket_indexes(values), return_counts=True)
+        blob = encoder.encode(where, how_many * (10**9 if i % 50 == 0 else 1))  # long varints
+        assert blob is not None
+        sums.add(slots[i % 3], blob)
+        BlobDecoder().add_into(reference[i % 3], blob)
+    assert all(np.array_equal(sums.counts(s), reference[s]) for s in slots)
+
+
+def test_batched_sums_fall_back_for_nine_byte_varints() -> None:
+    huge = BlobEncoder().encode(np.array([5, 900]), np.array([2**57, 3]))
+    assert huge is not None
+    sums = HistogramSums()
+    slot = sums.new_slot()
+    sums.add(slot, huge)
+    counts = sums.counts(slot)
+    assert (int(counts[5]), int(counts[900]), int(counts.sum())) == (2**57, 3, 2**57 + 3)

@@ -1,0 +1,404 @@
+"""summary.json: a run directory's figures, thresholds and verdict (docs/run-directory.md).
+
+`measure(run_dir)` reads the directory once: every histogram blob is decoded once and added
+in place into one numpy counts array per request name (totals are the sum of those), and
+the per-line counts are summed with pandas. `summarize` turns that into the summary.json
+document, evaluating thresholds from run.json, a thresholds file and extra expressions.
+
+Percentiles are exact to the histograms' 3 significant digits: each is the highest value
+equivalent to the bucket holding the sample of rank round-half-up(p/100 * n), which is
+HdrHistogram's `get_value_at_percentile` (docs/thresholds.md compares it with numpy).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.baseline import STAT_KEYS, SummaryObserver, compare, observe_recovery
+from harness.analysis.hdrblob import (
+    HistogramSums,
+    new_counts,
+    percentiles_from_counts,
+    stats_us,
+)
+from harness.analysis.thresholds import (
+    RECOVERY_FIELDS,
+    Observer,
+    Threshold,
+    ThresholdResult,
+    ensure_baseline,
+    evaluate,
+    load_thresholds_file,
+    parse_thresholds,
+    unique,
+)
+from harness.errors import ConfigError
+from harness.rundir import SCHEMA_VERSION, RunDir, iter_jsonl, write_json_atomic
+
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 50.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p99.9", 99.9),
+)
+LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
+_COUNT_FIELDS = ("requests", "failures", "bytes", "clipped")
+
+
+@dataclass
+class ScopeData:
+    """Everything measured for one request name (or the totals): exact histograms and counts.
+
+    `ok_counts` holds the successes' histogram (bucket counts, microseconds);
+    `corrected_counts` the coordinated-omission-corrected one, or None when not paced.
+    """
+
+    ok_counts: np.ndarray = field(default_factory=new_counts)
+    corrected_counts: np.ndarray | None = None
+    requests: int = 0
+    failures: int = 0
+    bytes: int = 0
+    clipped: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def latency_ms(self, corrected: bool = False) -> dict[str, float | None] | None:
+        """p50..p99.9, max, mean, min in milliseconds; values None when nothing succeeded;
+        None for corrected latency when the load was not paced."""
+        counts = self.corrected_counts if corrected else self.ok_counts
+        if counts is None:
+            return None
+        low_us, high_us, mean_us, total = stats_us(counts)
+        if total == 0:
+            return dict.fromkeys(LATENCY_KEYS)
+        values = percentiles_from_counts(counts, tuple(p for _k, p in PERCENTILES))
+        out: dict[str, float | None] = {
+            k: v / 1000 for (k, _p), v in zip(PERCENTILES, values, strict=True)
+        }
+        out.update(max=high_us / 1000, mean=round(mean_us) / 1000, min=low_us / 1000)
+        return out
+
+    def percentile_ms(self, pct: float, corrected: bool = False) -> float | None:
+        """Any percentile, in ms; None when there is no such histogram or it is empty."""
+        counts = self.corrected_counts if corrected else self.ok_counts
+        if counts is None or not counts.any():
+            return None
+        return percentiles_from_counts(counts, (pct,))[0] / 1000
+
+    def metrics(self, duration_s: float) -> dict[str, Any]:
+        """The METRICS object of summary.json."""
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "rps": self.requests / duration_s if duration_s > 0 else 0.0,
+            "error_rate": self.failures / self.requests if self.requests else 0.0,
+            "bytes": self.bytes,
+            "latency_ms": self.latency_ms(),
+            "latency_corrected_ms": self.latency_ms(corrected=True),
+            "errors": dict(sorted(self.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "clipped": self.clipped,
+        }
+
+
+@dataclass
+class Measurements:
+    """A run directory, read once: manifest, per-name and total data, workers, recovery."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    duration_s: float
+    totals: ScopeData
+    endpoints: dict[str, ScopeData]
+    workers_count: int
+    workers_lost: int
+    recovery: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        """run.json's status (`running` when absent)."""
+        return str(self.manifest.get("status") or "running")
+
+    @property
+    def complete(self) -> bool:
+        """True once run.json was finalised: a status other than running and an end time."""
+        return self.status != "running" and self.manifest.get("ended_at") is not None
+
+    def observe(self, threshold: Threshold) -> float | str:
+        """A threshold's metric in its family's base unit, or why it is not measured."""
+        if threshold.name in RECOVERY_FIELDS:
+            return observe_recovery(self.recovery, threshold.name)
+        scope = self.totals if threshold.scope is None else self.endpoints.get(threshold.scope)
+        if scope is None:
+            return f"no requests named {threshold.scope!r} in this run"
+        return observe_scope(scope, self.duration_s, threshold)
+
+
+def observe_scope(scope: ScopeData, duration_s: float, t: Threshold) -> float | str:
+    """A request metric of one scope: latency in ms, rps, error_rate fraction, counts."""
+    if t.name in ("rps", "requests", "failures", "error_rate"):
+        metrics = (
+            scope.metrics(duration_s) if t.name != "requests" else {"requests": scope.requests}
+        )
+        if t.name == "error_rate" and scope.requests == 0:
+            return "error_rate not measured (no requests)"
+        return float(metrics[t.name])
+    corrected = t.name.startswith("c")
+    if corrected and scope.corrected_counts is None:
+        return f"{t.metric} not measured (the load was not paced)"
+    stat = t.name[1:] if corrected else t.name
+    if stat == "p" and t.arg is not None:
+        value = scope.percentile_ms(t.arg, corrected)
+    else:
+        latency = scope.latency_ms(corrected) or {}
+        value = latency.get(STAT_KEYS[stat])
+    if value is None:
+        return f"{t.metric} not measured (no successful requests)"
+    return float(value)
+
+
+def measure(run_dir: Path) -> Measurements:
+    """Read a run directory once (ConfigError when it is not one)."""
+    paths = RunDir(Path(run_dir))
+    manifest = read_manifest(paths.path)
+    endpoints, frame = _read_intervals(paths.intervals)
+    totals = ScopeData()
+    for name, scope in endpoints.items():
+        row = frame.loc[name] if name in frame.index else None
+        if row is not None:
+            for col in _COUNT_FIELDS:
+                setattr(scope, col, int(row[col]))
+                setattr(totals, col, getattr(totals, col) + int(row[col]))
+        totals.ok_counts += scope.ok_counts
+        if scope.corrected_counts is not None:
+            if totals.corrected_counts is None:
+                totals.corrected_counts = new_counts()
+            totals.corrected_counts += scope.corrected_counts
+        for kind, count in scope.errors.items():
+            totals.errors[kind] = totals.errors.get(kind, 0) + count
+    joined, lost = _workers(paths.events)
+    return Measurements(
+        run_dir=paths.path,
+        manifest=manifest,
+        duration_s=_duration_s(frame.attrs, manifest),
+        totals=totals,
+        endpoints=dict(sorted(endpoints.items())),
+        workers_count=joined or int(manifest.get("workers_expected") or 0),
+        workers_lost=lost,
+        recovery=_recovery(paths.path, manifest),
+    )
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run directory; ConfigError when the folder is not a run directory."""
+    paths = RunDir(Path(run_dir))
+    if not paths.path.is_dir():
+        raise ConfigError("no such directory", str(paths.path))
+    if not paths.exists():
+        raise ConfigError("not a run directory (no run.json)", str(paths.path))
+    try:
+        manifest = json.loads(paths.run_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"unreadable run.json: {exc}", str(paths.run_json)) from None
+    if not isinstance(manifest, dict):
+        raise ConfigError("run.json is not a JSON object", str(paths.run_json))
+    return manifest
+
+
+def _read_intervals(path: Path) -> tuple[dict[str, ScopeData], pd.DataFrame]:
+    """Sum every line's histograms per name (each blob decoded once); counts with pandas."""
+    sums = HistogramSums()
+    slots: dict[str, list[int | None]] = {}  # name -> [ok slot, corrected slot]
+    errors: dict[str, dict[str, int]] = {}
+    columns: dict[str, list[Any]] = {c: [] for c in ("name", "t", "dt_s", *_COUNT_FIELDS)}
+    for line in iter_jsonl(path):
+        name = str(line.get("name", ""))
+        if name not in slots:
+            slots[name] = [sums.new_slot(), None]
+            errors[name] = {}
+        try:
+            if line.get("hdr"):
+                sums.add(slots[name][0] or 0, line["hdr"])
+            if line.get("hdr_corrected"):
+                if slots[name][1] is None:
+                    slots[name][1] = sums.new_slot()
+                sums.add(slots[name][1] or 0, line["hdr_corrected"])
+        except ValueError as exc:
+            raise ConfigError(f"{exc} for {name!r} at t={line.get('t')}", str(path)) from None
+        for kind, count in (line.get("errors") or {}).items():
+            errors[name][kind] = errors[name].get(kind, 0) + int(count)
+        columns["name"].append(name)
+        columns["t"].append(float(line.get("t", 0.0)))
+        columns["dt_s"].append(float(line.get("dt_s", 1.0)))
+        for col in _COUNT_FIELDS:
+            columns[col].append(int(line.get(col) or 0))
+    try:
+        sums.flush()
+    except ValueError as exc:
+        raise ConfigError(str(exc), str(path)) from None
+    scopes = {
+        name: ScopeData(
+            ok_counts=sums.counts(ok_slot or 0),
+            corrected_counts=None if corr_slot is None else sums.counts(corr_slot),
+            errors=errors[name],
+        )
+        for name, (ok_slot, corr_slot) in slots.items()
+    }
+    frame = pd.DataFrame(columns)
+    totals = frame.groupby("name")[list(_COUNT_FIELDS)].sum()
+    if len(frame):
+        totals.attrs["span"] = (frame["t"].min(), (frame["t"] + frame["dt_s"]).max())
+    return scopes, totals
+
+
+def _duration_s(attrs: dict[str, Any], manifest: dict[str, Any]) -> float:
+    """The span the intervals cover; else ended_at - started_at; else 0."""
+    if "span" in attrs:
+        first, last = attrs["span"]
+        return float(last - first)
+    started, ended = manifest.get("started_at"), manifest.get("ended_at")
+    if isinstance(started, int | float) and isinstance(ended, int | float):
+        return max(float(ended - started), 0.0)
+    return 0.0
+
+
+def _workers(path: Path) -> tuple[int, int]:
+    joined: set[str] = set()
+    lost: set[str] = set()
+    for event in iter_jsonl(path):
+        if event.get("kind") == "worker_joined":
+            joined.add(str(event.get("worker")))
+        elif event.get("kind") == "worker_lost":
+            lost.add(str(event.get("worker")))
+    return len(joined), len(lost)
+
+
+def _recovery(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """compute_recovery(run_dir) from harness.analysis.recovery, for scenarios, if present."""
+    if manifest.get("kind") != "scenario":
+        return None
+    try:
+        module = importlib.import_module("harness.analysis.recovery")
+    except ModuleNotFoundError as exc:
+        if exc.name == "harness.analysis.recovery":
+            return None
+        raise
+    compute = getattr(module, "compute_recovery", None)
+    return None if compute is None else dict(compute(run_dir))
+
+
+def collect_thresholds(
+    manifest: dict[str, Any],
+    extra_thresholds: Sequence[str] = (),
+    thresholds_file: Path | None = None,
+) -> list[Threshold]:
+    """Thresholds in force: run.json's, then the file's, then the extra ones (deduplicated)."""
+    stored = manifest.get("thresholds") or []
+    if not isinstance(stored, list):
+        raise ConfigError("expected a list of threshold expressions", "run.json: thresholds")
+    found = parse_thresholds([str(s) for s in stored], "run.json")
+    if thresholds_file is not None:
+        found += load_thresholds_file(thresholds_file)
+    found += parse_thresholds(extra_thresholds, "--threshold")
+    return unique(found)
+
+
+def verdict(status: str, results: Sequence[ThresholdResult]) -> str:
+    """`error` when the run itself failed, else `pass` if every threshold held, else `fail`."""
+    if status == "failed":
+        return "error"
+    return "pass" if all(r.ok for r in results) else "fail"
+
+
+def build_summary(run: Measurements, results: Sequence[ThresholdResult]) -> dict[str, Any]:
+    """The summary.json document of measured data and evaluated thresholds."""
+    manifest = run.manifest
+    summary: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "run_id": manifest.get("run_id") or run.run_dir.name,
+        "profile": manifest.get("profile"),
+        "scenario": manifest.get("scenario"),
+        "status": run.status,
+        "complete": run.complete,
+        "started_at": manifest.get("started_at"),
+        "ended_at": manifest.get("ended_at"),
+        "duration_s": run.duration_s,
+        "totals": run.totals.metrics(run.duration_s),
+        "endpoints": {n: s.metrics(run.duration_s) for n, s in run.endpoints.items()},
+        "workers": {"count": run.workers_count, "lost": run.workers_lost},
+        "recovery": run.recovery,
+        "thresholds": [r.as_dict() for r in results],
+        "verdict": verdict(run.status, results),
+    }
+    return summary
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline run: what relative thresholds observe, and its summary for `compare`."""
+
+    observer: Observer
+    summary: dict[str, Any]
+
+
+def load_baseline(run_dir: Path) -> Baseline:
+    """Measure a baseline run directory; one holding only summary.json is read from it."""
+    paths = RunDir(Path(run_dir))
+    where = f"baseline {paths.path}"
+    if not paths.path.is_dir() or not paths.exists():
+        raise ConfigError("not a run directory (no run.json)", where)
+    if paths.intervals.is_file():
+        run = measure(paths.path)
+        return Baseline(run, build_summary(run, []))
+    if paths.summary.is_file():
+        try:
+            stored = json.loads(paths.summary.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"unreadable summary.json: {exc}", where) from None
+        return Baseline(SummaryObserver(stored), stored)
+    raise ConfigError("has neither intervals.jsonl nor summary.json", where)
+
+
+def summarize(
+    run_dir: Path,
+    extra_thresholds: Sequence[str] = (),
+    *,
+    thresholds_file: Path | None = None,
+    baseline_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The summary.json document of a run directory (not written; see write_summary).
+
+    Thresholds come from run.json, then `thresholds_file`, then `extra_thresholds`; all
+    are parsed (and a relative one checked for a baseline) before the data is read.
+    """
+    manifest = read_manifest(Path(run_dir))
+    thresholds = collect_thresholds(manifest, extra_thresholds, thresholds_file)
+    ensure_baseline(thresholds, baseline_dir is not None)
+    base = load_baseline(baseline_dir) if baseline_dir is not None else None
+    run = measure(Path(run_dir))
+    results = evaluate(thresholds, run, None if base is None else base.observer)
+    summary = build_summary(run, results)
+    if base is not None:
+        summary["baseline"] = compare(summary, base.summary)
+    return summary
+
+
+def write_summary(
+    run_dir: Path,
+    extra_thresholds: Sequence[str] = (),
+    *,
+    thresholds_file: Path | None = None,
+    baseline_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Compute summary.json, write it atomically into the run directory, and return it."""
+    summary = summarize(
+        run_dir, extra_thresholds, thresholds_file=thresholds_file, baseline_dir=baseline_dir
+    )
+    write_json_atomic(RunDir(Path(run_dir)).summary, summary)
+    return summary

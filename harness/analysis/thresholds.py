@@ -1,0 +1,335 @@
+"""Thresholds in k6's expression style: parse once into frozen objects, then evaluate.
+
+    p(95)<250ms        error_rate<1%        rto<30s        GET /api/items: p(99)<100ms
+    p(95)<+10%         (at most 10% worse than the baseline run's p(95))
+
+A threshold is `[SCOPE:] METRIC OP LIMIT`. See docs/thresholds.md for the grammar, the
+metrics and their units. Anything malformed raises ConfigError naming the expression and
+what is wrong; nothing is silently ignored. Evaluation takes an `Observer` (the run's
+measurements) so this module knows nothing about run directories.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.errors import ConfigError
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_OPERATOR = re.compile(r"<=|>=|==|!=|<|>")
+_METRIC = re.compile(r"([a-z_]+)\s*(?:\(\s*([^)]*?)\s*\))?")
+_LIMIT = re.compile(r"([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%/]*)")
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a group of metrics is measured: base unit, accepted units and their factors."""
+
+    name: str
+    base_unit: str
+    units: dict[str, float]  # unit -> how many base units one of it is; "" = bare number
+
+
+_TIME_MS = Family("latency", "ms", {"": 1.0, "us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4})
+_TIME_S = Family("duration", "s", {"": 1.0, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0})
+_FRACTION = Family("fraction", "", {"": 1.0, "%": 0.01})
+_RATE = Family("rate", "req/s", {"": 1.0, "/s": 1.0})
+_COUNT = Family("count", "", {"": 1.0})
+
+#: metric name -> (family, takes a percentile argument, scope allowed)
+METRICS: dict[str, tuple[Family, bool, bool]] = {
+    "p": (_TIME_MS, True, True),
+    "avg": (_TIME_MS, False, True),
+    "med": (_TIME_MS, False, True),
+    "min": (_TIME_MS, False, True),
+    "max": (_TIME_MS, False, True),
+    "cp": (_TIME_MS, True, True),
+    "cavg": (_TIME_MS, False, True),
+    "cmed": (_TIME_MS, False, True),
+    "cmin": (_TIME_MS, False, True),
+    "cmax": (_TIME_MS, False, True),
+    "rps": (_RATE, False, True),
+    "error_rate": (_FRACTION, False, True),
+    "failures": (_COUNT, False, True),
+    "requests": (_COUNT, False, True),
+    "rto": (_TIME_S, False, False),
+    "ttd": (_TIME_S, False, False),
+    "outage": (_TIME_S, False, False),
+    "containment": (_TIME_S, False, False),
+    "rpo": (_TIME_S, False, False),
+    "lost_writes": (_COUNT, False, False),
+    "unauthorized_ok": (_COUNT, False, False),
+}
+ALIASES = {"rate": "rps", "p_corrected": "cp", "mean": "avg", "median": "med"}
+#: recovery metric -> its field in summary["recovery"]
+RECOVERY_FIELDS = {
+    "rto": "rto_s",
+    "ttd": "ttd_s",
+    "outage": "outage_s",
+    "containment": "containment_s",
+    "rpo": "rpo_s",
+    "lost_writes": "lost_writes",
+    "unauthorized_ok": "unauthorized_ok",
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed threshold. `limit` is in `unit`; `relative_pct` is set (signed) for a
+    limit relative to the baseline, e.g. +10 for `p(95)<+10%`, and then `limit` is unused."""
+
+    expr: str
+    scope: str | None
+    name: str
+    arg: float | None
+    op: str
+    limit: float
+    unit: str
+    relative_pct: float | None = None
+    source: str = "threshold"
+
+    @property
+    def metric(self) -> str:
+        """The metric as written canonically: `p(95)`, `error_rate`, `rto`."""
+        return f"{self.name}({_fmt(self.arg)})" if self.arg is not None else self.name
+
+    @property
+    def family(self) -> Family:
+        """The metric's family (base unit and accepted units)."""
+        return METRICS[self.name][0]
+
+    @property
+    def display_unit(self) -> str:
+        """The unit observed values are reported in: the limit's, or the family's base."""
+        return self.unit if self.relative_pct is None else self.family.base_unit
+
+    def to_base(self, value: float) -> float:
+        """A value in this threshold's unit, in the family's base unit."""
+        return value * self.family.units.get(self.unit, 1.0)
+
+    def from_base(self, value: float) -> float:
+        """A value in the family's base unit, in this threshold's display unit."""
+        unit = self.display_unit if self.display_unit in self.family.units else ""
+        return value / self.family.units[unit]
+
+
+def parse_threshold(text: str, source: str = "threshold") -> Threshold:
+    """Parse `[SCOPE:] METRIC OP LIMIT`; raise ConfigError naming the expression if bad."""
+    where = f"{source} {text!r}"
+    expr = text.strip()
+    if not expr:
+        raise ConfigError("empty threshold", where)
+    scope: str | None = None
+    body = expr
+    if ":" in expr:
+        scope_text, body = expr.rsplit(":", 1)
+        scope = scope_text.strip() or None
+        if scope is None:
+            raise ConfigError("empty request name before ':'", where)
+        if not body.strip():
+            raise ConfigError(f"missing the condition after '{scope}:'", where)
+    found = _OPERATOR.search(body)
+    if found is None:
+        raise ConfigError("expected an operator: < <= > >= == !=", where)
+    left, op, right = body[: found.start()].strip(), found.group(), body[found.end() :].strip()
+    name, arg = _parse_metric(left, where)
+    family, _takes_arg, scoped = METRICS[name]
+    if scope is not None and not scoped:
+        raise ConfigError(f"{name} is measured for the whole run; it takes no request name", where)
+    if not right:
+        raise ConfigError(f"missing the limit after '{op}'", where)
+    if _OPERATOR.match(right) or right.startswith("="):
+        raise ConfigError(f"malformed operator near '{op}{right[:2]}'", where)
+    limit = _LIMIT.fullmatch(right.lower())
+    if limit is None:
+        raise ConfigError(f"limit {right!r} is not a number with an optional unit", where)
+    sign, number, unit = limit.groups()
+    if sign:
+        if unit != "%":
+            raise ConfigError(
+                f"a signed limit is relative to the baseline and must be a percentage, "
+                f"e.g. {sign}10%; got {right!r}",
+                where,
+            )
+        pct = float(number) * (-1.0 if sign == "-" else 1.0)
+        return Threshold(text, scope, name, arg, op, pct, "%", relative_pct=pct, source=source)
+    if unit not in family.units:
+        expected = ", ".join(u or "a bare number" for u in family.units)
+        hint = "; for a limit relative to the baseline write +N%" if unit == "%" else ""
+        raise ConfigError(f"unknown unit {unit!r} for {name} (expected {expected}){hint}", where)
+    display = unit or family.base_unit
+    return Threshold(text, scope, name, arg, op, float(number), display, source=source)
+
+
+def _parse_metric(text: str, where: str) -> tuple[str, float | None]:
+    match = _METRIC.fullmatch(text.lower())
+    if match is None or not text:
+        raise ConfigError(f"unknown metric {text!r} (expected one of {_metric_list()})", where)
+    name, arg_text = match.group(1), match.group(2)
+    name = ALIASES.get(name, name)
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {match.group(1)!r} (expected {_metric_list()})", where)
+    takes_arg = METRICS[name][1]
+    if not takes_arg:
+        if arg_text is not None:
+            raise ConfigError(f"{name} takes no argument", where)
+        return name, None
+    if arg_text is None:
+        raise ConfigError(f"{name} needs a percentile, e.g. {name}(95)", where)
+    try:
+        arg = float(arg_text)
+    except ValueError:
+        raise ConfigError(f"percentile {arg_text!r} is not a number", where) from None
+    if not 0.0 <= arg <= 100.0 or math.isnan(arg):
+        raise ConfigError(f"percentile must be between 0 and 100, got {arg_text}", where)
+    return name, arg
+
+
+def _metric_list() -> str:
+    return ", ".join(f"{n}(N)" if METRICS[n][1] else n for n in METRICS)
+
+
+def parse_thresholds(texts: Iterable[str], source: str = "threshold") -> list[Threshold]:
+    """Parse several expressions from one source, in order."""
+    return [parse_threshold(text, source) for text in texts]
+
+
+def load_thresholds_file(path: Path) -> list[Threshold]:
+    """Thresholds from a file: TOML (`thresholds = ["...", ...]`) when it ends in `.toml`,
+    otherwise one expression per line (blank lines and `#` comments skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read thresholds file: {exc.strerror}", str(path)) from None
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", str(path)) from None
+        items = data.get("thresholds")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError('expected `thresholds = ["p(95)<250ms", ...]`', str(path))
+        return parse_thresholds(items, str(path))
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return parse_thresholds((line for line in lines if line), str(path))
+
+
+def unique(thresholds: Iterable[Threshold]) -> list[Threshold]:
+    """Drop repeats of the same condition (same scope, metric, operator and limit)."""
+    seen: set[tuple[Any, ...]] = set()
+    out: list[Threshold] = []
+    for t in thresholds:
+        key = (t.scope, t.name, t.arg, t.op, t.to_base(t.limit), t.relative_pct)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
+class Observer(Protocol):
+    """What a threshold is evaluated against: a run's measurements."""
+
+    def observe(self, threshold: Threshold) -> float | str:
+        """The metric in its family's base unit, or why it was not measured."""
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """One evaluated threshold; `observed` and `limit` are in `unit`."""
+
+    threshold: Threshold
+    observed: float | None
+    limit: float | None
+    ok: bool
+    message: str
+    baseline: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary.json form."""
+        t = self.threshold
+        out: dict[str, Any] = {
+            "expr": t.expr,
+            "scope": t.scope,
+            "metric": t.metric,
+            "op": t.op,
+            "limit": self.limit,
+            "unit": t.display_unit,
+            "observed": self.observed,
+            "ok": self.ok,
+            "message": self.message,
+            "source": t.source,
+        }
+        if t.relative_pct is not None:
+            out["baseline"] = self.baseline
+            out["relative_pct"] = t.relative_pct
+        return out
+
+
+def ensure_baseline(thresholds: Sequence[Threshold], has_baseline: bool) -> None:
+    """Raise ConfigError for a baseline-relative threshold when there is no baseline."""
+    for t in thresholds:
+        if t.relative_pct is not None and not has_baseline:
+            raise ConfigError(
+                "a limit relative to a baseline needs a baseline run (--baseline RUN_DIR)",
+                f"{t.source} {t.expr!r}",
+            )
+
+
+def evaluate(
+    thresholds: Sequence[Threshold], run: Observer, baseline: Observer | None = None
+) -> list[ThresholdResult]:
+    """Evaluate each threshold against the run (and the baseline, for relative limits)."""
+    ensure_baseline(thresholds, baseline is not None)
+    return [_evaluate_one(t, run, baseline) for t in thresholds]
+
+
+def _evaluate_one(t: Threshold, run: Observer, baseline: Observer | None) -> ThresholdResult:
+    unit = f" {t.display_unit}" if t.display_unit not in ("", "%") else t.display_unit
+    base_value: float | None = None
+    if t.relative_pct is not None:
+        assert baseline is not None  # ensured by evaluate()
+        got = baseline.observe(t)
+        if isinstance(got, str):
+            return ThresholdResult(t, None, None, False, f"baseline: {got}")
+        base_value = got
+        limit_base = got * (1.0 + t.relative_pct / 100.0)
+    else:
+        limit_base = t.to_base(t.limit)
+    limit = t.from_base(limit_base)
+    observed = run.observe(t)
+    shown_base = None if base_value is None else t.from_base(base_value)
+    if isinstance(observed, str):
+        return ThresholdResult(t, None, limit, False, observed, shown_base)
+    ok = OPERATORS[t.op](observed, limit_base)
+    shown = t.from_base(observed)
+    relation = ">" if observed > limit_base else "<" if observed < limit_base else "=="
+    message = f"observed {_fmt(shown)}{unit} {relation} limit {_fmt(limit)}{unit}"
+    if shown_base is not None and t.relative_pct is not None:
+        sign = "+" if t.relative_pct >= 0 else ""
+        message += f" (baseline {_fmt(shown_base)}{unit} {sign}{_fmt(t.relative_pct)}%)"
+    return ThresholdResult(t, shown, limit, ok, message, shown_base)
+
+
+def _fmt(value: float | None) -> str:
+    """Numbers for messages: 4 significant digits, no exponent for everyday sizes."""
+    if value is None:
+        return "null"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e4:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
