@@ -107,8 +107,8 @@ def _regressed(
 
 
 def _describe(metric: str, delta: dict[str, Any]) -> str:
-    if delta["delta_pct"] is None:
-        return f"{metric} {delta['baseline']:g} -> {delta['current']:g}"
+    if metric == "error_rate":
+        return f"{metric} {delta['baseline'] * 100:.2f}% -> {delta['current'] * 100:.2f}%"
     return f"{metric} {delta['delta_pct']:+.1f}%"
 
 
@@ -131,8 +131,11 @@ class SummaryObserver:
         """A threshold's metric from the stored figures, or why it is not there."""
         if threshold.name in RECOVERY_FIELDS:
             return observe_recovery(self.summary.get("recovery"), threshold.name)
-        scope = self.summary.get("totals") if threshold.scope is None else (
-            self.summary.get("endpoints", {}).get(threshold.scope))  # fmt: skip
+        scope = (
+            self.summary.get("totals")
+            if threshold.scope is None
+            else (self.summary.get("endpoints", {}).get(threshold.scope))
+        )
         if scope is None:
             return f"no requests named {threshold.scope!r} in this run"
         if threshold.name in ("rps", "requests", "failures", "error_rate"):

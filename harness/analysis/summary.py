@@ -335,6 +335,7 @@ def build_summary(run: Measurements, results: Sequence[ThresholdResult]) -> dict
         "recovery": run.recovery,
         "thresholds": [r.as_dict() for r in results],
         "verdict": verdict(run.status, results),
+        "error": manifest.get("error"),
     }
     return summary
 

@@ -100,19 +100,41 @@ def test_counts_errors_and_rates(run: SyntheticRun, summary: dict[str, Any]) -> 
         assert endpoint["failures"] == run.failures(name)
     assert summary["workers"] == {"count": 3, "lost": 1}
     assert (summary["status"], summary["complete"], summary["verdict"]) == (
-        "completed", True, "pass")  # fmt: skip
+        "completed",
+        True,
+        "pass",
+    )
     assert summary["recovery"] is None and summary["thresholds"] == []
 
 
 def test_schema_keys(summary: dict[str, Any]) -> None:
     assert list(summary)[:12] == [
-        "schema", "run_id", "profile", "scenario", "status", "complete", "started_at",
-        "ended_at", "duration_s", "totals", "endpoints", "workers",
-    ]  # fmt: skip
+        "schema",
+        "run_id",
+        "profile",
+        "scenario",
+        "status",
+        "complete",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "totals",
+        "endpoints",
+        "workers",
+    ]
     assert set(summary) >= {"recovery", "thresholds", "verdict"}
     metrics = summary["totals"]
-    assert set(metrics) == {"requests", "failures", "rps", "error_rate", "bytes", "latency_ms",
-                            "latency_corrected_ms", "errors", "clipped"}  # fmt: skip
+    assert set(metrics) == {
+        "requests",
+        "failures",
+        "rps",
+        "error_rate",
+        "bytes",
+        "latency_ms",
+        "latency_corrected_ms",
+        "errors",
+        "clipped",
+    }
     assert list(metrics["latency_ms"]) == ["p50", "p95", "p99", "p99.9", "max", "mean", "min"]
     json.dumps(summary)  # plain JSON types only
 
@@ -158,8 +180,14 @@ def test_thresholds_from_every_source(tmp_path: Path) -> None:
     file.write_text("requests>1\nGET /api/items: rps>0.5\nGET /nope: p(95)<1s\n")
     summary = summarize(run.path, ["error_rate<1%", "p(95)<10s"], thresholds_file=file)
     results = {t["expr"]: t for t in summary["thresholds"]}
-    assert list(results) == ["p(95)<10s", "failures==0", "requests>1", "GET /api/items: rps>0.5",
-                             "GET /nope: p(95)<1s", "error_rate<1%"]  # fmt: skip
+    assert list(results) == [
+        "p(95)<10s",
+        "failures==0",
+        "requests>1",
+        "GET /api/items: rps>0.5",
+        "GET /nope: p(95)<1s",
+        "error_rate<1%",
+    ]
     assert results["p(95)<10s"]["source"] == "run.json"
     assert results["GET /nope: p(95)<1s"]["message"] == "no requests named 'GET /nope' in this run"
     assert summary["verdict"] == "fail"
@@ -184,10 +212,12 @@ def test_recovery_comes_from_the_recovery_module(
     summary = summarize(run.path, ["rto<30s", "ttd<5s", "rpo==0", "lost_writes==0"])
     assert summary["recovery"] == figures
     oks = [(t["metric"], t["ok"], t["message"]) for t in summary["thresholds"]]
-    assert oks == [("rto", True, "observed 12.5 s < limit 30 s"),
-                   ("ttd", False, "ttd not measured"),
-                   ("rpo", True, "observed 0 s == limit 0 s"),
-                   ("lost_writes", True, "observed 0 == limit 0")]  # fmt: skip
+    assert oks == [
+        ("rto", True, "observed 12.5 s < limit 30 s"),
+        ("ttd", False, "ttd not measured"),
+        ("rpo", True, "observed 0 s == limit 0 s"),
+        ("lost_writes", True, "observed 0 == limit 0"),
+    ]
     plain = make_run_dir(tmp_path / "p", duration_s=3)
     assert summarize(plain.path, ["rto<30s"])["thresholds"][0]["message"] == "rto not measured"
 
@@ -198,7 +228,8 @@ def test_baseline_comparison_and_relative_thresholds(tmp_path: Path) -> None:
     summary = summarize(slow.path, ["p(95)<+10%", "rps>-20%"], baseline_dir=base.path)
     p95, rps = summary["thresholds"]
     assert not p95["ok"] and p95["baseline"] == pytest.approx(
-        summarize(base.path)["totals"]["latency_ms"]["p95"])  # fmt: skip
+        summarize(base.path)["totals"]["latency_ms"]["p95"]
+    )
     assert rps["ok"]
     assert summary["baseline"]["totals"]["p95"]["regression"] is True
     assert summary["baseline"]["run_id"] == "base"

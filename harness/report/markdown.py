@@ -1,0 +1,169 @@
+"""A Markdown summary of a run, fit for a pull-request comment (GitHub-flavoured tables).
+
+Verdict first, then the thresholds table, key figures per request name, recovery figures
+for scenarios, and the comparison with a baseline when there is one. Reads only the
+summary dict (and optionally the baseline's), like every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.analysis.baseline import compare
+
+MAX_ENDPOINTS = 25
+_VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "💥 ERROR"}
+_RECOVERY = (
+    ("rto_s", "RTO", "s"),
+    ("ttd_s", "Time to detect", "s"),
+    ("outage_s", "Outage", "s"),
+    ("rpo_s", "RPO", "s"),
+    ("lost_writes", "Lost writes", ""),
+    ("containment_s", "Containment", "s"),
+    ("unauthorized_ok", "Unauthorized successes", ""),
+)
+
+
+def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
+    """The Markdown summary; `baseline` is the baseline run's summary, compared here.
+
+    Without it, a comparison already stored in the summary (`summary["baseline"]`) is used.
+    """
+    parts = [_headline(summary), _thresholds(summary.get("thresholds") or ()), _figures(summary)]
+    recovery = summary.get("recovery")
+    if isinstance(recovery, Mapping):
+        parts.append(_recovery(recovery))
+    deltas = compare(dict(summary), dict(baseline)) if baseline else summary.get("baseline")
+    if isinstance(deltas, Mapping):
+        parts.append(_baseline(deltas))
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _headline(summary: Mapping[str, Any]) -> str:
+    verdict = str(summary.get("verdict") or "error")
+    title = summary.get("scenario") or summary.get("run_id") or "run"
+    profile = f" · profile `{summary['profile']}`" if summary.get("profile") else ""
+    lines = [f"### {_VERDICT.get(verdict, verdict.upper())} — {_cell(str(title))}{profile}"]
+    totals = summary.get("totals") or {}
+    workers = summary.get("workers") or {}
+    facts = [
+        f"status **{summary.get('status', 'unknown')}**",
+        f"{_num(summary.get('duration_s'), 1)} s",
+        f"{_int(totals.get('requests'))} requests",
+        f"{_num(totals.get('rps'), 1)} req/s",
+        f"{_pct(totals.get('error_rate'))} errors",
+    ]
+    if workers:
+        lost = f", {workers.get('lost')} lost" if workers.get("lost") else ""
+        facts.append(f"{workers.get('count')} workers{lost}")
+    lines.append(" · ".join(facts))
+    if not summary.get("complete", True):
+        lines.append("> ⚠️ The run did not finish: these figures cover what it recorded.")
+    if summary.get("error"):
+        lines.append(f"> Run error: {_cell(str(summary['error']))}")
+    return "\n\n".join(lines)
+
+
+def _thresholds(thresholds: Sequence[Mapping[str, Any]]) -> str:
+    if not thresholds:
+        return "_No thresholds were set._"
+    failed = sum(1 for t in thresholds if not t.get("ok"))
+    rows = ["| | Threshold | Result |", "|---|---|---|"]
+    for t in thresholds:
+        mark = "✅" if t.get("ok") else "❌"
+        rows.append(f"| {mark} | `{_code(str(t.get('expr')))}` | {_cell(str(t.get('message')))} |")
+    head = f"**Thresholds:** {len(thresholds) - failed} of {len(thresholds)} held"
+    return head + "\n\n" + "\n".join(rows)
+
+
+def _figures(summary: Mapping[str, Any]) -> str:
+    rows = [
+        "| Request | Requests | req/s | Errors | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    totals = summary.get("totals")
+    if isinstance(totals, Mapping):
+        rows.append(_figure_row("**All**", totals))
+    endpoints: Mapping[str, Any] = summary.get("endpoints") or {}
+    busiest = sorted(endpoints, key=lambda n: -int(endpoints[n].get("requests") or 0))
+    for name in busiest[:MAX_ENDPOINTS]:
+        rows.append(_figure_row(_cell(name), endpoints[name]))
+    table = "\n".join(rows)
+    if len(busiest) > MAX_ENDPOINTS:
+        table += f"\n\n_{len(busiest) - MAX_ENDPOINTS} less busy request names not shown._"
+    return table
+
+
+def _figure_row(label: str, metrics: Mapping[str, Any]) -> str:
+    latency = metrics.get("latency_ms") or {}
+    cells = [
+        label,
+        _int(metrics.get("requests")),
+        _num(metrics.get("rps"), 1),
+        _pct(metrics.get("error_rate")),
+        *(_num(latency.get(k), 1) for k in ("p50", "p95", "p99", "p99.9", "max")),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _recovery(recovery: Mapping[str, Any]) -> str:
+    cells = []
+    for key, label, unit in _RECOVERY:
+        if key in recovery:
+            value = recovery[key]
+            if value is None:
+                shown = "not measured"
+            elif unit:
+                shown = f"{_num(value, 2)} {unit}"
+            else:
+                shown = _int(value)
+            cells.append(f"{label}: **{shown}**")
+    return "**Recovery:** " + " · ".join(cells) if cells else ""
+
+
+def _baseline(deltas: Mapping[str, Any]) -> str:
+    totals: Mapping[str, Any] = deltas.get("totals") or {}
+    rows = ["| Metric | Baseline | This run | Change |", "|---|--:|--:|--:|"]
+    for metric, delta in totals.items():
+        change = "—" if delta.get("delta_pct") is None else f"{delta['delta_pct']:+.1f}%"
+        if delta.get("regression"):
+            change += " ⚠️"
+        fmt = _pct if metric == "error_rate" else (lambda v: _num(v, 1))
+        rows.append(
+            f"| {metric} | {fmt(delta.get('baseline'))} | {fmt(delta.get('current'))} | {change} |"
+        )
+    head = f"**Against baseline `{_code(str(deltas.get('run_id')))}`**"
+    regressions: Sequence[str] = deltas.get("regressions") or ()
+    if regressions:
+        head += (
+            f" — {len(regressions)} regression(s) beyond {_num(deltas.get('tolerance_pct'), 0)}%: "
+        )
+        head += ", ".join(_cell(r) for r in regressions[:5])
+        head += f" and {len(regressions) - 5} more" if len(regressions) > 5 else ""
+    return head + "\n\n" + "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'").replace("|", "\\|")
+
+
+def _num(value: Any, digits: int) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _int(value: Any) -> str:
+    return f"{int(value):,}" if isinstance(value, int | float) else "—"
+
+
+def _pct(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return f"{value * 100:.2f}%" if value < 0.1 else f"{value * 100:.1f}%"
