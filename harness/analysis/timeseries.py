@@ -284,28 +284,53 @@ def load_fine_counts(run_dir: Path, name: str | None = None) -> pd.DataFrame:
     return fine_counts_from(read_intervals(run_dir, name))
 
 
-def fine_counts_from(cols: IntervalColumns) -> pd.DataFrame:
-    """`load_fine_counts` on columns already read."""
-    if not len(cols):
+def fine_counts_from(
+    cols: IntervalColumns, start_t: float | None = None, end_t: float | None = None
+) -> pd.DataFrame:
+    """`load_fine_counts` on columns already read; only intervals overlapping
+    [`start_t`, `end_t`) when given (a chart of the minute around a fault needs no more)."""
+    t = np.asarray(cols.t, dtype=np.float64)
+    keep = np.ones(len(t), dtype=bool)
+    if start_t is not None:
+        keep &= t + np.asarray(cols.dt_s, dtype=np.float64) > start_t
+    if end_t is not None:
+        keep &= t < end_t
+    lines = np.flatnonzero(keep)
+    if not len(lines):
         return pd.DataFrame(
             {"t": pd.Series(dtype="float64"), "ok": pd.Series(dtype="int64"), "fail": []}
         ).astype({"fail": "int64"})
-    t = np.asarray(cols.t, dtype=np.float64)
-    slot0 = np.rint(t / FINE_SLOT_S).astype(np.int64)
+    slot0 = np.rint(t[lines] / FINE_SLOT_S).astype(np.int64)
     first = int(slot0.min())
     n_slots = int(slot0.max()) - first + _FINE_SLOTS
     ok = np.zeros(n_slots, dtype=np.int64)
     fail = np.zeros(n_slots, dtype=np.int64)
     base = slot0 - first
     for target, series in ((ok, cols.fine_ok), (fail, cols.fine_fail)):
-        rows = [i for i, s in enumerate(series) if s]
-        if not rows:
+        picked = [(k, values) for k, i in enumerate(lines) if (values := series[i])]
+        if not picked:
             continue
-        matrix = np.asarray([series[i][:_FINE_SLOTS] for i in rows], dtype=np.int64)  # type: ignore[index]
-        index = base[rows][:, None] + np.arange(matrix.shape[1])[None, :]
+        matrix = _slot_matrix([values for _, values in picked])
+        rows = np.fromiter((k for k, _ in picked), dtype=np.int64, count=len(picked))
+        index = base[rows][:, None] + np.arange(_FINE_SLOTS)[None, :]
         np.add.at(target, index.ravel(), matrix.ravel())
     slots = (first + np.arange(n_slots)) * FINE_SLOT_S
     return pd.DataFrame({"t": np.round(slots, 3), "ok": ok, "fail": fail})
+
+
+def _slot_matrix(series: list[list[int]]) -> np.ndarray:
+    """Rows of 10 slot counts; a short or long list is padded or cut (never misaligned)."""
+    try:
+        matrix = np.asarray(series, dtype=np.int64)
+        if matrix.ndim == 2 and matrix.shape[1] == _FINE_SLOTS:
+            return matrix
+    except ValueError:
+        pass
+    matrix = np.zeros((len(series), _FINE_SLOTS), dtype=np.int64)
+    for row, values in enumerate(series):
+        cut = list(values)[:_FINE_SLOTS]
+        matrix[row, : len(cut)] = cut
+    return matrix
 
 
 @dataclass(frozen=True)

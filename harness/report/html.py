@@ -161,7 +161,8 @@ class Analysis:
     resolution_s: float
     timeline: charts.Timeline
     series: Any  # pandas.DataFrame
-    fine: Any  # pandas.DataFrame
+    fine: Any  # pandas.DataFrame, only around the fault
+    recovery_window: tuple[float, float] | None
     distribution: Any  # LatencyDistribution
     unreadable_histograms: int
 
@@ -190,8 +191,9 @@ def analyse(inputs: RunInputs) -> Analysis:
     ok = decoder.zeros()
     series = timeseries_from(cols, resolution_s, decoder, total_ok=ok)
     distribution = latency_distribution(cols, decoder, ok=ok)
-    fine = fine_counts_from(cols)
     timeline = build_timeline(run, inputs.summary, inputs.events, t0, duration_s)
+    window = recovery_window(timeline, duration_s)
+    fine = fine_counts_from(cols, t0 + window[0], t0 + window[1]) if window else None
     return Analysis(
         inputs,
         t0,
@@ -200,6 +202,7 @@ def analyse(inputs: RunInputs) -> Analysis:
         timeline,
         series,
         fine,
+        window,
         distribution,
         cols.unreadable_histograms,
     )
@@ -218,23 +221,23 @@ def draw_charts(analysis: Analysis) -> dict[str, str]:
     dist = analysis.distribution
     if dist.ok_counts.any() or dist.fail_counts.any():
         images["distribution"] = charts.to_data_uri(charts.distribution_figure(dist))
-    window = _recovery_window(analysis)
-    if window is not None and not analysis.fine.empty:
+    window = analysis.recovery_window
+    if window is not None and analysis.fine is not None and not analysis.fine.empty:
         images["recovery"] = charts.to_data_uri(
             charts.recovery_figure(analysis.fine, t0, timeline, window)
         )
     return images
 
 
-def _recovery_window(analysis: Analysis) -> tuple[float, float] | None:
-    """From 10 s before the first fault to 15 s after recovery (or the fault's end)."""
-    timeline = analysis.timeline
+def recovery_window(timeline: charts.Timeline, duration_s: float) -> tuple[float, float] | None:
+    """Seconds since start charted at 100 ms: from 10 s before the first fault to 15 s after
+    the recovery or the fault's end (at least 35 s); None without a fault."""
     starts = [m.t_s for m in timeline.markers if m.kind == "fault"]
     if not starts:
         return None
     ends = [m.t_s for m in timeline.markers if m.kind in ("recovered", "cleared")]
     start = max(min(starts) - 10.0, 0.0)
-    end = min(max([*ends, min(starts) + 20.0]) + 15.0, analysis.duration_s)
+    end = min(max([*ends, min(starts) + 20.0]) + 15.0, duration_s)
     return (start, end) if end > start else None
 
 

@@ -166,3 +166,25 @@ def test_empty_and_bad_resolution(tmp_path: Path) -> None:
     assert fine_counts_from(read_intervals(tmp_path)).empty
     with pytest.raises(ValueError, match="resolution_s"):
         load_timeseries(tmp_path, 0.5)
+
+
+def test_fine_counts_of_a_window_only(run: SyntheticRun) -> None:
+    cols = read_intervals(run.path)
+    whole = fine_counts_from(cols)
+    part = fine_counts_from(cols, run.started_at + 10, run.started_at + 15)
+    assert part["t"].iloc[0] == pytest.approx(run.started_at + 10)
+    assert len(part) == 50
+    merged = whole.merge(part, on="t", suffixes=("", "_part"))
+    assert (merged["ok"] == merged["ok_part"]).all()
+    assert (merged["fail"] == merged["fail_part"]).all()
+
+
+def test_fine_counts_tolerate_ragged_slot_lists(tmp_path: Path) -> None:
+    lines = [
+        {"t": 100.0, "name": "a", "requests": 3, "fine_ok": [1, 2], "fine_fail": None},
+        {"t": 100.0, "name": "b", "requests": 10, "fine_ok": [1] * 10, "fine_fail": [0] * 10},
+    ]
+    (tmp_path / "intervals.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    fine = load_fine_counts(tmp_path)
+    assert fine["ok"].tolist()[:3] == [2, 3, 1]
+    assert fine["ok"].sum() == 13
