@@ -24,9 +24,11 @@ import falcon
 
 from harness.service.rbac import RequestContext, forbidden, methods_for, route_for, unauthorized
 from harness.service.shared_state import SharedCounters
-from harness.service.tokens import TOKEN_ERROR_REASONS, Keyring, TokenError
+from harness.service.tokens import TOKEN_ERROR_REASONS, Claims, Keyring, TokenError
 
 _OUTCOMES: tuple[str, ...] = ("public", "allowed", "unauthorized", "forbidden", "not_routed")
+MAX_CONTEXTS = 10_000
+"""Request contexts remembered per verified claims (all dropped when full)."""
 COUNTER_NAMES: tuple[str, ...] = _OUTCOMES + tuple(f"401_{r}" for r in TOKEN_ERROR_REASONS)
 """Slots of the auth counter files: outcomes, then 401s by token error reason."""
 
@@ -42,6 +44,7 @@ class AuthMiddleware:
         self.state_dir = Path(state_dir) if state_dir is not None else keyring.data_dir / "auth"
         self._counters = SharedCounters(self.state_dir, COUNTER_NAMES)
         self._slot = {name: self._counters.index(name) for name in COUNTER_NAMES}
+        self._contexts: dict[Claims, RequestContext] = {}
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _reopen_after_fork(ref))
 
@@ -69,7 +72,11 @@ class AuthMiddleware:
             self._counters.add_at(self._slot["unauthorized"])
             self._counters.add_at(self._slot[f"401_{exc.reason}"])
             raise unauthorized(exc.message) from None
-        auth = RequestContext.from_claims(claims)
+        auth = self._contexts.get(claims)
+        if auth is None:
+            if len(self._contexts) >= MAX_CONTEXTS:
+                self._contexts.clear()
+            auth = self._contexts[claims] = RequestContext.from_claims(claims)
         if route.permission not in auth.permissions:
             self._counters.add_at(self._slot["forbidden"])
             raise forbidden(auth.role, route.permission)
@@ -90,7 +97,7 @@ class AuthMiddleware:
 
 
 def _bearer_token(req: falcon.Request) -> str:
-    header = req.get_header("Authorization")
+    header = req.env.get("HTTP_AUTHORIZATION")
     if not header:
         raise TokenError("missing", "missing bearer token")
     scheme, _, token = header.strip().partition(" ")

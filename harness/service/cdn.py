@@ -24,9 +24,7 @@ stale-if-error, while a purge removes entries outright.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -39,16 +37,23 @@ from typing import Any
 
 import falcon
 
+from harness.service.cdn_policy import (
+    CACHEABLE_GETS,
+    COLLECTION_SLOT,
+    FIRST_ITEM_SLOT,
+    GENERATION_SLOTS,
+    ITEM_SLOTS,
+    NO_STORE,
+    POLICIES,
+    PURGE_SLOT,
+    TierPolicy,
+    dependency_slot,
+    etag_matches,
+)
 from harness.service.cdn_refresh import Refresher, RefreshJob
-from harness.service.rbac import Route, route_for
+from harness.service.rbac import route_for
 from harness.service.shared_state import SharedCounters, SharedGenerations
 
-log = logging.getLogger(__name__)
-
-NO_STORE = "no-store"
-ITEM_SLOTS = 4096
-"""Per-item generation slots (items share a slot modulo this; a clash costs a miss)."""
-_PURGE_SLOT, _COLLECTION_SLOT, _FIRST_ITEM_SLOT = 0, 1, 2
 _WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 _WRITE_PREFIX = "/api/items"
 _NOT_REPLAYED_HEADERS = frozenset({"set-cookie", "x-cache", "age", "content-length"})
@@ -69,28 +74,6 @@ COUNTER_NAMES: tuple[str, ...] = (
 """Slots of the edge counter files (`stats()` returns them summed over processes)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TierPolicy:
-    """A tier's Cache-Control header and how the edge applies it (windows in seconds)."""
-
-    cache_control: str
-    fresh_s: float
-    stale_while_revalidate_s: float = 0.0
-    stale_if_error_s: float = 0.0
-    vary: str | None = None
-
-
-POLICIES: dict[str, TierPolicy] = {
-    "static": TierPolicy("public, max-age=31536000, immutable", 31_536_000.0),
-    "html": TierPolicy("public, max-age=10, stale-while-revalidate=30", 10.0, 30.0),
-    "api": TierPolicy(
-        "public, max-age=0, s-maxage=5, stale-if-error=60", 5.0, 0.0, 60.0, "Accept-Encoding"
-    ),
-    "dynamic": TierPolicy(NO_STORE, 0.0),
-}
-"""The policy of each tier named in `rbac.ROUTES`."""
-
-
 @dataclass(slots=True)
 class Entry:
     """A stored 200: body, replayed headers, when it was stored, what staleness it tracks."""
@@ -109,7 +92,7 @@ class _Pending:
     """A cacheable request on its way to the origin (a miss)."""
 
     key: str
-    route: Route
+    policy: TierPolicy
     dep_slot: int
     dep_generation: int
     purge_generation: int
@@ -150,10 +133,9 @@ class EdgeCache:
     def _open(self) -> None:
         self._counters = SharedCounters(self.state_dir, COUNTER_NAMES)
         self._slot = {name: self._counters.index(name) for name in COUNTER_NAMES}
-        self._generations = SharedGenerations(
-            self.state_dir / "generation", _FIRST_ITEM_SLOT + ITEM_SLOTS
-        )
-        self._seen_purge = self._generations.get(_PURGE_SLOT)
+        self._hits_slot, self._stale_slot = self._slot["hits"], self._slot["stale"]
+        self._generations = SharedGenerations(self.state_dir / "generation", GENERATION_SLOTS)
+        self._seen_purge = self._generations.get(PURGE_SLOT)
         self._refresher = Refresher(self._finish_refresh)
 
     def _reopen(self) -> None:
@@ -168,39 +150,44 @@ class EdgeCache:
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: Any
     ) -> None:
         """Answer a fresh (or revalidating) hit here; otherwise note what to do on return."""
-        route = route_for(req.method, req.uri_template)
-        if route is None or route.tier == "dynamic" or req.method != "GET":
+        policy = CACHEABLE_GETS.get(req.uri_template or "") if req.method == "GET" else None
+        if policy is None:
             req.context.edge = _BYPASS
             return
-        policy = POLICIES[route.tier]
-        purge_generation = self._generations.get(_PURGE_SLOT)
+        generations = self._generations.view
+        purge_generation = generations[PURGE_SLOT]
         if purge_generation != self._seen_purge:
             self._drop_all()
             self._seen_purge = purge_generation
         key = req.relative_uri
-        if policy.vary is not None:
-            key = f"{key}\n{req.get_header(policy.vary) or ''}"
-        dep_slot = _dependency_slot(route, params)
-        generation = self._generations.get(dep_slot) if dep_slot >= 0 else 0
+        if policy.vary_environ is not None:
+            key = f"{key}\n{req.env.get(policy.vary_environ, '')}"
+        dep_slot = dependency_slot(policy, params)
+        generation = generations[dep_slot] if dep_slot >= 0 else 0
         entry = self._entries.get(key)
         fallback = None
         if entry is not None:
             age_s = self.clock() - entry.stored_at
-            current = entry.dep_slot < 0 or entry.dep_generation == generation
+            current = dep_slot < 0 or entry.dep_generation == generation
             if current and age_s < policy.fresh_s:
-                self._answer(req, resp, entry, age_s, "HIT", "hits")
-                self._touch(key)
+                self._answer(req, resp, entry, age_s, "HIT", self._hits_slot)
+                try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup
+                    self._entries.move_to_end(key)
+                except KeyError:  # evicted meanwhile by another thread
+                    pass
                 return
             if current and age_s < policy.fresh_s + policy.stale_while_revalidate_s:
-                self._answer(req, resp, entry, age_s, "STALE", "stale")
+                self._answer(req, resp, entry, age_s, "STALE", self._stale_slot)
+                route = route_for(req.method, req.uri_template)
+                assert route is not None
                 dep = (dep_slot, generation, purge_generation)
-                job = RefreshJob.capture(req, resp, resource, params, route, key, dep)
-                self._refresher.submit(job)
-                self._touch(key)
+                self._refresher.submit(
+                    RefreshJob.capture(req, resp, resource, params, route, key, dep)
+                )
                 return
             if age_s < policy.fresh_s + policy.stale_if_error_s:
                 fallback = entry
-        req.context.edge = _Pending(key, route, dep_slot, generation, purge_generation, fallback)
+        req.context.edge = _Pending(key, policy, dep_slot, generation, purge_generation, fallback)
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
@@ -235,28 +222,27 @@ class EdgeCache:
                 resp.media = None
                 resp.delete_header("Retry-After")
                 resp.delete_header("Vary")
-                self._answer(req, resp, fallback, age_s, "STALE", "stale")
+                self._answer(req, resp, fallback, age_s, "STALE", self._stale_slot)
                 return
         self._counters.add_at(self._slot["misses"])
         resp.set_header("X-Cache", "MISS")
         if status != 200 or not req_succeeded or resp.stream is not None:
             resp.set_header("Cache-Control", NO_STORE)
             return
-        entry = self._entry_from(resp, state.route, state.dep_slot, state.dep_generation)
+        entry = self._entry_from(resp, state.policy, state.dep_slot, state.dep_generation)
         if entry is None:
             return
-        if self._generations.get(_PURGE_SLOT) == state.purge_generation:
+        if self._generations.get(PURGE_SLOT) == state.purge_generation:
             self._store(state.key, entry)
-        if _matches(req.get_header("If-None-Match"), entry.etag):
+        if etag_matches(req.get_header("If-None-Match"), entry.etag):
             _not_modified(resp)
             self._counters.add_at(self._slot["not_modified"])
 
     def _entry_from(
-        self, resp: falcon.Response, route: Route, dep_slot: int, dep_generation: int
+        self, resp: falcon.Response, policy: TierPolicy, dep_slot: int, dep_generation: int
     ) -> Entry | None:
         """Render `resp`, give it the tier's headers and an ETag; None if it must not be
         stored (it sets a cookie)."""
-        policy = POLICIES[route.tier]
         body = resp.render_body() or b""
         resp.text = None
         resp.data = body
@@ -279,12 +265,15 @@ class EdgeCache:
         entry: Entry,
         age_s: float,
         label: str,
-        counter: str,
+        counter_slot: int,
     ) -> None:
-        resp.set_headers(entry.headers)
-        resp.set_header("Age", str(int(age_s)))
-        resp.set_header("X-Cache", label)
-        if _matches(req.get_header("If-None-Match"), entry.etag):
+        # The hot path: Falcon's own header dict (keys already lower-case) and the raw
+        # environ, since set_header/get_header normalise names on every call.
+        headers = resp._headers
+        headers.update(entry.headers)
+        headers["age"] = str(int(age_s))
+        headers["x-cache"] = label
+        if etag_matches(req.env.get("HTTP_IF_NONE_MATCH"), entry.etag):
             _not_modified(resp)
             self._counters.add_at(self._slot["not_modified"])
         else:
@@ -292,7 +281,7 @@ class EdgeCache:
             resp.data = entry.body
         resp.complete = True
         req.context.edge = _SERVED
-        self._counters.add_at(self._slot[counter])
+        self._counters.add_at(counter_slot)
 
     def _invalidate_after_write(self, req: falcon.Request, resp: falcon.Response) -> None:
         template = req.uri_template or ""
@@ -300,17 +289,13 @@ class EdgeCache:
             return
         if not 200 <= resp.status_code < 300 or resp.get_header("Idempotent-Replay") == "true":
             return
-        self._generations.bump(_COLLECTION_SLOT)
+        self._generations.bump(COLLECTION_SLOT)
         item_id = _item_id(req)
         if item_id is not None:
-            self._generations.bump(_FIRST_ITEM_SLOT + item_id % ITEM_SLOTS)
+            self._generations.bump(FIRST_ITEM_SLOT + item_id % ITEM_SLOTS)
         self._counters.add_at(self._slot["invalidations"])
 
     # -- storage ------------------------------------------------------------------------
-
-    def _touch(self, key: str) -> None:
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
-            self._entries.move_to_end(key)
 
     def _store(self, key: str, entry: Entry) -> None:
         size = len(entry.body)
@@ -340,8 +325,9 @@ class EdgeCache:
         if resp is None or resp.status_code != 200 or resp.stream is not None:
             self._counters.add_at(self._slot["refresh_failures"])
             return
-        entry = self._entry_from(resp, job.route, job.dep_slot, job.dep_generation)
-        if entry is not None and self._generations.get(_PURGE_SLOT) == job.purge_generation:
+        policy = POLICIES[job.route.tier]
+        entry = self._entry_from(resp, policy, job.dep_slot, job.dep_generation)
+        if entry is not None and self._generations.get(PURGE_SLOT) == job.purge_generation:
             self._store(job.key, entry)
         self._counters.add_at(self._slot["refreshes"])
 
@@ -350,7 +336,7 @@ class EdgeCache:
     def purge(self) -> int:
         """Drop every entry in every process sharing `state_dir`; returns how many this
         process dropped (the others drop theirs on their next request)."""
-        self._seen_purge = self._generations.bump(_PURGE_SLOT)
+        self._seen_purge = self._generations.bump(PURGE_SLOT)
         self._counters.add_at(self._slot["purges"])
         return self._drop_all()
 
@@ -374,30 +360,9 @@ class EdgeCache:
         return self._refresher.drain(timeout_s)
 
 
-def _dependency_slot(route: Route, params: Any) -> int:
-    """Which generation slot makes an entry of `route` stale: -1 for none."""
-    if route.tier != "api":
-        return -1
-    item_id = params.get("item_id") if params else None
-    if isinstance(item_id, int):
-        return _FIRST_ITEM_SLOT + item_id % ITEM_SLOTS
-    return _COLLECTION_SLOT
-
-
 def _item_id(req: falcon.Request) -> int | None:
     tail = req.path.rstrip("/").rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison, as If-None-Match requires."""
-    if not if_none_match:
-        return False
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False
 
 
 def _not_modified(resp: falcon.Response) -> None:

@@ -105,19 +105,20 @@ class SharedGenerations:
         self.path = Path(path)
         self.slots = slots
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._mmap, self._view = _map_file(self.path, slots)
+        self._mmap, self.view = _map_file(self.path, slots)
+        """The generations as a memoryview of ints (index it on hot paths)."""
 
     def get(self, slot: int) -> int:
         """The current generation of `slot`."""
-        return int(self._view[slot])
+        return int(self.view[slot])
 
     def bump(self, slot: int) -> int:
         """Move `slot` to a new generation, distinct from any earlier one; returns it."""
-        new = max(time.time_ns(), self._view[slot] + 1)
-        self._view[slot] = new
+        new = max(time.time_ns(), self.view[slot] + 1)
+        self.view[slot] = new
         return new
 
     def close(self) -> None:
         """Unmap the file."""
-        self._view.release()
+        self.view.release()
         self._mmap.close()

@@ -1,34 +1,25 @@
 """JWT bearer tokens for the reference service: a keyring with `kid` rotation and revocation.
 
-Tokens are HS256 JWTs made and checked by PyJWT. HMAC keeps verification to a few
-microseconds, which the write benchmark needs; the cost is that whoever can verify can also
-sign, so keys.json is 0600 and never leaves the data dir.
+Tokens are HS256 JWTs made and checked by PyJWT (HMAC: cheap, but whoever can verify can
+also sign, so keys.json is 0600 and never leaves the data dir). PyJWT's strict parsing costs
+~100 us a token, so a token PyJWT accepted is remembered by its exact string; later uses
+only recheck what can change (expiry, revoked kid or jti). The memo is dropped whenever
+keys.json or revoked.json changes.
 
-Files in the data dir (shared by every server process on it):
-- `keys.json`: `{"keys": [{"kid", "secret", "created_at", "status"}]}`, status
-  active | retired | revoked; exactly one active key signs new tokens, retired keys still
-  verify, revoked keys never do (their secret is erased).
-- `revoked.json`: `{"jtis": {jti: revoked_at}}`, tokens refused one by one.
-
-Both are replaced atomically (write to a temp file, fsync, rename); writers serialise on an
-flock of `keys.lock`. Readers take no lock: each `verify` stats both files and reloads one
-whose (mtime, inode, size) changed, so a rotation or revocation made by another process is
-seen on the next request.
+Keys live in the data dir shared by every server process (`keystore` reads and writes the
+files): exactly one active key signs new tokens, retired keys still verify, revoked keys
+never do. Each `verify` stats keys.json and revoked.json and reloads one that another
+process replaced, so a rotation or revocation is in force everywhere from the next request.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import fcntl
-import json
 import logging
-import os
+import math
 import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +27,19 @@ from typing import Any
 import jwt
 
 from harness.errors import ConfigError
+from harness.service import keystore
+from harness.service.keystore import SigningKey
 from harness.service.rbac import ROLES
+from harness.service.shared_state import SharedGenerations
 
 ALGORITHM = "HS256"
 ISSUER = "harness-reference-service"
 AUDIENCE = "harness-reference-api"
 LEEWAY_S = 5
 """Clock skew tolerated on exp/nbf/iat, in seconds."""
+
+MAX_VERIFIED_TOKENS = 10_000
+"""Tokens remembered after PyJWT verified them (the whole memo is dropped when full)."""
 
 _REQUIRED = ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"]
 _SECRET_BYTES = 32
@@ -100,43 +97,48 @@ class KeyInfo:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    kid: str
-    secret: bytes
-    created_at: float
-    status: str
-
-
-_FileSig = tuple[int, int, int]
-
-
 class Keyring:
     """Signing keys and revocations in `data_dir`, shared by every process using it.
 
     Creates `keys.json` with one active key when it is missing. `clock` returns Unix
-    seconds (a parameter so tests need not wait for tokens to expire).
+    seconds for issuing (a parameter so tests need not wait for tokens to expire).
+
+    Every change made through a Keyring bumps a shared generation number
+    (`keys.generation`, memory-mapped), which each `verify` reads without a system call;
+    the files themselves are also stat'ed every `recheck_files_s`, to notice edits made
+    by hand.
     """
 
-    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+        recheck_files_s: float = 1.0,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.keys_path = self.data_dir / "keys.json"
         self.revoked_path = self.data_dir / "revoked.json"
         self._lock_path = self.data_dir / "keys.lock"
         self._clock = clock
         self._reload_lock = threading.Lock()
-        self._keys: dict[str, _Key] = {}
+        self._keys: dict[str, SigningKey] = {}
         self._revoked: frozenset[str] = frozenset()
-        self._keys_sig: _FileSig | None = None
-        self._revoked_sig: _FileSig | None = None
+        self._keys_sig: keystore.FileSignature | None = None
+        self._revoked_sig: keystore.FileSignature | None = None
+        self._verified: dict[str, Claims] = {}
+        self.recheck_files_s = recheck_files_s
+        self._files_checked_at = -math.inf
+        self._seen_change = -1
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create: {exc.strerror}", str(self.data_dir)) from exc
+        self._changes = SharedGenerations(self.data_dir / "keys.generation", 1)
         if not self.keys_path.exists():
-            with self._writing():
+            with keystore.exclusive(self._lock_path):
                 if not self.keys_path.exists():
-                    self._write_keys([self._new_key()])
+                    keystore.write_keys(self.keys_path, [self._new_key()])
+                    self._changes.bump(0)
         self._refresh(strict=True)
 
     # -- tokens -------------------------------------------------------------------------
@@ -169,6 +171,30 @@ class Keyring:
     def verify(self, token: str) -> Claims:
         """The claims of `token`, or TokenError(reason) when it must be refused."""
         self._refresh()
+        known = self._verified.get(token)
+        if known is not None:
+            return self._recheck(token, known)
+        claims = self._verify_with_pyjwt(token)
+        if len(self._verified) >= MAX_VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _recheck(self, token: str, claims: Claims) -> Claims:
+        """What can change for a token PyJWT already verified: time, revocations."""
+        key = self._keys.get(claims.kid)
+        if key is None or key.status == "revoked":
+            self._verified.pop(token, None)
+            raise TokenError("revoked_kid", "token signed by a revoked key")
+        if claims.jti in self._revoked:
+            self._verified.pop(token, None)
+            raise TokenError("revoked_jti", "token has been revoked")
+        if claims.exp <= time.time() - LEEWAY_S:  # PyJWT's own expiry rule
+            self._verified.pop(token, None)
+            raise TokenError("expired", "token expired")
+        return claims
+
+    def _verify_with_pyjwt(self, token: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -233,11 +259,12 @@ class Keyring:
 
         Tokens signed by retired keys keep verifying until those keys are revoked.
         """
-        with self._writing():
-            keys = self._read_keys_file()
+        with keystore.exclusive(self._lock_path):
+            keys = keystore.read_keys(self.keys_path)
             new = self._new_key()
-            updated = [_retired(k) if k.status == "active" else k for k in keys]
-            self._write_keys([*updated, new])
+            updated = [k.with_status("retired") if k.status == "active" else k for k in keys]
+            keystore.write_keys(self.keys_path, [*updated, new])
+            self._changes.bump(0)
         self._refresh()
         return new.kid
 
@@ -249,24 +276,25 @@ class Keyring:
         """
         if jti is None and kid is None:
             raise ValueError("revoke needs a jti or a kid")
-        with self._writing():
+        with keystore.exclusive(self._lock_path):
             if kid is not None:
                 self._revoke_kid(kid)
             if jti is not None:
-                revoked = self._read_revoked_file()
+                revoked = keystore.read_revoked(self.revoked_path)
                 revoked.setdefault(jti, self._clock())
-                _atomic_write_json(self.revoked_path, {"jtis": revoked})
+                keystore.write_revoked(self.revoked_path, revoked)
+            self._changes.bump(0)
         self._refresh()
 
     def _revoke_kid(self, kid: str) -> None:
-        keys = self._read_keys_file()
+        keys = keystore.read_keys(self.keys_path)
         if kid not in {k.kid for k in keys}:
             raise ValueError(f"unknown kid {kid!r}")
         was_active = any(k.kid == kid and k.status == "active" for k in keys)
-        updated = [_Key(k.kid, b"", k.created_at, "revoked") if k.kid == kid else k for k in keys]
+        updated = [k.with_status("revoked") if k.kid == kid else k for k in keys]
         if was_active:
             updated.append(self._new_key())
-        self._write_keys(updated)
+        keystore.write_keys(self.keys_path, updated)
 
     def active_kid(self) -> str:
         """The kid that signs new tokens."""
@@ -283,7 +311,7 @@ class Keyring:
         self._refresh()
         return self._revoked
 
-    def _signing_key(self, kid: str | None) -> _Key:
+    def _signing_key(self, kid: str | None) -> SigningKey:
         if kid is None:
             for key in reversed(self._keys.values()):
                 if key.status == "active":
@@ -294,35 +322,33 @@ class Keyring:
             raise ValueError(f"kid {kid!r} is unknown or revoked")
         return found
 
-    def _new_key(self) -> _Key:
+    def _new_key(self) -> SigningKey:
         created = self._clock()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(created))
         kid = f"k{stamp}-{secrets.token_hex(3)}"
-        return _Key(kid, secrets.token_bytes(_SECRET_BYTES), created, "active")
+        return SigningKey(kid, secrets.token_bytes(_SECRET_BYTES), created, "active")
 
     # -- files --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
     def _refresh(self, strict: bool = False) -> None:
         """Reload keys.json / revoked.json if another writer replaced them."""
-        keys_sig, revoked_sig = _file_sig(self.keys_path), _file_sig(self.revoked_path)
+        change = self._changes.view[0]
+        now = time.monotonic()
+        if change == self._seen_change and now - self._files_checked_at < self.recheck_files_s:
+            return
+        self._seen_change, self._files_checked_at = change, now
+        keys_sig = keystore.file_signature(self.keys_path)
+        revoked_sig = keystore.file_signature(self.revoked_path)
         if keys_sig == self._keys_sig and revoked_sig == self._revoked_sig:
             return
         with self._reload_lock:
             try:
+                self._verified = {}
                 if keys_sig != self._keys_sig:
-                    self._keys = {k.kid: k for k in self._read_keys_file()}
+                    self._keys = {k.kid: k for k in keystore.read_keys(self.keys_path)}
                     self._keys_sig = keys_sig
                 if revoked_sig != self._revoked_sig:
-                    self._revoked = frozenset(self._read_revoked_file())
+                    self._revoked = frozenset(keystore.read_revoked(self.revoked_path))
                     self._revoked_sig = revoked_sig
             except ConfigError as exc:
                 if strict:
@@ -331,90 +357,3 @@ class Keyring:
                 # (revocations only ever add) nor take the whole service down.
                 log.error("keyring: keeping the last good keys: %s", exc)
                 self._keys_sig, self._revoked_sig = keys_sig, revoked_sig
-
-    def _read_keys_file(self) -> list[_Key]:
-        where = str(self.keys_path)
-        data = _read_json(self.keys_path, where)
-        rows = data.get("keys") if isinstance(data, dict) else None
-        if not isinstance(rows, list) or not rows:
-            raise ConfigError('expected {"keys": [...]} with at least one key', where)
-        keys = []
-        for i, row in enumerate(rows):
-            try:
-                status = row["status"]
-                if status not in ("active", "retired", "revoked"):
-                    raise ValueError(status)
-                keys.append(
-                    _Key(
-                        kid=str(row["kid"]),
-                        secret=base64.urlsafe_b64decode(row["secret"]),
-                        created_at=float(row["created_at"]),
-                        status=status,
-                    )
-                )
-            except (KeyError, TypeError, ValueError):
-                raise ConfigError(
-                    "expected kid, secret (base64url), created_at and status "
-                    "active|retired|revoked",
-                    f"{where}: keys[{i}]",
-                ) from None
-        return keys
-
-    def _read_revoked_file(self) -> dict[str, float]:
-        where = str(self.revoked_path)
-        if not self.revoked_path.exists():
-            return {}
-        data = _read_json(self.revoked_path, where)
-        jtis = data.get("jtis") if isinstance(data, dict) else None
-        if not isinstance(jtis, dict):
-            raise ConfigError('expected {"jtis": {jti: revoked_at}}', where)
-        return {str(k): float(v) for k, v in jtis.items()}
-
-    def _write_keys(self, keys: list[_Key]) -> None:
-        rows = [
-            {
-                "kid": k.kid,
-                "secret": base64.urlsafe_b64encode(k.secret).decode("ascii"),
-                "created_at": k.created_at,
-                "status": k.status,
-            }
-            for k in keys
-        ]
-        _atomic_write_json(self.keys_path, {"keys": rows})
-
-
-def _retired(key: _Key) -> _Key:
-    return _Key(key.kid, key.secret, key.created_at, "retired")
-
-
-def _file_sig(path: Path) -> _FileSig | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_ino, st.st_size)
-
-
-def _read_json(path: Path, where: str) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ConfigError("file is missing", where) from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"unreadable JSON ({type(exc).__name__})", where) from None
-
-
-def _atomic_write_json(path: Path, data: object) -> None:
-    """Write `data` to `path` as 0600 JSON so readers see the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            json.dump(data, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -17,6 +17,8 @@ import jwt
 import pytest
 
 from harness.errors import ConfigError
+from harness.service import keystore
+from harness.service import tokens as tokens_module
 from harness.service.tokens import (
     AUDIENCE,
     ISSUER,
@@ -260,7 +262,8 @@ def test_damaged_keys_file_keeps_last_good_keys(
     tmp_path: Path, keyring: Keyring, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = keyring.issue("user", "u")
-    (tmp_path / "keys.json").write_text("{not json")
+    (tmp_path / "keys.json").write_text("{not json")  # by hand: seen by the periodic stat
+    keyring.recheck_files_s = 0.0
     with caplog.at_level(logging.ERROR, logger="harness.service.tokens"):
         assert keyring.verify(token).sub == "u"
     assert "keys.json" in caplog.text
@@ -276,3 +279,32 @@ def test_secrets_never_in_messages(tmp_path: Path, keyring: Keyring) -> None:
         with pytest.raises(TokenError) as info:
             keyring.verify(token)
         assert encoded not in str(info.value) and encoded.rstrip("=") not in info.value.message
+
+
+def test_remembered_token_still_expires_and_is_revoked(
+    keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = keyring.issue("user", "u", ttl_s=60)
+    exp = keyring.verify(token).exp
+    assert keyring.verify(token).sub == "u"  # from the memo this time
+
+    class Later:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def time() -> float:
+            return exp + LEEWAY_S + 1
+
+    monkeypatch.setattr(tokens_module, "time", Later)
+    assert _refused(keyring, token) == "expired"
+    monkeypatch.undo()
+    other = keyring.issue("user", "w")
+    keyring.verify(other)
+    keyring.revoke(kid=keyring.active_kid())
+    assert _refused(keyring, other) == "revoked_kid"
+
+
+def test_signing_key_repr_hides_the_secret(tmp_path: Path, keyring: Keyring) -> None:
+    key = keystore.read_keys(tmp_path / "keys.json")[0]
+    assert base64.urlsafe_b64encode(key.secret).decode() not in repr(key)
+    assert "secret" not in repr(key)
