@@ -25,7 +25,8 @@ import numpy as np
 
 from harness.analysis.hdrblob import COUNTS_LEN, BlobEncoder, bucket_indexes
 from harness.analysis.histograms import HIGHEST_US, LOWEST_US
-from harness.rundir import EVENTS, INTERVALS, LEDGER, RUN_JSON, SCHEMA_VERSION, write_json_atomic
+from harness.analysis.synthetic_records import Layout, Stage, manifest, write_events, write_ledger
+from harness.rundir import EVENTS, INTERVALS, LEDGER, RUN_JSON, write_json_atomic
 
 DEFAULT_NAMES = (
     "GET /api/items",
@@ -94,7 +95,6 @@ class SyntheticRun:
 
 
 Window = tuple[float, float, float]
-Stage = tuple[str, float, int, float]
 
 
 @dataclass(frozen=True)
@@ -166,17 +166,19 @@ def make_run_dir(
     ok_positions = np.flatnonzero(samples.ok)
     owner, corrected = _correct(samples.latency_us[ok_positions], interval_us)
     corrected_owner = None if owner is None else ok_positions[owner]
-    layout = _Layout(started_at, names, seconds, workers, lost_workers, lost_from_s)
-    _write_intervals(path / INTERVALS, rng, layout, samples, corrected, corrected_owner,
-                     late_fraction, complete)  # fmt: skip
+    layout = Layout(started_at, names, seconds, workers, lost_workers, lost_from_s)
+    _write_intervals(
+        path / INTERVALS, rng, layout, samples, corrected, corrected_owner, late_fraction, complete
+    )
     fault_list = tuple((float(a), float(b), str(n)) for a, b, n in faults)
-    keys, lost = _write_ledger(path / LEDGER, rng, started_at, seconds, ledger_writes,
-                               lost_keys, fault_list)  # fmt: skip
-    _write_events(path / EVENTS, layout, stages, rate_per_s, fault_list, complete, status)
+    keys, lost = write_ledger(
+        path / LEDGER, rng, started_at, seconds, ledger_writes, lost_keys, fault_list
+    )
+    write_events(path / EVENTS, layout, stages, rate_per_s, fault_list, complete, status)
     run_status = status or ("completed" if complete else "running")
     ended_at = started_at + seconds if complete else None
-    manifest = _manifest(path, layout, ended_at, kind, scenario, profile, thresholds, run_status)
-    write_json_atomic(path / RUN_JSON, manifest)
+    run_json = manifest(path, layout, ended_at, kind, scenario, profile, thresholds, run_status)
+    write_json_atomic(path / RUN_JSON, run_json)
     return SyntheticRun(
         path=path,
         names=names,
@@ -195,16 +197,6 @@ def make_run_dir(
         faults=fault_list,
         worker_lost_at=tuple(started_at + lost_from_s for _ in range(lost_workers)),
     )
-
-
-@dataclass(frozen=True)
-class _Layout:
-    started_at: float
-    names: tuple[str, ...]
-    seconds: int
-    workers: int
-    lost_workers: int
-    lost_from_s: int
 
 
 def _rate_schedule(seconds: int, rate_per_s: float, stages: Sequence[Stage]) -> np.ndarray:
@@ -289,16 +281,25 @@ def _bucket_runs(keys: np.ndarray, indexes: np.ndarray, n_keys: int) -> _Runs:
     return where, how_many, np.searchsorted(owner, np.arange(n_keys + 1))
 
 
-def _write_intervals(
-    out: Path,
+@dataclass(frozen=True)
+class _Lines:
+    """Everything intervals.jsonl needs, per line key (= (second x name) x 2 + late part)."""
+
+    hist: _Runs  # keyed by line key x 2 + failed
+    corrected: _Runs | None
+    late_cell: np.ndarray
+    fine: list[list[list[int]]]
+    columns: dict[str, list[Any]]
+
+
+def _line_columns(
     rng: np.random.Generator,
-    layout: _Layout,
+    layout: Layout,
     samples: _Samples,
     corrected: np.ndarray | None,
     corrected_owner: np.ndarray | None,
     late_fraction: float,
-    complete: bool,
-) -> None:
+) -> _Lines:
     n_names = len(layout.names)
     n_lines = 2 * layout.seconds * n_names
     cell = samples.sec * n_names + samples.name_idx
@@ -307,45 +308,66 @@ def _write_intervals(
     part = (late_cell[cell] & (rng.random(cell.size) < 0.5)).astype(np.int64)
     line = cell * 2 + part
     failed = (~samples.ok).astype(np.int64)
-    hist = _bucket_runs(line * 2 + failed, bucket_indexes(samples.latency_us), 2 * n_lines)
     corr = None
     if corrected is not None and corrected_owner is not None:
         corr = _bucket_runs(line[corrected_owner], bucket_indexes(corrected), n_lines)
     slot = np.minimum((samples.offset * 10).astype(np.int64), 9)
-    fine_counts = np.bincount((line * 2 + failed) * 10 + slot, minlength=n_lines * 20)
-    fine = fine_counts.reshape(n_lines, 2, 10).tolist()
+    fine = np.bincount((line * 2 + failed) * 10 + slot, minlength=n_lines * 20)
     errors = np.bincount(line * 2 + samples.kinds, weights=failed, minlength=2 * n_lines)
-    per_line = {
-        "requests": np.bincount(line, minlength=n_lines).tolist(),
-        "failures": np.bincount(line, weights=failed, minlength=n_lines).astype(int).tolist(),
-        "bytes": np.bincount(line, weights=samples.nbytes, minlength=n_lines).astype(int).tolist(),
-        "clipped": np.bincount(line, weights=samples.clipped, minlength=n_lines)
-        .astype(int)
-        .tolist(),
-        "errors": errors.astype(int).reshape(n_lines, 2).tolist(),
-    }
-    encoder = BlobEncoder()
+
+    def total(weights: np.ndarray | None = None) -> list[int]:
+        return np.bincount(line, weights=weights, minlength=n_lines).astype(int).tolist()
+
+    return _Lines(
+        hist=_bucket_runs(line * 2 + failed, bucket_indexes(samples.latency_us), 2 * n_lines),
+        corrected=corr,
+        late_cell=late_cell,
+        fine=fine.reshape(n_lines, 2, 10).tolist(),
+        columns={
+            "requests": total(),
+            "failures": total(failed),
+            "bytes": total(samples.nbytes),
+            "clipped": total(samples.clipped),
+            "errors": errors.astype(int).reshape(n_lines, 2).tolist(),
+        },
+    )
+
+
+def _write_intervals(
+    out: Path,
+    rng: np.random.Generator,
+    layout: Layout,
+    samples: _Samples,
+    corrected: np.ndarray | None,
+    corrected_owner: np.ndarray | None,
+    late_fraction: float,
+    complete: bool,
+) -> None:
+    data = _line_columns(rng, layout, samples, corrected, corrected_owner, late_fraction)
+    columns, encoder = data.columns, BlobEncoder()
     lines: list[tuple[float, str]] = []
-    for key in range(n_lines):
+    for key in range(len(data.fine)):
         late = key % 2
-        if late and per_line["requests"][key] == 0:
+        if late and columns["requests"][key] == 0:
             continue
-        second, name_no = divmod(key // 2, n_names)
+        second, name_no = divmod(key // 2, len(layout.names))
         record = {
             "t": layout.started_at + second,
             "dt_s": 1.0,
             "name": layout.names[name_no],
-            **{field: per_line[field][key] for field in ("requests", "failures", "bytes")},
-            "hdr": _encode_run(encoder, hist, 2 * key),
-            "hdr_corrected": None if corr is None else _encode_run(encoder, corr, key),
-            "hdr_fail": _encode_run(encoder, hist, 2 * key + 1),
-            "fine_ok": fine[key][0],
-            "fine_fail": fine[key][1],
+            **{field: columns[field][key] for field in ("requests", "failures", "bytes")},
+            "hdr": _encode_run(encoder, data.hist, 2 * key),
+            "hdr_corrected": None
+            if data.corrected is None
+            else (_encode_run(encoder, data.corrected, key)),
+            "hdr_fail": _encode_run(encoder, data.hist, 2 * key + 1),
+            "fine_ok": data.fine[key][0],
+            "fine_fail": data.fine[key][1],
             "errors": {
-                k: v for k, v in zip(FAILURE_KINDS, per_line["errors"][key], strict=True) if v
+                k: v for k, v in zip(FAILURE_KINDS, columns["errors"][key], strict=True) if v
             },
-            "clipped": per_line["clipped"][key],
-            "workers": _line_workers(layout, second, bool(late_cell[key // 2]), late),
+            "clipped": columns["clipped"][key],
+            "workers": _line_workers(layout, second, bool(data.late_cell[key // 2]), late),
         }
         lines.append((second + 1.5 * late, json.dumps(record, separators=(",", ":"))))
     lines.sort(key=lambda pair: pair[0])
@@ -355,105 +377,20 @@ def _write_intervals(
             fh.write(lines[-1][1][: len(lines[-1][1]) // 2])  # a crash mid-write
 
 
+def _errors(by_kind: list[int]) -> dict[str, int]:
+    return {kind: n for kind, n in zip(FAILURE_KINDS, by_kind, strict=True) if n}
+
+
 def _encode_run(encoder: BlobEncoder, runs: _Runs, key: int) -> str | None:
     where, how_many, bounds = runs
     lo, hi = bounds[key], bounds[key + 1]
     return encoder.encode(where[lo:hi], how_many[lo:hi])
 
 
-def _line_workers(layout: _Layout, second: int, late_cell: bool, late: int) -> int:
+def _line_workers(layout: Layout, second: int, late_cell: bool, late: int) -> int:
     workers = layout.workers
     if second >= layout.lost_from_s:
         workers -= layout.lost_workers
     if late_cell and workers > 1:
         workers = 1 if late else workers - 1
     return max(workers, 1)
-
-
-def _write_ledger(
-    out: Path,
-    rng: np.random.Generator,
-    started_at: float,
-    seconds: int,
-    writes: int,
-    lost_keys: int,
-    faults: Sequence[tuple[float, float, str]],
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    t_ack = np.sort(started_at + rng.random(writes) * seconds)
-    ops = rng.choice(np.array(["create", "update", "delete"]), size=writes, p=[0.7, 0.2, 0.1])
-    keys = tuple(f"w-{i:08d}-{int(v):08x}" for i, v in enumerate(rng.integers(0, 2**32, writes)))
-    with out.open("w", encoding="utf-8") as fh:
-        for i in range(writes):
-            record = {"key": keys[i], "seq": i + 1, "t_ack": round(float(t_ack[i]), 6),
-                      "op": str(ops[i]), "item_id": 1 + i % 5000}  # fmt: skip
-            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-    cutoff = started_at + (faults[0][0] if faults else seconds)
-    before = [k for k, t in zip(keys, t_ack, strict=True) if t < cutoff]
-    return keys, tuple(before[len(before) - lost_keys :]) if lost_keys else ()
-
-
-def _write_events(
-    out: Path,
-    layout: _Layout,
-    stages: Sequence[Stage],
-    rate_per_s: float,
-    faults: Sequence[tuple[float, float, str]],
-    complete: bool,
-    status: str | None,
-) -> None:
-    t0 = layout.started_at
-    events: list[dict[str, Any]] = [{"t": t0, "kind": "run_started"}]
-    events += [{"t": t0, "kind": "worker_joined", "worker": f"worker-{i}"}
-               for i in range(layout.workers)]  # fmt: skip
-    offset_s = 0.0
-    for name, stage_s, users, stage_rate in stages or [("steady", layout.seconds, 10, rate_per_s)]:
-        events.append({"t": t0 + offset_s, "kind": "stage", "name": name, "users": users,
-                       "spawn_rate": float(users), "rate_per_s": float(stage_rate)})  # fmt: skip
-        offset_s += stage_s
-    for i in range(layout.lost_workers):
-        events.append({"t": t0 + layout.lost_from_s, "kind": "worker_lost",
-                       "worker": f"worker-{layout.workers - 1 - i}"})  # fmt: skip
-    for t_inject, t_clear, fault in faults:
-        events.append({"t": t0 + t_inject, "kind": "fault_injected", "fault": fault,
-                       "detail": "synthetic"})  # fmt: skip
-        events.append({"t": t0 + t_clear, "kind": "fault_cleared", "fault": fault,
-                       "detail": "synthetic"})  # fmt: skip
-    if complete:
-        reason = status or "completed"
-        events.append({"t": t0 + layout.seconds, "kind": "run_stopped", "reason": reason})
-    events.sort(key=lambda e: e["t"])
-    with out.open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
-
-
-def _manifest(
-    path: Path,
-    layout: _Layout,
-    ended_at: float | None,
-    kind: str,
-    scenario: str | None,
-    profile: str | None,
-    thresholds: Sequence[str],
-    status: str,
-) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_VERSION,
-        "run_id": path.name,
-        "kind": kind,
-        "scenario": scenario,
-        "profile": profile,
-        "target": "http://127.0.0.1:8000",
-        "embedded_service": True,
-        "topology": None,
-        "workers_expected": layout.workers,
-        "host": "synthetic",
-        "versions": {"harness": "synthetic", "locust": None, "python": None},
-        "argv": ["synthetic"],
-        "config": {"synthetic": True, "names": list(layout.names)},
-        "thresholds": list(thresholds),
-        "planned_duration_s": float(layout.seconds),
-        "started_at": layout.started_at,
-        "ended_at": ended_at,
-        "status": status,
-        "error": "synthetic failure" if status == "failed" else None,
-    }
