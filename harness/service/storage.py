@@ -122,6 +122,7 @@ class Database:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._inode: tuple[int, int] | None = None
+        self._header_fd: int | None = None
         self._identity_checked_at = 0.0
 
     @contextmanager
@@ -149,17 +150,14 @@ class Database:
 
     def check(self) -> None:
         """Raise StorageUnavailable unless the file is there, looks like SQLite, and answers."""
-        try:
-            with open(self.path, "rb") as handle:
-                header = handle.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            self.close()
-            raise StorageUnavailable(f"cannot read {self.path}: {exc}", "SQLITE_CANTOPEN") from exc
-        if header != _SQLITE_MAGIC:
-            self.close()
-            raise StorageUnavailable(f"{self.path} has no SQLite header", "SQLITE_NOTADB")
         with self._lock, self._mapped_errors():
-            conn = self._connection(recheck=True)
+            conn = self._connection(recheck=True)  # reopens, or raises, if replaced or removed
+            # The header is read through a descriptor kept open beside the connection: closing
+            # any descriptor of the file would drop this process's POSIX locks, SQLite's
+            # included, and another process would then delete the live -wal and -shm.
+            header = os.pread(self._header_fd, len(_SQLITE_MAGIC), 0) if self._header_fd else b""
+            if header != _SQLITE_MAGIC:
+                raise StorageUnavailable(f"{self.path} has no SQLite header", "SQLITE_NOTADB")
             conn.execute("SELECT 1").fetchone()
             conn.execute("SELECT MAX(seq) FROM writes").fetchone()
 
@@ -169,6 +167,9 @@ class Database:
         if conn is not None:
             with suppress(sqlite3.Error):
                 conn.close()
+        fd, self._header_fd = self._header_fd, None
+        if fd is not None:
+            os.close(fd)  # after the connection: this drops the process's locks on the file
 
     def _connection(self, *, recheck: bool) -> sqlite3.Connection:
         now = time.monotonic()
@@ -203,6 +204,11 @@ class Database:
         except sqlite3.Error:
             conn.close()
             raise
+        try:
+            self._header_fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            conn.close()
+            raise StorageUnavailable(f"cannot read {self.path}: {exc}", "SQLITE_CANTOPEN") from exc
         self._inode = identity
         self._identity_checked_at = time.monotonic()
         return conn
