@@ -12,6 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="request threads per worker process (default 2; more adds GIL contention)",
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=Path("data"), help="database, keys, cache state"
     )
     parser.add_argument(
@@ -37,6 +43,7 @@ def execute(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         seed_items=args.seed_items,
         db_path=args.db_path,
+        threads=args.threads,
     )
     serve(config)
     return 0

@@ -18,6 +18,7 @@ ENV_SEED_ITEMS = "HARNESS_SEED_ITEMS"
 ENV_DB_PATH = "HARNESS_DB_PATH"
 
 DEFAULT_SEED_ITEMS = 10_000
+DEFAULT_THREADS = 2
 MAX_SEED_ITEMS = 10_000_000
 
 
@@ -27,6 +28,8 @@ class ServiceConfig:
 
     `db_path` is the primary SQLite file; None means `<data_dir>/items.db`. It is a value of
     its own so that a standby or restored file can be served without moving the data dir.
+    `threads` is how many Python threads each worker process runs requests on: more than a
+    few only adds GIL contention (measured in docs/service.md).
     """
 
     host: str = "127.0.0.1"
@@ -35,12 +38,15 @@ class ServiceConfig:
     data_dir: Path = Path("data")
     seed_items: int = DEFAULT_SEED_ITEMS
     db_path: Path | None = None
+    threads: int = DEFAULT_THREADS
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"expected a port in 0..65535, got {self.port}", "--port")
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"expected 1..64 worker processes, got {self.workers}", "--workers")
+        if not 1 <= self.threads <= 256:
+            raise ConfigError(f"expected 1..256 threads, got {self.threads}", "--threads")
         if not 0 <= self.seed_items <= MAX_SEED_ITEMS:
             raise ConfigError(
                 f"expected 0..{MAX_SEED_ITEMS} items, got {self.seed_items}", "--seed-items"

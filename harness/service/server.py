@@ -140,6 +140,7 @@ def serve(
         port=port,
         interface=Interfaces.WSGI,
         workers=config.workers,
+        blocking_threads=config.threads,
         factory=True,
         log_dictconfig=_LOG_CONFIG,
     )
@@ -230,6 +231,7 @@ def serve_command(config: ServiceConfig) -> list[str]:
     command = [sys.executable, "-m", "harness", "serve", "--host", config.host]
     command += ["--port", str(config.port), "--workers", str(config.workers)]
     command += ["--data-dir", str(config.data_dir), "--seed-items", str(config.seed_items)]
+    command += ["--threads", str(config.threads)]
     if config.db_path is not None:
         command += ["--db-path", str(config.db_path)]
     return command

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,21 +143,23 @@ def test_many_connections_racing_on_one_key_write_once(db_path: Path) -> None:
 def test_keyset_pages_walk_the_whole_sort_order(
     storage: Storage, sort_field: str, descending: bool
 ) -> None:
-    everything = storage.list_items("1", [], limit=1000)
+    everything = [json.loads(row[0]) for row in storage.list_items("1", [], limit=1000)]
     expected = sorted(
         everything, key=lambda item: (item[sort_field], item["id"]), reverse=descending
     )
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
     after = None
     for _ in range(100):
         page = storage.list_items(
             "price >= ?", [0.0], sort_field=sort_field, descending=descending, limit=37, after=after
         )
-        seen.extend(page)
+        seen.extend(json.loads(row[0]) for row in page)
+        assert all(json.loads(text)[sort_field] == value for text, value, _ in page)
         if len(page) < 37:
             break
-        after = (page[-1][sort_field], page[-1]["id"])
+        after = (page[-1][1], page[-1][2])
     assert seen == expected
+    assert everything[4] == storage.get(5)
 
 
 def test_lookup_takes_ten_thousand_keys(storage: Storage) -> None:

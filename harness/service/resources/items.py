@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 from typing import Any
@@ -19,7 +20,6 @@ from harness.service.resources.common import (
     int_param,
     invalid_field,
     read_json_object,
-    send_json,
 )
 from harness.service.storage import (
     Actor,
@@ -67,7 +67,9 @@ def _typed_field(name: str, value: Any) -> Any:
             raise invalid_field(name, f"expected a number, got {type(value).__name__}")
         if not math.isfinite(value) or not 0 <= value <= 1e9:
             raise invalid_field(name, "expected a number in 0..1e9")
-        return float(value)
+        # Kept to 15 significant digits, the precision SQLite's JSON renders it with, so a
+        # write's answer and every later read show the same number.
+        return float(f"{value:.15g}")
     if name == "quantity":
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid_field(name, f"expected an integer, got {type(value).__name__}")
@@ -79,10 +81,10 @@ def _typed_field(name: str, value: Any) -> Any:
     return value
 
 
-def encode_cursor(sort: filters.Sort, item: dict[str, Any]) -> str:
-    """An opaque cursor resuming after `item` in `sort` order."""
+def encode_cursor(sort: filters.Sort, last: tuple[Any, int]) -> str:
+    """An opaque cursor resuming after `last` = (sort value, id) in `sort` order."""
     token = ("-" if sort.descending else "") + sort.field
-    raw = json.dumps([token, item[sort.field], item["id"]], separators=(",", ":"))
+    raw = json.dumps([token, last[0], last[1]], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -99,10 +101,19 @@ def decode_cursor(text: str, sort: filters.Sort) -> tuple[Any, int]:
     return value, item_id
 
 
-def parse_filter_param(text: str) -> tuple[str, list[Any]]:
-    """SQL for the `filter` parameter, or the 400 bad_filter with its position."""
+@functools.lru_cache(maxsize=1024)
+def _compiled_filter(text: str) -> tuple[str, tuple[Any, ...]]:
+    where, params = filters.to_sql(filters.parse_filter(text))
+    return where, tuple(params)
+
+
+def parse_filter_param(text: str) -> tuple[str, tuple[Any, ...]]:
+    """SQL for the `filter` parameter, or the 400 bad_filter with its position.
+
+    Compiled filters are cached by text: load tests repeat a few filters many times.
+    """
     try:
-        return filters.to_sql(filters.parse_filter(text))
+        return _compiled_filter(text)
     except FilterError as exc:
         raise bad_request("bad_filter", exc.message, position=exc.position) from None
 
@@ -189,8 +200,13 @@ class ItemCollection(_Writer):
             offset=offset,
         )
         items = rows[:limit]
-        next_cursor = encode_cursor(sort, items[-1]) if len(rows) > limit else None
-        send_json(resp, {"items": items, "next_cursor": next_cursor, "count": len(items)})
+        next_cursor = encode_cursor(sort, items[-1][1:]) if len(rows) > limit else None
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = (
+            '{"items":['
+            + ",".join(item[0] for item in items)
+            + f'],"next_cursor":{json.dumps(next_cursor)},"count":{len(items)}}}'
+        )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Create an item, once per Idempotency-Key."""
@@ -208,10 +224,11 @@ class ItemResource(_Writer):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: int) -> None:
         """One item, or 404."""
-        item = self.storage.get(_known_id(item_id))
+        item = self.storage.get_json(_known_id(item_id))
         if item is None:
             raise _not_found(item_id)
-        send_json(resp, item)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = item
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, item_id: int) -> None:
         """Change some fields, once per Idempotency-Key."""
@@ -261,11 +278,12 @@ class BulkItems:
             raise bad_request(
                 "bad_parameter", "ids: expected comma-separated integers", field="ids"
             ) from None
-        found = self.storage.get_many(ids)
-        send_json(
-            resp,
-            {
-                "items": [found[i] for i in ids if i in found],
-                "missing": [i for i in ids if i not in found],
-            },
+        found = self.storage.get_many_json(ids)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = (
+            '{"items":['
+            + ",".join(found[i] for i in ids if i in found)
+            + '],"missing":'
+            + json.dumps([i for i in ids if i not in found])
+            + "}"
         )
