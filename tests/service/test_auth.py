@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import falcon
 import falcon.testing
 import pytest
 
 from harness.service.auth import AuthMiddleware
+from harness.service.config import ServiceConfig
 from harness.service.rbac import RequestContext
+from harness.service.server import start_service
 from harness.service.tokens import Keyring
 
 
@@ -152,3 +159,59 @@ def test_auth_stats_add_up_across_middlewares(tmp_path: Path, keyring: Keyring) 
     assert stats["unauthorized_by_reason"]["malformed"] == 1
     assert stats["public"] == 1 and stats["not_routed"] == 1
     assert stats == second.middleware.auth_stats()  # type: ignore[attr-defined]
+
+
+def _http(
+    url: str, method: str, path: str, token: str | None = None, body: object = None
+) -> tuple[int, Any]:
+    """One request on a fresh connection (so requests spread over worker processes)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        reply = conn.getresponse()
+        raw = reply.read()
+    finally:
+        conn.close()
+    return reply.status, json.loads(raw) if raw.startswith(b"{") else raw
+
+
+@pytest.mark.e2e
+def test_cli_tokens_rotation_and_revocation_across_worker_processes(tmp_path: Path) -> None:
+    config = ServiceConfig(port=0, workers=2, data_dir=tmp_path, seed_items=20)
+    with start_service(config) as service:
+        command = [sys.executable, "-m", "harness", "token", "--role", "viewer"]
+        printed = subprocess.run(
+            [*command, "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        viewer = printed.stdout.strip()
+        admin = Keyring(tmp_path).issue("admin", "ops")
+        assert {_http(service.url, "GET", "/api/me", viewer)[0] for _ in range(8)} == {200}
+        status, body = _http(service.url, "POST", "/admin/keys/rotate", admin)
+        assert status == 200
+        old_kid, new_kid = Keyring(tmp_path).verify(viewer).kid, body["kid"]
+        assert {_http(service.url, "GET", "/api/me", viewer)[0] for _ in range(8)} == {200}
+        status, body = _http(
+            service.url, "POST", "/admin/tokens", admin, {"role": "user"} | {"sub": "fresh"}
+        )
+        fresh = body["token"]
+        assert status == 201 and Keyring(tmp_path).verify(fresh).kid == new_kid
+        status, _ = _http(service.url, "POST", "/admin/tokens/revoke", admin, {"kid": old_kid})
+        assert status == 200
+        for _ in range(8):  # every worker refuses it from its next request on
+            status, body = _http(service.url, "GET", "/api/me", viewer)
+            assert status == 401 and body["message"] == "token signed by a revoked key"
+            assert _http(service.url, "GET", "/api/me", fresh)[0] == 200
+        assert _http(service.url, "GET", "/admin/audit", admin)[0] == 401  # old kid's too
+        admin = Keyring(tmp_path).issue("admin", "ops")
+        jti = Keyring(tmp_path).verify(fresh).jti
+        assert _http(service.url, "POST", "/admin/tokens/revoke", admin, {"jti": jti})[0] == 200
+        assert {_http(service.url, "GET", "/api/me", fresh)[0] for _ in range(8)} == {401}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import falcon
 import falcon.testing
@@ -11,6 +14,8 @@ import pytest
 
 from harness.service.auth import AuthMiddleware
 from harness.service.cdn import POLICIES, EdgeCache
+from harness.service.config import ServiceConfig
+from harness.service.server import start_service
 from harness.service.tokens import Keyring
 
 
@@ -326,3 +331,35 @@ def test_lru_bounds_entries(keyring: Keyring, tmp_path: Path, clock: Clock) -> N
     assert stats["entries"] == 3 and stats["evictions"] == 3
     assert edge.get("/pages/2").headers["X-Cache"] == "HIT"
     assert edge.get("/pages/0").headers["X-Cache"] == "MISS"
+
+
+def _fetch(url: str, path: str, token: str | None = None, method: str = "GET") -> tuple[int, Any]:
+    """One request on a fresh connection (so requests spread over worker processes)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        reply = conn.getresponse()
+        raw = reply.read()
+    finally:
+        conn.close()
+    return reply.status, json.loads(raw) if raw.startswith(b"{") else reply.getheader("X-Cache")
+
+
+@pytest.mark.e2e
+def test_counters_and_purge_across_worker_processes(tmp_path: Path) -> None:
+    config = ServiceConfig(port=0, workers=2, data_dir=tmp_path, seed_items=20)
+    with start_service(config) as service:
+        admin = Keyring(tmp_path).issue("admin", "ops")
+        labels = [_fetch(service.url, "/static/app.css")[1] for _ in range(30)]
+        assert set(labels) <= {"HIT", "MISS"} and 1 <= labels.count("MISS") <= 2
+        status, stats = _fetch(service.url, "/admin/cdn/stats", admin)
+        assert status == 200
+        assert (stats["hits"], stats["misses"]) == (labels.count("HIT"), labels.count("MISS"))
+        assert stats["processes"] >= 2
+        status, purged = _fetch(service.url, "/admin/cdn/purge", admin, method="POST")
+        assert status == 200 and purged["purged"] in (0, 1)
+        after = [_fetch(service.url, "/static/app.css")[1] for _ in range(30)]
+        assert after[0] == "MISS" and 1 <= after.count("MISS") <= 2
+        _, stats = _fetch(service.url, "/admin/cdn/stats", admin)
+        assert stats["hits"] + stats["misses"] == 60 and stats["purges"] == 1

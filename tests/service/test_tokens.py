@@ -16,6 +16,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from harness import cli
 from harness.errors import ConfigError
 from harness.service import keystore
 from harness.service import tokens as tokens_module
@@ -308,3 +309,26 @@ def test_signing_key_repr_hides_the_secret(tmp_path: Path, keyring: Keyring) -> 
     key = keystore.read_keys(tmp_path / "keys.json")[0]
     assert base64.urlsafe_b64encode(key.secret).decode() not in repr(key)
     assert "secret" not in repr(key)
+
+
+def test_token_command_prints_an_accepted_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["token", "--role", "service", "--ttl", "1h", "--data-dir", str(tmp_path)])
+    assert code == 0
+    claims = Keyring(tmp_path).verify(capsys.readouterr().out.strip())
+    assert (claims.role, claims.sub, claims.exp - claims.iat) == ("service", "cli-service", 3600)
+    cli.main(["token", "--role", "viewer", "--sub", "ops-1", "--data-dir", str(tmp_path)])
+    assert Keyring(tmp_path).verify(capsys.readouterr().out.strip()).sub == "ops-1"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--role", "root"], "--role"), (["--role", "user", "--ttl", "soon"], "--ttl")],
+)
+def test_token_command_bad_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    assert cli.main(["token", *flags, "--data-dir", str(tmp_path)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and len(out.err.strip().splitlines()) == 1 and named in out.err
