@@ -121,18 +121,19 @@ class _Run:
         return RunOutcome(self.journal.run_dir.path, status, error)
 
     def _run(self) -> str:
-        host, worker_config = self._target()
-        self._check_stop()
         session = self.session = MasterSession(
             self.journal,
             self.classes,
-            host,
-            worker_config,
+            self.config.host,
             self.config.master_bind_host,
             self.config.master_bind_port,
         )
+        # workers import Locust while the target starts: both take seconds
         self.workers = LocalWorkers(self.config.workers, session.port, self.config.locustfile)
         self.workers.start()
+        host, worker_config = self._target()
+        session.configure(host, worker_config)
+        self._check_stop()
         if self.config.workers < self.config.expect_workers:
             self.echo(
                 f"waiting for {self.config.expect_workers - self.config.workers} remote workers: "

@@ -35,14 +35,14 @@ class MasterSession:
         self,
         journal: RunJournal,
         user_classes: list[type[User]],
-        host: str,
-        worker_config: dict[str, Any],
+        host: str | None,
         bind_host: str = "127.0.0.1",
         bind_port: int = 0,
     ) -> None:
         self.journal = journal
         self.aggregator = Aggregator(journal.interval)
-        self.worker_config = dict(worker_config)
+        self.worker_config: dict[str, Any] | None = None
+        self._waiting_hellos: list[str] = []
         self.env = Environment(user_classes=user_classes, host=host)
         try:
             self.runner: MasterRunner = self.env.create_master_runner(bind_host, bind_port)
@@ -66,8 +66,19 @@ class MasterSession:
         """Workers connected and not lost."""
         return len(self.known - self.lost - self.quit)
 
+    def configure(self, host: str, worker_config: dict[str, Any]) -> None:
+        """Set the target and what each worker gets; answers workers that already asked."""
+        self.env.host = host
+        self.worker_config = dict(worker_config)
+        for worker in self._waiting_hellos:
+            self.runner.send_message(messages.CONFIG, self.worker_config, client_id=worker)
+        self._waiting_hellos.clear()
+
     def _on_hello(self, environment: Environment, msg: Message) -> None:
-        self.runner.send_message(messages.CONFIG, self.worker_config, client_id=msg.node_id)
+        if self.worker_config is None:  # the target is still starting
+            self._waiting_hellos.append(msg.node_id)
+        else:
+            self.runner.send_message(messages.CONFIG, self.worker_config, client_id=msg.node_id)
 
     def _on_intervals(self, environment: Environment, msg: Message) -> None:
         data = msg.data
@@ -127,7 +138,8 @@ class MasterSession:
     def on_stage(self, change: StageChange) -> None:
         """A shape moved into a stage: tell the workers its pacing, and the timeline."""
         pacing = {"per_user_rate_per_s": change.per_user_rate_per_s}
-        self.worker_config.update(pacing)
+        if self.worker_config is not None:
+            self.worker_config.update(pacing)
         self.runner.send_message(messages.PACING, pacing)
         self.journal.event(
             "stage",

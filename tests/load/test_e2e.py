@@ -1,0 +1,233 @@
+"""End-to-end `harness run`s as real processes: master, local workers and a real service.
+
+Each run is a subprocess (`python -m harness run ...`), so Locust's gevent patching never
+reaches the test process. Waits are on conditions (files written, processes gone) with
+deadlines, never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.rundir import iter_jsonl
+from harness.service.server import ServiceProcess
+
+RUN_TIMEOUT_S = 120.0
+
+
+def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `python -m harness ARGS` with its output captured."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_TOKEN_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, **(env or {})},
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Wait for the process (bounded) and return (code, stdout, stderr)."""
+    try:
+        out, err = process.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"harness did not finish in {RUN_TIMEOUT_S}s:\n{out}\n{err}")
+    return process.returncode, out, err
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` until true; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    return [e for e in iter_jsonl(run_dir / "events.jsonl") if kind is None or e["kind"] == kind]
+
+
+def child_workers(pid: int) -> list[int]:
+    """Pids of the `harness worker` children of process `pid`."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"worker" in cmdline:
+            found.append(int(child))
+    return found
+
+
+@pytest.mark.e2e
+def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    code, out, err = finish(
+        harness(
+            "run", "--profile", "light", "--duration", "6s", "--workers", "2", "--out", str(run_dir)
+        )
+    )
+    assert code == 0, err
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["embedded_service"] is True
+    assert manifest["target"].startswith("http://127.0.0.1:") and manifest["workers_expected"] == 2
+    kinds = [e["kind"] for e in events(run_dir)]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_stopped"
+    assert kinds.count("worker_joined") == 2 and "service_stopped" in kinds
+    assert [e["name"] for e in events(run_dir, "stage")] == ["ramp", "steady", "ramp-down"]
+    lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
+    assert any(line["workers"] == 2 for line in lines)
+    names = {line["name"] for line in lines}
+    assert {"GET /api/items/{id}", "GET /static/{path}", "POST /api/items"} <= names
+    assert all(line["hdr_corrected"] for line in lines if line["hdr"])  # paced load
+    ledger = list(iter_jsonl(run_dir / "ledger.jsonl"))
+    assert ledger and set(ledger[0]) == {"key", "seq", "t_ack", "op", "item_id"}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "pass" and summary["totals"]["failures"] == 0
+    assert summary["totals"]["requests"] == sum(line["requests"] for line in lines)
+    assert (run_dir / "report.html").is_file()
+    assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
+
+
+LOCUSTFILE = """
+from locust import FastHttpUser, constant_throughput, task
+
+
+class HealthChecker(FastHttpUser):
+    wait_time = constant_throughput(20)
+
+    @task
+    def health(self):
+        self.client.get("/healthz")
+"""
+
+
+@pytest.mark.e2e
+def test_user_locustfile_against_a_host(tmp_path: Path, service: ServiceProcess) -> None:
+    locustfile = tmp_path / "mine.py"
+    locustfile.write_text(LOCUSTFILE)
+    run_dir = tmp_path / "run"
+    code, _out, err = finish(
+        harness(
+            "run",
+            "--host",
+            service.url,
+            "--locustfile",
+            str(locustfile),
+            "--users",
+            "2",
+            "--spawn-rate",
+            "2",
+            "--duration",
+            "4s",
+            "--workers",
+            "1",
+            "--out",
+            str(run_dir),
+            "--threshold",
+            "error_rate<1%",
+        )
+    )
+    assert code == 0, err
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["target"] == service.url and manifest["embedded_service"] is False
+    assert manifest["profile"] is None and manifest["thresholds"] == ["error_rate<1%"]
+    assert "service_started" not in [e["kind"] for e in events(run_dir)]
+    lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
+    assert {line["name"] for line in lines} == {"GET /healthz"}
+    assert all(line["hdr_corrected"] is None for line in lines)  # not paced by the harness
+    assert sum(line["requests"] for line in lines) > 20
+
+
+@pytest.mark.e2e
+def test_our_users_against_a_host_with_tokens_from_the_environment(
+    tmp_path: Path, service: ServiceProcess, token_for: Callable[[str], str]
+) -> None:
+    tokens = {
+        f"HARNESS_TOKEN_{role.upper()}": token_for(role)
+        for role in ("admin", "user", "viewer", "service")
+    }
+    run_dir = tmp_path / "run"
+    code, _out, err = finish(
+        harness(
+            "run",
+            "--host",
+            service.url,
+            "--profile",
+            "light",
+            "--duration",
+            "5s",
+            "--workers",
+            "1",
+            "--out",
+            str(run_dir),
+            env=tokens,
+        )
+    )
+    assert code == 0, err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["totals"]["requests"] > 50 and summary["totals"]["failures"] == 0
+
+
+@pytest.mark.e2e
+def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run = harness(
+        "run", "--profile", "light", "--duration", "14s", "--workers", "2", "--out", str(run_dir)
+    )
+    try:
+        wait_for(lambda: len(events(run_dir, "worker_joined")) == 2, 60, "two workers")
+        wait_for(
+            lambda: any(line["workers"] == 2 for line in iter_jsonl(run_dir / "intervals.jsonl")),
+            30,
+            "data from both workers",
+        )
+        victim = child_workers(run.pid)[0]
+        killed_at = time.time()
+        os.kill(victim, signal.SIGKILL)
+    finally:
+        code, _out, err = finish(run)
+    assert code == 0, err
+    lost = events(run_dir, "worker_lost")
+    assert len(lost) == 1 and lost[0]["t"] > killed_at
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["workers"] == {"count": 2, "lost": 1}
+    assert summary["status"] == "completed"
+    after = [ln for ln in iter_jsonl(run_dir / "intervals.jsonl") if ln["t"] >= killed_at + 1]
+    assert after and all(ln["workers"] == 1 for ln in after)
+    assert sum(ln["requests"] for ln in after) > 0
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_cleanly_and_still_writes_summary_and_report(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run = harness(
+        "run", "--profile", "light", "--duration", "60s", "--workers", "1", "--out", str(run_dir)
+    )
+    try:
+        wait_for(lambda: bool(list(iter_jsonl(run_dir / "intervals.jsonl"))), 60, "first data")
+        run.send_signal(signal.SIGTERM)
+    finally:
+        code, _out, err = finish(run)
+    assert code == 0, err
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["ended_at"] is not None
+    assert events(run_dir, "run_stopped")[0]["reason"] == "interrupted"
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+    assert (run_dir / "report.html").is_file()
+    assert "service_stopped" in [e["kind"] for e in events(run_dir)]
