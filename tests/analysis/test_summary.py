@@ -264,3 +264,21 @@ def test_bad_run_directories(tmp_path: Path) -> None:
     (run.path / "run.json").write_text("{")
     with pytest.raises(ConfigError, match=r"unreadable run\.json"):
         measure(run.path)
+
+
+def test_scenario_runs_carry_the_recovery_figures(tmp_path: Path) -> None:
+    run = make_run_dir(
+        tmp_path / "scenario",
+        duration_s=30,
+        kind="scenario",
+        scenario="api-failure",
+        faults=[(10, 15, "kill")],
+        failure_windows=[(10, 15, 0.9)],
+    )
+    summary = summarize(run.path, ["rto<30s"])
+    assert isinstance(summary["recovery"], dict) and "rto_s" in summary["recovery"]
+    (rto,) = summary["thresholds"]
+    if summary["recovery"]["rto_s"] is None:
+        assert rto["message"] == "rto not measured"
+    else:
+        assert rto["observed"] == pytest.approx(summary["recovery"]["rto_s"])
