@@ -167,7 +167,8 @@ class Database:
             # The header is read through a descriptor kept open beside the connection: closing
             # any descriptor of the file would drop this process's POSIX locks, SQLite's
             # included, and another process would then delete the live -wal and -shm.
-            header = os.pread(self._header_fd, len(_SQLITE_MAGIC), 0) if self._header_fd else b""
+            fd = self._header_fd
+            header = os.pread(fd, len(_SQLITE_MAGIC), 0) if fd is not None else b""
             if header != _SQLITE_MAGIC:
                 raise StorageUnavailable(f"{self.path} has no SQLite header", "SQLITE_NOTADB")
             conn.execute("SELECT 1").fetchone()
