@@ -192,13 +192,15 @@ class Replicator:
         self.config = config
         self.state = read_state(config.data_dir)
         self.state.replicator_pid = os.getpid()
-        self._events = JsonlAppender(config.data_dir / EVENTS)
         self._failing = False
 
     def emit(self, kind: str, **fields: Any) -> None:
-        """Append an event to `replication-events.jsonl`."""
-        self._events.append({"t": time.time(), "kind": kind, **fields})
-        self._events.flush()
+        """Append an event to `replication-events.jsonl` (rare: opened for each one)."""
+        events = JsonlAppender(self.config.data_dir / EVENTS)
+        try:
+            events.append({"t": time.time(), "kind": kind, **fields})
+        finally:
+            events.close()
 
     def sync_once(self) -> Snapshot | None:
         """One standby sync; a failure is recorded (and returned as None), never raised."""
@@ -259,7 +261,6 @@ class Replicator:
                 stop.wait(max(0.0, self.config.standby_interval_s - elapsed))
         finally:
             self.emit("replicator_stopped", pid=os.getpid())
-            self._events.close()
 
     def _save(self) -> None:
         write_json_atomic(self.config.data_dir / STATE, asdict(self.state) | {"schema": 1})

@@ -8,20 +8,67 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from gevent import socket as gsocket
 
+from harness.errors import ConfigError
+from harness.topology.toxics import Toxic
+
 Handler = Callable[[str, str, bytes], tuple[int, Any]]
+
+
+class Controlled(Protocol):
+    """What the control API drives: the router's state and its toxics."""
+
+    @property
+    def toxics(self) -> Mapping[str, Toxic]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def add_toxic(self, body: Any) -> Toxic: ...
+
+    def remove_toxics(self, names: Sequence[str]) -> None: ...
+
+
 _MAX_REQUEST_BYTES = 1 << 20
 
 
 def set_nodelay(sock: gsocket.socket) -> None:
     """Turn Nagle off: a response written in two sends must not wait for a delayed ACK."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def control_handler(router: Controlled) -> Handler:
+    """The API: GET /status, GET /toxics, POST /toxics, DELETE /toxics[/NAME]."""
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, Any]:
+        path = target.split("?", 1)[0].rstrip("/") or "/"
+        try:
+            if method == "GET" and path == "/status":
+                return 200, router.status()
+            if method == "GET" and path == "/toxics":
+                return 200, [t.to_json() for t in router.toxics.values()]
+            if method == "POST" and path == "/toxics":
+                return 201, router.add_toxic(json.loads(body or b"null")).to_json()
+            if method == "DELETE" and path == "/toxics":
+                router.remove_toxics(list(router.toxics))
+                return 204, None
+            if method == "DELETE" and path.startswith("/toxics/"):
+                router.remove_toxics([path.removeprefix("/toxics/")])
+                return 204, None
+        except (ConfigError, ValueError) as exc:
+            return 400, {"error": str(exc)}
+        except KeyError as exc:
+            exists = method == "POST"
+            what = "exists" if exists else "not found"
+            return 409 if exists else 404, {"error": f"toxic {exc.args[0]!r} {what}"}
+        return 404, {"error": f"no route {method} {path}"}
+
+    return handle
 
 
 def serve_control(listener: gsocket.socket, handle: Handler) -> gevent.Greenlet:

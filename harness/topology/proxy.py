@@ -36,7 +36,7 @@ import gevent.queue
 from gevent import socket as gsocket
 
 from harness.rundir import JsonlAppender, read_json, write_json_atomic
-from harness.topology.control import serve_control, set_nodelay
+from harness.topology.control import control_handler, serve_control, set_nodelay
 from harness.topology.health import check_endpoint
 from harness.topology.router import RouterConfig
 from harness.topology.routing import Endpoint, RoutingTable
@@ -102,7 +102,7 @@ class Proxy:
             fall=config.health.fall,
             failback=config.failback,
         )
-        self.toxics: dict[str, Toxic] = {}
+        self._toxics: dict[str, Toxic] = {}
         self.connections: set[Connection] = set()
         self.listener: gsocket.socket | None = None
         self.listen_port = config.listen_port
@@ -111,6 +111,11 @@ class Proxy:
         self._names = itertools.count(1)
         self.stopped = gevent.event.Event()
         self.counters = {"accepted": 0, "no_upstream": 0, "refused_upstream": 0}
+
+    @property
+    def toxics(self) -> dict[str, Toxic]:
+        """The toxics in force, by name, in the order they were added."""
+        return self._toxics
 
     # -- events ---------------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class Proxy:
         except OSError:
             client.close()
             return
-        first = effect_of(self.toxics.values(), (LISTENER,), self.rng)
+        first = effect_of(self._toxics.values(), (LISTENER,), self.rng)
         if first.reset and first.reset_timeout_ms == 0:
             _reset(client)
             return
@@ -174,7 +179,7 @@ class Proxy:
         self.connections.add(conn)
         try:
             self._apply(
-                conn, effect_of(self.toxics.values(), (LISTENER, endpoint.region), self.rng)
+                conn, effect_of(self._toxics.values(), (LISTENER, endpoint.region), self.rng)
             )
             pumps = [
                 gevent.spawn(self._pump, conn, client, upstream, "upstream"),
@@ -187,7 +192,7 @@ class Proxy:
 
     def _connect_upstream(self) -> tuple[gsocket.socket | None, Endpoint | None]:
         for endpoint in self.table.candidates():
-            effect = effect_of(self.toxics.values(), (endpoint.region,), self.rng)
+            effect = effect_of(self._toxics.values(), (endpoint.region,), self.rng)
             if effect.down:
                 continue
             try:
@@ -283,7 +288,7 @@ class Proxy:
         health = self.config.health
         while not self.stopped.is_set():
             started = time.monotonic()
-            effect = effect_of(self.toxics.values(), (endpoint.region,), self.rng)
+            effect = effect_of(self._toxics.values(), (endpoint.region,), self.rng)
             ok, detail = check_endpoint(endpoint.host, endpoint.port, health, effect, self.rng)
             self._record(endpoint, ok, detail)
             gevent.sleep(max(0.0, health.interval_s - (time.monotonic() - started)))
@@ -312,9 +317,9 @@ class Proxy:
         """Validate and add a toxic; it acts on new and existing connections at once."""
         scopes = self.table.regions
         toxic = toxic_from_json(body, scopes, default_name=f"toxic{next(self._names)}")
-        if toxic.name in self.toxics:
+        if toxic.name in self._toxics:
             raise KeyError(toxic.name)
-        self.toxics[toxic.name] = toxic
+        self._toxics[toxic.name] = toxic
         self.emit("toxic_added", toxic=toxic.to_json())
         self._toxics_changed()
         return toxic
@@ -322,14 +327,14 @@ class Proxy:
     def remove_toxics(self, names: Sequence[str]) -> None:
         """Remove toxics by name (missing names raise KeyError before anything changes)."""
         for name in names:
-            if name not in self.toxics:
+            if name not in self._toxics:
                 raise KeyError(name)
         for name in names:
-            self.emit("toxic_removed", toxic=self.toxics.pop(name).to_json())
+            self.emit("toxic_removed", toxic=self._toxics.pop(name).to_json())
         self._toxics_changed()
 
     def _toxics_changed(self) -> None:
-        listener_down = any(t.type == "down" and t.scope == LISTENER for t in self.toxics.values())
+        listener_down = any(t.type == "down" and t.scope == LISTENER for t in self._toxics.values())
         if listener_down and self.listener is not None:
             self.close_listener()
             self.close_connections(lambda c: True, "listener down")
@@ -339,7 +344,7 @@ class Proxy:
             self.emit("listener_up", port=self.listen_port)
         for conn in list(self.connections):
             region = conn.endpoint.region
-            self._apply(conn, effect_of(self.toxics.values(), (LISTENER, region), self.rng))
+            self._apply(conn, effect_of(self._toxics.values(), (LISTENER, region), self.rng))
         changed, self._changed = self._changed, gevent.event.Event()
         changed.set()
 
@@ -358,36 +363,8 @@ class Proxy:
             "listening": self.listener is not None,
             "connections": len(self.connections),
             "counters": dict(self.counters),
-            "toxics": [t.to_json() for t in self.toxics.values()],
+            "toxics": [t.to_json() for t in self._toxics.values()],
         }
-
-    def handle_control(self, method: str, target: str, body: bytes) -> tuple[int, Any]:
-        """Route one control request; see docs/topology.md for the API."""
-        import json
-
-        from harness.errors import ConfigError
-
-        path = target.split("?", 1)[0].rstrip("/") or "/"
-        try:
-            if method == "GET" and path == "/status":
-                return 200, self.status()
-            if method == "GET" and path == "/toxics":
-                return 200, [t.to_json() for t in self.toxics.values()]
-            if method == "POST" and path == "/toxics":
-                return 201, self.add_toxic(json.loads(body or b"null")).to_json()
-            if method == "DELETE" and path == "/toxics":
-                self.remove_toxics(list(self.toxics))
-                return 204, None
-            if method == "DELETE" and path.startswith("/toxics/"):
-                self.remove_toxics([path.removeprefix("/toxics/")])
-                return 204, None
-        except (ConfigError, ValueError) as exc:
-            return 400, {"error": str(exc)}
-        except KeyError as exc:
-            exists = method == "POST"
-            return 409 if exists else 404, {"error": f"toxic {exc.args[0]!r} "
-                                            + ("exists" if exists else "not found")}  # fmt: skip
-        return 404, {"error": f"no route {method} {path}"}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -396,9 +373,10 @@ class Proxy:
         self.open_listener()
         control = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
         control.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        set_nodelay(control)
         control.bind((self.config.listen_host, self.config.control_port))
         control.listen(64)
-        serve_control(control, self.handle_control)
+        serve_control(control, control_handler(self))
         for state in self.table.health.values():
             if self.config.health.kind == "none":
                 self._record(state.endpoint, True, "health checks off")

@@ -1,0 +1,1 @@
+"""Tests of the reference deployment: router, toxics, regions, supervisor, standby."""
