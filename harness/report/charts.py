@@ -22,6 +22,7 @@ from matplotlib.ticker import (
     FixedLocator,
     FuncFormatter,
     LogLocator,
+    MultipleLocator,
     NullFormatter,
     NullLocator,
 )
@@ -114,26 +115,38 @@ def _style(ax: Axes, ylabel: str) -> None:
     ax.set_axisbelow(True)
 
 
-def _clock(seconds: float, _pos: object = None) -> str:
-    """Tick label for seconds since start: `45s`, `12:30`, `1:02:03`."""
+def _clock(seconds: float, with_hours: bool = False) -> str:
+    """Tick label for seconds since start: `12:30`, or `1:02:03` with hours."""
     whole = round(seconds)
     sign = "-" if whole < 0 else ""
-    whole = abs(whole)
-    hours, rest = divmod(whole, 3600)
+    hours, rest = divmod(abs(whole), 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
+    if hours or with_hours:
         return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
     return f"{sign}{minutes}:{secs:02d}"
 
 
+_TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+
+
 def _time_axis(ax: Axes, start_s: float, end_s: float) -> None:
-    ax.set_xlim(start_s, max(end_s, start_s + 1.0))
-    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
-    ax.set_xlabel("Time since start (m:ss)", color=INK, fontsize=9)
+    """Seconds since start on x, ticked at round clock values (every 10:00, not 8:20)."""
+    end_s = max(end_s, start_s + 1.0)
+    ax.set_xlim(start_s, end_s)
+    span_s = end_s - start_s
+    step = next((s for s in _TICK_STEPS_S if span_s / s <= 8), _TICK_STEPS_S[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    with_hours = end_s >= 3600
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _clock(value, with_hours)))
+    unit = "h:mm:ss" if with_hours else "m:ss"
+    ax.set_xlabel(f"Time since start ({unit})", color=INK, fontsize=9)
 
 
-def _mark_timeline(ax: Axes, timeline: Timeline, label_stages: bool) -> None:
-    """Shade stages and faults; draw detection and recovery lines; annotate the RTO."""
+def _mark_timeline(ax: Axes, timeline: Timeline, label_stages: bool, span_s: float) -> None:
+    """Shade stages and faults; draw detection and recovery lines; annotate the RTO.
+
+    `span_s` is the width of the x axis, to place the RTO label where it stays readable.
+    """
     for index, stage in enumerate(timeline.stages):
         ax.axvspan(stage.start_s, stage.end_s, color=STAGE_FILL[index % 2], zorder=0, lw=0)
         if label_stages and stage.label:
@@ -157,13 +170,15 @@ def _mark_timeline(ax: Axes, timeline: Timeline, label_stages: bool) -> None:
         drawn.add(marker.kind)
         ax.axvline(marker.t_s, color=color, linestyle=style, linewidth=1.2, zorder=3, label=label)
     if timeline.rto is not None and label_stages:
-        _annotate_rto(ax, timeline)
+        _annotate_rto(ax, timeline, span_s)
 
 
-def _annotate_rto(ax: Axes, timeline: Timeline) -> None:
+def _annotate_rto(ax: Axes, timeline: Timeline, span_s: float) -> None:
+    """A double arrow from injection to recovery, labelled; beside it when it is narrow."""
     assert timeline.rto is not None
     start_s, end_s = timeline.rto
     transform = ax.get_xaxis_transform()
+    narrow = (end_s - start_s) < 0.08 * max(span_s, 1e-9)
     ax.annotate(
         "",
         xy=(end_s, 0.86),
@@ -174,11 +189,11 @@ def _annotate_rto(ax: Axes, timeline: Timeline) -> None:
         zorder=4,
     )
     ax.text(
-        (start_s + end_s) / 2,
-        0.88,
+        end_s + 0.01 * span_s if narrow else (start_s + end_s) / 2,
+        0.83 if narrow else 0.88,
         timeline.rto_label,
         transform=transform,
-        ha="center",
+        ha="left" if narrow else "center",
         va="bottom",
         fontsize=8.5,
         fontweight="bold",
@@ -211,7 +226,7 @@ def latency_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure:
     """P50/P95/P99/P99.9 of successes per bucket over time (log y when the range is wide)."""
     fig, (ax,) = _figure(3.4)
     x = ts["t"].to_numpy() - t0
-    _mark_timeline(ax, timeline, label_stages=True)
+    _mark_timeline(ax, timeline, label_stages=True, span_s=timeline.duration_s)
     values = []
     for column, label in PERCENTILE_LABELS.items():
         y = ts[column].to_numpy()
@@ -246,7 +261,7 @@ def throughput_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure
     ok_rate = (ts["requests"] - ts["failures"]).to_numpy() / covered
     fail_rate = ts["failures"].to_numpy() / covered
     for ax in (top, bottom):
-        _mark_timeline(ax, timeline, label_stages=ax is top)
+        _mark_timeline(ax, timeline, label_stages=ax is top, span_s=timeline.duration_s)
     top.fill_between(x, 0, ok_rate, step="post", color=OK_COLOR, alpha=0.15, lw=0)
     top.step(x, ok_rate, where="post", color=OK_COLOR, lw=1.2, label="successes / s")
     top.fill_between(x, 0, fail_rate, step="post", color=FAIL_COLOR, alpha=0.2, lw=0)
@@ -274,7 +289,7 @@ def recovery_figure(
     slot_s = 0.1
     ok = fine["ok"].to_numpy()[keep] / slot_s
     fail = fine["fail"].to_numpy()[keep] / slot_s
-    _mark_timeline(ax, timeline, label_stages=True)
+    _mark_timeline(ax, timeline, label_stages=True, span_s=end_s - start_s)
     ax.fill_between(x, 0, ok, step="post", color=OK_COLOR, alpha=0.15, lw=0)
     ax.step(x, ok, where="post", color=OK_COLOR, lw=0.9, label="successes / s")
     ax.fill_between(x, 0, fail, step="post", color=FAIL_COLOR, alpha=0.25, lw=0)
