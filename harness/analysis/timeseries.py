@@ -19,7 +19,7 @@ import binascii
 import struct
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +67,30 @@ def read_intervals(run_dir: Path, name: str | None = None) -> IntervalColumns:
     """Read `intervals.jsonl` into columns; only lines of request `name` when it is given.
 
     Lines without a numeric `t` are skipped (a torn last line is skipped by the reader).
-    Error kinds are summed over the lines read.
+    Error kinds are summed over the lines read. The last file read is remembered while its
+    size and modification time stay the same (recovery analysis and the report both read
+    it): the lists are shared between callers, so treat them as read-only.
     """
+    path = RunDir(Path(run_dir)).intervals
+    try:
+        stat = path.stat()
+    except OSError:
+        return IntervalColumns()
+    key = (str(path.resolve()), name, stat.st_size, stat.st_mtime_ns)
+    cached = _LAST_READ.get(key)
+    if cached is None:
+        cached = _read_columns(path, name)
+        _LAST_READ.clear()
+        _LAST_READ[key] = cached
+    return replace(cached, errors=dict(cached.errors), unreadable_histograms=0)
+
+
+_LAST_READ: dict[tuple[str, str | None, int, int], IntervalColumns] = {}
+
+
+def _read_columns(path: Path, name: str | None) -> IntervalColumns:
     cols = IntervalColumns()
-    for rec in iter_jsonl(RunDir(Path(run_dir)).intervals):
+    for rec in iter_jsonl(path):
         t = rec.get("t")
         if not isinstance(t, int | float):
             continue

@@ -188,3 +188,15 @@ def test_fine_counts_tolerate_ragged_slot_lists(tmp_path: Path) -> None:
     fine = load_fine_counts(tmp_path)
     assert fine["ok"].tolist()[:3] == [2, 3, 1]
     assert fine["ok"].sum() == 13
+
+
+def test_rereading_an_unchanged_file_is_free_and_a_changed_one_is_read(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", duration_s=4, rate_per_s=30)
+    first = read_intervals(run.path)
+    first.unreadable_histograms = 5
+    again = read_intervals(run.path)
+    assert again.t is first.t and again.unreadable_histograms == 0
+    with (run.path / "intervals.jsonl").open("a") as fh:
+        fh.write(json.dumps({"t": run.started_at + 9, "name": "x", "requests": 1}) + "\n")
+    changed = read_intervals(run.path)
+    assert len(changed) == len(first) + 1
