@@ -26,7 +26,7 @@ from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
 from harness.load.locustfile import check_locustfile, load_user_classes
 from harness.load.master import MasterSession
-from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape
+from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 
@@ -179,9 +179,17 @@ class _Run:
             profile.objectives,
             session.aggregator.window,
             on_stage=on_stage,
-            on_step=lambda result: session.on_step(result, lambda: shape.highest_held_rate_per_s),
+            on_step=lambda result: self._on_step(result, shape),
         )
         return shape
+
+    def _on_step(self, result: StepResult, shape: ExtremeShape) -> None:
+        assert self.session is not None
+        self.session.on_step(result, lambda: shape.highest_held_rate_per_s)
+        verdict = "held" if result.held else f"broke: {result.reason}"
+        self.echo(f"extreme step {result.step + 1}: {result.rate_per_s:.1f} req/s {verdict}")
+        if not result.held:
+            self.echo(f"highest rate that held: {shape.highest_held_rate_per_s:.1f} req/s")
 
     def _on_stage(self, change: StageChange) -> None:
         self.stage_name = change.name

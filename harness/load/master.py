@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+import locust
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner
@@ -43,7 +44,8 @@ class MasterSession:
         self.aggregator = Aggregator(journal.interval)
         self.worker_config: dict[str, Any] | None = None
         self._waiting_hellos: list[str] = []
-        self.env = Environment(user_classes=user_classes, host=host)
+        # Locust's global events: a locustfile's `@events.request.add_listener` hooks work
+        self.env = Environment(user_classes=user_classes, host=host, events=locust.events)
         try:
             self.runner: MasterRunner = self.env.create_master_runner(bind_host, bind_port)
         except SystemExit:  # Locust exits when the port is taken

@@ -24,6 +24,7 @@ from harness.errors import ConfigError
 
 BUILTIN_PROFILES = ("light", "moderate", "heavy", "extreme")
 _MIN_SPAWN_RATE = 1.0
+MIN_JUDGED_S = 3.0  # an extreme step is judged on at least this many seconds of data
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,9 @@ class Profile:
             steps = self.extreme
             step_s = duration_s / steps.max_steps
             settle_s = steps.settle_s * factor
-            if step_s - settle_s - steps.lag_s < 1.0:
+            if step_s - settle_s - steps.lag_s < MIN_JUDGED_S:
                 settle_share = steps.settle_s / steps.step_duration_s
-                minimum_s = steps.max_steps * (steps.lag_s + 1.0) / (1 - settle_share)
+                minimum_s = steps.max_steps * (steps.lag_s + MIN_JUDGED_S) / (1 - settle_share)
                 raise ConfigError(
                     f"too short for {steps.max_steps} extreme steps; "
                     f"expected at least {minimum_s:.0f}s",
@@ -348,10 +349,11 @@ def _extreme(reader: _Reader, table: Any) -> ExtremeSteps:
         settle_s=settle_s,
         min_throughput_ratio=_ratio(reader, table, prefix),
     )
-    if step_s - settle_s - result.lag_s < 1.0:
+    if step_s - settle_s - result.lag_s < MIN_JUDGED_S:
         raise reader.fail(
             prefix + "step_duration",
-            f"at least settle + {result.lag_s + 1:g}s ({settle_s + result.lag_s + 1:g}s)",
+            f"at least settle + {result.lag_s + MIN_JUDGED_S:g}s "
+            f"({settle_s + result.lag_s + MIN_JUDGED_S:g}s)",
             table["step_duration"],
         )
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import locust
 from locust.env import Environment
 from locust.runners import WorkerRunner
 from locust.user import User
@@ -90,7 +91,7 @@ def run_worker(
     recorder = IntervalRecorder()
     SETTINGS.ledger = recorder.add_ledger
     SETTINGS.tokens = env_tokens()
-    env = Environment(user_classes=classes)
+    env = Environment(user_classes=classes, events=locust.events)  # a locustfile's hooks too
     env.events.request.add_listener(recorder.on_request)
     try:
         runner = env.create_worker_runner(master_host, master_port)

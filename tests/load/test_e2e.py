@@ -105,7 +105,15 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
 
 
 LOCUSTFILE = """
-from locust import FastHttpUser, constant_throughput, task
+import os
+
+from locust import FastHttpUser, constant_throughput, events, task
+
+
+@events.test_start.add_listener
+def mark_start(environment, **_kwargs):
+    with open(os.environ["LOCUSTFILE_MARK"], "a") as mark:
+        mark.write("test_start\\n")
 
 
 class HealthChecker(FastHttpUser):
@@ -141,6 +149,7 @@ def test_user_locustfile_against_a_host(tmp_path: Path, service: ServiceProcess)
             str(run_dir),
             "--threshold",
             "error_rate<1%",
+            env={"LOCUSTFILE_MARK": str(tmp_path / "mark")},
         )
     )
     assert code == 0, err
@@ -152,6 +161,7 @@ def test_user_locustfile_against_a_host(tmp_path: Path, service: ServiceProcess)
     assert {line["name"] for line in lines} == {"GET /healthz"}
     assert all(line["hdr_corrected"] is None for line in lines)  # not paced by the harness
     assert sum(line["requests"] for line in lines) > 20
+    assert "test_start" in (tmp_path / "mark").read_text()  # the file's own event hooks ran
 
 
 @pytest.mark.e2e
