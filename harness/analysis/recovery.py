@@ -42,6 +42,35 @@ from harness.rundir import RunDir, iter_jsonl, read_json
 from harness.scenarios.loader import scenario_from_mapping
 from harness.scenarios.model import FaultSpec, Scenario, SteadyState
 
+#: Figures of the result that stay None until measured (see docs/scenarios.md).
+MEASURED_KEYS: tuple[str, ...] = (
+    "t_recovered",
+    "t_observe_end",
+    "rto_s",
+    "ttd_s",
+    "detected_by",
+    "outage_s",
+    "requests",
+    "failures",
+    "error_budget_used",
+    "error_budget_allowed",
+    "steady_before",
+    "steady_before_detail",
+    "rpo_s",
+    "lost_writes",
+    "acknowledged_writes",
+    "lost_after_injection",
+    "checked_at",
+    "unchecked_writes",
+    "containment_s",
+    "t_contained",
+    "unauthorized_ok",
+    "forged_requests",
+    "forged_ok_after_containment",
+    "legit_requests_during_rotation",
+    "legit_errors_during_rotation",
+)
+
 
 @dataclass(frozen=True)
 class RecoveryTiming:
@@ -274,34 +303,7 @@ def _empty_result(scenario: Scenario, marks: Marks) -> dict[str, Any]:
         {**step, "t_rel_s": None if t_inj is None else _r(step["t"] - t_inj)}
         for step in marks.runbook
     ]
-    keys = [
-        "t_recovered",
-        "t_observe_end",
-        "rto_s",
-        "ttd_s",
-        "detected_by",
-        "outage_s",
-        "requests",
-        "failures",
-        "error_budget_used",
-        "error_budget_allowed",
-        "steady_before",
-        "steady_before_detail",
-        "rpo_s",
-        "lost_writes",
-        "acknowledged_writes",
-        "lost_after_injection",
-        "checked_at",
-        "unchecked_writes",
-        "containment_s",
-        "t_contained",
-        "unauthorized_ok",
-        "forged_requests",
-        "forged_ok_after_containment",
-        "legit_requests_during_rotation",
-        "legit_errors_during_rotation",
-    ]
-    out: dict[str, Any] = dict.fromkeys(keys)
+    out: dict[str, Any] = dict.fromkeys(MEASURED_KEYS)
     out.update(
         scenario=scenario.name,
         fault={"type": marks.fault or scenario.fault.type, "detail": marks.fault_detail},
