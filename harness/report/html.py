@@ -271,6 +271,7 @@ def build_context(
         "images": images,
         "resolution_s": analysis.resolution_s,
         "rto_label": analysis.timeline.rto_label,
+        "has_fault": bool(analysis.timeline.faults),
         "endpoints": build_endpoints(summary),
         "error_kinds": build_error_kinds(summary),
         "recovery": build_recovery(summary, inputs.events, t0),

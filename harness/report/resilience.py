@@ -292,7 +292,7 @@ def build_service(
     cdn: Json = (stats or {}).get("cdn") or {}
     auth: Json = (stats or {}).get("auth") or {}
     return ServiceSection(
-        source=source or "not recorded",
+        source=source,
         cdn=_cdn_facts(cdn),
         auth=(
             Fact("401 counted by the service", fmt_count(auth.get("unauthorized"))),

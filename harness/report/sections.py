@@ -94,12 +94,16 @@ def build_verdict(run: Json, summary: Json) -> Verdict:
         return Verdict("error", "ERROR", str(reason), failed)
     if run_is_incomplete(run):
         status = run.get("status") or "running"
+        why = {
+            "running": "The run has not finished: run.json still says running (it may have "
+            "crashed).",
+            "interrupted": "The run was interrupted before its planned end.",
+        }.get(str(status), "The run has no end time.")
         partial = judged.get(verdict, verdict)
         return Verdict(
             "incomplete",
             "INCOMPLETE",
-            f"The run is {status} and has no end; on the data so far: {verdict.upper()} "
-            f"({partial}).",
+            f"{why} On the data so far: {verdict.upper()} ({partial}).",
             failed,
         )
     if verdict == "pass":

@@ -106,7 +106,7 @@ def test_failing_scenario_with_fault_recovery_and_lost_worker(runs: dict[str, Pa
 def test_incomplete_run_renders_marked(runs: dict[str, Path]) -> None:
     html = write_report(runs["partial"]).read_text(encoding="utf-8")
     assert _headline(html) == "INCOMPLETE"
-    assert "The run is running and has no end" in html
+    assert "The run has not finished" in html and "On the data so far: PASS" in html
     assert "not ended (status running)" in html
     assert _assert_self_contained(html) == 3
 
@@ -122,7 +122,9 @@ def test_baseline_comparison_flags_regressions(runs: dict[str, Path], tmp_path: 
     assert _sections(html)[-1] == "baseline"
     section = html[html.index('id="baseline"') :]
     assert "Baseline run <code>passing</code>" in section
-    assert "regression" in section and "error_rate" in section
+    assert re.search(r"[0-9]+ regressions</strong>", section)
+    assert re.search(r'<tr class="bad">\s*<td>Error rate</td>', section)
+    assert re.search(r'<tr class="bad">\s*<td>GET /api/items</td>', section)
     with pytest.raises(ConfigError, match="--baseline"):
         render_report(runs["failover"], baseline=tmp_path)
 
