@@ -24,7 +24,6 @@ import itertools
 import random
 import signal
 import socket
-import struct
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,54 +37,12 @@ from gevent import socket as gsocket
 from harness.rundir import JsonlAppender, read_json, write_json_atomic
 from harness.topology.control import control_handler, serve_control, set_nodelay
 from harness.topology.health import check_endpoint
+from harness.topology.pipes import CHUNK_BYTES, Connection, Pipe, reset_socket
 from harness.topology.router import RouterConfig
 from harness.topology.routing import Endpoint, RoutingTable
 from harness.topology.toxics import LISTENER, Effect, Toxic, effect_of, toxic_from_json
 
 StreamName = Literal["upstream", "downstream"]
-_CHUNK_BYTES = 65536
-_QUEUE_CHUNKS = 64
-
-
-class Connection:
-    """One client connection and its upstream connection."""
-
-    _ids = itertools.count(1)
-
-    def __init__(
-        self, client: gsocket.socket, upstream: gsocket.socket, endpoint: Endpoint
-    ) -> None:
-        self.id = next(self._ids)
-        self.client = client
-        self.upstream = upstream
-        self.endpoint = endpoint
-        self.effect = Effect()
-        self.generation = 0
-        self.closed = False
-        self.bytes = {"upstream": 0, "downstream": 0}
-
-    def close(self, reset: bool = False) -> None:
-        """Close both sides; `reset` sends the client an RST (SO_LINGER 0) instead of a FIN."""
-        if self.closed:
-            return
-        self.closed = True
-        if reset:
-            _reset(self.client)
-        else:
-            _close(self.client)
-        _close(self.upstream)
-
-
-def _close(sock: gsocket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-
-
-def _reset(sock: gsocket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 class Proxy:
@@ -144,8 +101,12 @@ class Proxy:
         """Stop accepting: new connections are refused."""
         if self.listener is None:
             return
+        # Stop listening now: gevent defers closing a descriptor that a greenlet waits on,
+        # and until then the kernel would still complete handshakes.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         if self._accept is not None:
-            self._accept.kill(block=False)
+            self._accept.kill(block=True)
         self.listener.close()
         self.listener = None
 
@@ -168,12 +129,12 @@ class Proxy:
             return
         first = effect_of(self._toxics.values(), (LISTENER,), self.rng)
         if first.reset and first.reset_timeout_ms == 0:
-            _reset(client)
+            reset_socket(client)
             return
         upstream, endpoint = self._connect_upstream()
         if upstream is None or endpoint is None:
             self.counters["no_upstream"] += 1
-            _reset(client)
+            reset_socket(client)
             return
         conn = Connection(client, upstream, endpoint)
         self.connections.add(conn)
@@ -241,46 +202,19 @@ class Proxy:
     def _pump(
         self, conn: Connection, src: gsocket.socket, dst: gsocket.socket, stream: StreamName
     ) -> None:
-        """Read `src`, queue each chunk with its send time; a writer sends them in order."""
-        chunks: gevent.queue.Queue[tuple[float, bytes] | None] = gevent.queue.Queue(_QUEUE_CHUNKS)
-        writer = gevent.spawn(self._write, conn, chunks, dst)
+        """Forward `src` to `dst`: straight through, or via a queue when a chunk is delayed."""
+        pipe = Pipe(conn, dst, self._flowing)
         try:
             while self._flowing(conn):
-                data = src.recv(_CHUNK_BYTES)
+                data = src.recv(CHUNK_BYTES)
                 if not data:
                     break
                 conn.bytes[stream] += len(data)
-                chunks.put((time.monotonic() + conn.effect.delay_s(stream, self.rng), data))
+                pipe.send(data, conn.effect.delay_s(stream, self.rng))
         except OSError:
             conn.close()
         finally:
-            chunks.put(None)
-            writer.join()
-
-    def _write(
-        self,
-        conn: Connection,
-        chunks: gevent.queue.Queue[tuple[float, bytes] | None],
-        dst: gsocket.socket,
-    ) -> None:
-        failed = False
-        while (item := chunks.get()) is not None:
-            if failed:
-                continue  # keep draining so the reader never blocks on a full queue
-            send_at, data = item
-            wait_s = send_at - time.monotonic()
-            if wait_s > 0:
-                gevent.sleep(wait_s)
-            try:
-                if not self._flowing(conn):
-                    raise OSError("connection closed")
-                dst.sendall(data)
-            except OSError:
-                failed = True
-                conn.close()
-        if not failed and not conn.closed:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)  # pass the half-close on
+            pipe.finish()
 
     # -- health -------------------------------------------------------------------------------
 
