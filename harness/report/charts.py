@@ -253,13 +253,23 @@ def _ms_label(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
+def _step_edges(starts: np.ndarray) -> np.ndarray:
+    """Bucket starts plus the end of the last bucket, so a step plot draws every bucket."""
+    width = float(starts[1] - starts[0]) if len(starts) > 1 else 1.0
+    return np.append(starts, starts[-1] + width) if len(starts) else starts
+
+
+def _repeat_last(values: np.ndarray) -> np.ndarray:
+    return np.append(values, values[-1]) if len(values) else values
+
+
 def throughput_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure:
     """Requests per second (successes and failures) and the error rate over time."""
     fig, (top, bottom) = _figure(4.4, rows=2, height_ratios=(2.2, 1.0))
-    x = ts["t"].to_numpy() - t0
+    x = _step_edges(ts["t"].to_numpy() - t0)
     covered = ts["covered_s"].to_numpy()
-    ok_rate = (ts["requests"] - ts["failures"]).to_numpy() / covered
-    fail_rate = ts["failures"].to_numpy() / covered
+    ok_rate = _repeat_last((ts["requests"] - ts["failures"]).to_numpy() / covered)
+    fail_rate = _repeat_last(ts["failures"].to_numpy() / covered)
     for ax in (top, bottom):
         _mark_timeline(ax, timeline, label_stages=ax is top, span_s=timeline.duration_s)
     top.fill_between(x, 0, ok_rate, step="post", color=OK_COLOR, alpha=0.15, lw=0)
@@ -269,7 +279,7 @@ def throughput_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure
     top.set_ylim(bottom=0)
     _style(top, "Throughput (req/s)")
     _legend(top)
-    error_pct = ts["error_rate"].to_numpy() * 100
+    error_pct = _repeat_last(ts["error_rate"].to_numpy() * 100)
     bottom.step(x, error_pct, where="post", color=FAIL_COLOR, lw=1.2)
     bottom.set_ylim(0, max(1.0, float(np.nanmax(error_pct, initial=0.0)) * 1.15))
     _style(bottom, "Errors (%)")
