@@ -13,6 +13,7 @@ the supervisor's, and those the router and the replicator write to their files) 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -138,6 +139,23 @@ class Deployment:
         """Pid of every running process: services by name (`a-0`), `router`, `replicator`."""
         return {
             name: pid for name in self.supervisor.watched if (pid := self._pid_of(name)) is not None
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The layout as JSON (for run.json's `topology`): URL, regions and ports, settings."""
+        config = self.config
+        return {
+            "kind": "reference",
+            "url": self.url,
+            "control": f"{self.router.config.listen_host}:{self.router.control_port}",
+            "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
+            "primary_region": next(iter(self.slots)),
+            "failback": config.failback,
+            "health": dataclasses.asdict(config.health),
+            "standby_interval_s": config.standby_interval_s,
+            "backup_interval_s": config.backup_interval_s,
+            "keep_backups": config.keep_backups,
+            "data_dir": str(self.data_dir),
         }
 
     def replication_state(self) -> replication.StandbyState:
@@ -363,6 +381,10 @@ class Deployment:
         return process.pid if process is not None and process.returncode is None else None
 
     def _save_state(self) -> None:
+        with self.supervisor.lock:  # the supervisor thread saves too (on every restart)
+            self._write_state()
+
+    def _write_state(self) -> None:
         entries = self.supervisor.watched.values()
         processes = [
             e.process.record.to_json()

@@ -116,6 +116,20 @@ def test_a_held_region_stays_down_until_restored(deployment: Deployment) -> None
     assert deployment.pids()["b-0"] > 0
 
 
+def test_a_killed_router_comes_back_on_its_port_without_its_toxics(
+    deployment: Deployment, sink: Sink
+) -> None:
+    url = deployment.url
+    deployment.router.add_toxic("latency", name="slow", latency_ms=1)
+    old_pid = deployment.pids()["router"]
+    deployment.kill_router()
+    wait_until(lambda: deployment.pids().get("router") not in (None, old_pid), BOUND_S, "restart")
+    wait_until(ready_through_router(deployment), BOUND_S, "the router serving again")
+    assert deployment.url == url and deployment.router.list_toxics() == []
+    assert deployment.describe()["url"] == url
+    assert sink.of("process_exited", process="router")[0]["signal"] == "SIGKILL"
+
+
 def test_acknowledged_writes_reach_the_standby(
     deployment: Deployment, make_token: Callable[..., str]
 ) -> None:
