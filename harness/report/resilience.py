@@ -82,6 +82,24 @@ def _objective(
 def _recovery_figures(recovery: Json, summary: Json, t0: float) -> tuple[Fact, ...]:
     if not recovery:
         return (Fact("Recovery", "not measured (no summary.recovery)", None),)
+    facts = _timing_figures(recovery, summary, t0)
+    facts.extend(_impact_figures(recovery))
+    facts.extend(_data_loss_figures(recovery, summary))
+    facts.extend(_breach_figures(recovery, summary))
+    if recovery.get("steady_before") is not None:
+        facts.append(
+            Fact(
+                "Steady state before injection",
+                "held" if recovery["steady_before"] else "did not hold",
+                bool(recovery["steady_before"]),
+                str(recovery.get("steady_before_detail") or ""),
+            )
+        )
+    return tuple(facts)
+
+
+def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
+    """Injection, RTO, time to detect and outage, against their objectives."""
     facts: list[Fact] = []
     injected = number(recovery.get("t_injected"))
     cleared = number(recovery.get("t_cleared"))
@@ -127,6 +145,12 @@ def _recovery_figures(recovery: Json, summary: Json, t0: float) -> tuple[Fact, .
             objective,
         )
     )
+    return facts
+
+
+def _impact_figures(recovery: Json) -> list[Fact]:
+    """What the load users went through while the service was observed."""
+    facts: list[Fact] = []
     requests, failures = recovery.get("requests"), recovery.get("failures")
     if requests is not None:
         share = fmt_share((failures or 0) / requests) if requests else DASH
@@ -140,18 +164,7 @@ def _recovery_figures(recovery: Json, summary: Json, t0: float) -> tuple[Fact, .
     budget = number(recovery.get("error_budget_used"))
     if budget is not None:
         facts.append(Fact("Error budget used", fmt_share(budget), budget <= 1.0))
-    facts.extend(_data_loss_figures(recovery, summary))
-    facts.extend(_breach_figures(recovery, summary))
-    if recovery.get("steady_before") is not None:
-        facts.append(
-            Fact(
-                "Steady state before injection",
-                "held" if recovery["steady_before"] else "did not hold",
-                bool(recovery["steady_before"]),
-                str(recovery.get("steady_before_detail") or ""),
-            )
-        )
-    return tuple(facts)
+    return facts
 
 
 def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
