@@ -95,7 +95,7 @@ class Aggregator:
         write_line: LineSink,
         clock: Callable[[], float] = time.time,
         grace_s: float = 2.5,
-        recent_s: float = 300.0,
+        recent_s: float = 120.0,
     ) -> None:
         self._write_line = write_line
         self._clock = clock

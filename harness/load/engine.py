@@ -127,6 +127,7 @@ class _Run:
             self.config.host,
             self.config.master_bind_host,
             self.config.master_bind_port,
+            recent_s=self._live_window_s(),
         )
         # workers import Locust while the target starts: both take seconds
         self.workers = LocalWorkers(self.config.workers, session.port, self.config.locustfile)
@@ -147,6 +148,11 @@ class _Run:
             f"{self.config.duration_s:g}s, {session.live_workers} workers, target {host}"
         )
         return self._drive(session, self._shape(session))
+
+    def _live_window_s(self) -> float:
+        """How much merged live data the master keeps: enough to judge an extreme step."""
+        steps = self.config.profile.extreme
+        return max(120.0, steps.step_duration_s + 30.0) if steps is not None else 120.0
 
     def _target(self) -> tuple[str, dict[str, Any]]:
         """The base URL and the configuration every worker gets."""

@@ -39,9 +39,10 @@ class MasterSession:
         host: str | None,
         bind_host: str = "127.0.0.1",
         bind_port: int = 0,
+        recent_s: float = 120.0,
     ) -> None:
         self.journal = journal
-        self.aggregator = Aggregator(journal.interval)
+        self.aggregator = Aggregator(journal.interval, recent_s=recent_s)
         self.worker_config: dict[str, Any] | None = None
         self._waiting_hellos: list[str] = []
         # Locust's global events: a locustfile's `@events.request.add_listener` hooks work
@@ -101,6 +102,10 @@ class MasterSession:
                 self.journal.event("worker_joined", now, worker=worker)
             elif node.state == STATE_MISSING and worker not in self.lost:
                 self._worker_gone(worker, "worker_lost", now)
+            elif node.state != STATE_MISSING and worker in self.lost:  # heartbeats resumed
+                self.lost.discard(worker)
+                self.aggregator.worker_joined(worker, now)
+                self.journal.event("warning", now, message=f"worker {worker} is back")
         for worker in self.known - self.lost - self.quit - set(current):
             self._worker_gone(worker, "worker_quit", now)
 
