@@ -286,16 +286,19 @@ def build_timeline(
     ]
     recovery = summary.get("recovery") or {}
     injected = first_event(events, "fault_injected")
+    t_inject = number(recovery.get("t_injected"))
+    if t_inject is None and injected is not None:
+        t_inject = float(injected["t"])
     rto: tuple[float, float] | None = None
     label = ""
-    if injected is not None:
-        t_inject = float(injected["t"]) - t0
+    if t_inject is not None:
         ttd_s, rto_s = number(recovery.get("ttd_s")), number(recovery.get("rto_s"))
         if ttd_s is not None:
-            markers.append(Marker(t_inject + ttd_s, f"detected +{ttd_s:.1f} s", "detected"))
+            markers.append(Marker(t_inject + ttd_s - t0, f"detected +{ttd_s:.1f} s", "detected"))
         if rto_s is not None:
-            markers.append(Marker(t_inject + rto_s, "recovered", "recovered"))
-            rto, label = (t_inject, t_inject + rto_s), f"RTO {rto_s:.1f} s"
+            t_recovered = number(recovery.get("t_recovered")) or t_inject + rto_s
+            markers.append(Marker(t_recovered - t0, "recovered", "recovered"))
+            rto, label = (t_inject - t0, t_recovered - t0), f"RTO {rto_s:.1f} s"
     return Timeline(duration_s, tuple(spans), tuple(faults), tuple(markers), rto, label)
 
 

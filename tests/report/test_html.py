@@ -95,6 +95,7 @@ def test_failing_scenario_with_fault_recovery_and_lost_worker(runs: dict[str, Pa
     summary = read_json(runs["failover"] / "summary.json")
     rto_s = summary["recovery"]["rto_s"]
     assert rto_s is not None
+    assert f"green the recovery (RTO {rto_s:.1f} s)" in html
     recovery = html[html.index('id="recovery"') : html.index('id="service"')]
     assert "RTO (recovery time)" in recovery and "Runbook as executed" in recovery
     assert "fault injected: kill-primary" in recovery
