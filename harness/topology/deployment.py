@@ -33,6 +33,7 @@ from harness.topology.region import (
     ServiceInfo,
     ServiceSlot,
     launch_service,
+    pick_fixed_port,
     plan_regions,
     region_names,
     service_ready,
@@ -101,7 +102,8 @@ class Deployment:
         upstreams = [(s.region, s.host, s.port) for slots in self.slots.values() for s in slots]
         self.router = Router(
             upstreams,
-            listen_port=config.router_port,
+            listen_port=config.router_port or pick_fixed_port(),
+            control_port=pick_fixed_port(),
             failback=config.failback,
             health=config.health,
             work_dir=self.data_dir / "router",

@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import itertools
 import random
+import resource
 import signal
 import socket
 import time
@@ -334,6 +335,9 @@ class Proxy:
 
 def run_router(config: RouterConfig) -> None:
     """Run a router with `config` in this process until SIGTERM."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):  # two descriptors per proxied connection
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     events = JsonlAppender(config.events_path) if config.events_path is not None else None
     try:
         Proxy(config, events).run()

@@ -9,6 +9,8 @@ clients' credentials) and one edge-cache state.
 
 from __future__ import annotations
 
+import random
+import socket
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +65,31 @@ def plan_regions(
         raise ConfigError(f"expected 1..16, got {processes_per_region}", "processes_per_region")
     return {
         region: tuple(
-            ServiceSlot(f"{region}-{index}", region, index, pick_free_port(host), host)
+            ServiceSlot(f"{region}-{index}", region, index, pick_fixed_port(host), host)
             for index in range(processes_per_region)
         )
         for region in names
     }
+
+
+def pick_fixed_port(host: str = LOOPBACK, attempts: int = 50) -> int:
+    """A free port below the kernel's ephemeral range, for a process restarted on the same
+    port: while it is down, an outgoing connection could otherwise take its port as a local
+    ephemeral one and block the restart. Falls back to any free port."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    rng = random.SystemRandom()
+    for _ in range(attempts if low > 12000 else 0):
+        port = rng.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    return pick_free_port(host)
 
 
 def service_config(slot: ServiceSlot, data_dir: Path, seed_items: int) -> ServiceConfig:
