@@ -142,10 +142,17 @@ def _time_axis(ax: Axes, start_s: float, end_s: float) -> None:
     ax.set_xlabel(f"Time since start ({unit})", color=INK, fontsize=9)
 
 
-def _mark_timeline(ax: Axes, timeline: Timeline, label_stages: bool, span_s: float) -> None:
+def _mark_timeline(
+    ax: Axes,
+    timeline: Timeline,
+    label_stages: bool,
+    span_s: float,
+    visible: tuple[float, float] | None = None,
+) -> None:
     """Shade stages and faults; draw detection and recovery lines; annotate the RTO.
 
-    `span_s` is the width of the x axis, to place the RTO label where it stays readable.
+    `span_s` is the width of the x axis, to place the RTO label where it stays readable;
+    markers outside `visible` (seconds since start) are left out, legend included.
     """
     for index, stage in enumerate(timeline.stages):
         ax.axvspan(stage.start_s, stage.end_s, color=STAGE_FILL[index % 2], zorder=0, lw=0)
@@ -165,6 +172,8 @@ def _mark_timeline(ax: Axes, timeline: Timeline, label_stages: bool, span_s: flo
         ax.axvspan(fault.start_s, fault.end_s, color=FAULT_COLOR, alpha=0.08, zorder=0, lw=0)
     drawn: set[str] = set()
     for marker in timeline.markers:
+        if visible is not None and not visible[0] <= marker.t_s <= visible[1]:
+            continue
         color, style, name = MARKER_STYLES.get(marker.kind, (MUTED, ":", marker.kind))
         label = name if label_stages and marker.kind not in drawn else None
         drawn.add(marker.kind)
@@ -299,7 +308,7 @@ def recovery_figure(
     slot_s = 0.1
     ok = fine["ok"].to_numpy()[keep] / slot_s
     fail = fine["fail"].to_numpy()[keep] / slot_s
-    _mark_timeline(ax, timeline, label_stages=True, span_s=end_s - start_s)
+    _mark_timeline(ax, timeline, True, end_s - start_s, visible=(start_s, end_s))
     ax.fill_between(x, 0, ok, step="post", color=OK_COLOR, alpha=0.15, lw=0)
     ax.step(x, ok, where="post", color=OK_COLOR, lw=0.9, label="successes / s")
     ax.fill_between(x, 0, fail, step="post", color=FAIL_COLOR, alpha=0.25, lw=0)

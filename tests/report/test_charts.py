@@ -155,3 +155,12 @@ def test_narrow_rto_label_moves_beside_the_arrow() -> None:
     fig = charts.latency_figure(series, 0.0, line)
     label = next(t for t in fig.axes[0].texts if t.get_text() == "RTO 12.0 s")
     assert label.get_horizontalalignment() == "left" and label.get_position()[0] > 1812.0
+
+
+def test_recovery_chart_leaves_out_markers_beyond_its_window(run: SyntheticRun) -> None:
+    line = Timeline(
+        duration_s=60.0, markers=(Marker(20, "f", "fault"), Marker(55, "w", "worker_lost"))
+    )
+    fine = fine_counts_from(read_intervals(run.path), run.started_at + 10, run.started_at + 40)
+    fig = charts.recovery_figure(fine, run.started_at, line, (10.0, 40.0))
+    assert "worker lost" not in _legend(fig) and "fault injected" in _legend(fig)
