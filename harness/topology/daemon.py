@@ -57,7 +57,7 @@ def up(config: DeploymentConfig, timeout_s: float = 90.0) -> dict[str, Any]:
             found.update(state)
             return True
         if not is_alive(pid):
-            raise RunFailed(f"the deployment did not start: {_log_tail(data_dir)}")
+            raise RunFailed(_log_tail(data_dir))
         return False
 
     try:
@@ -78,12 +78,14 @@ def down(data_dir: Path, timeout_s: float = 30.0) -> list[int] | None:
     return stop_recorded(data_dir.resolve(), timeout_s)
 
 
-def _log_tail(data_dir: Path, lines: int = 3) -> str:
+def _log_tail(data_dir: Path) -> str:
+    """The daemon's last line: its one-line error when it failed to start."""
+    log = data_dir / LOG_FILE
     try:
-        text = (data_dir / LOG_FILE).read_text(errors="replace").strip()
+        lines = log.read_text(errors="replace").strip().splitlines()
     except OSError:
-        return "(no log)"
-    return " | ".join(text.splitlines()[-lines:]) or "(empty log)"
+        lines = []
+    return lines[-1] if lines else f"the deployment daemon exited; see {log}"
 
 
 def _load_config(path: Path) -> DeploymentConfig:
@@ -134,7 +136,7 @@ def serve_deployment(config: DeploymentConfig) -> int:
         print(f"harness up: ready at {deployment.url}", flush=True)
         stop.wait()
     except HarnessError as exc:
-        print(f"harness up: error: {exc}", flush=True)
+        print(f"the deployment did not start: {exc}", flush=True)
         return exc.exit_code
     finally:
         deployment.stop()

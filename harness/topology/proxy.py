@@ -25,6 +25,7 @@ import random
 import resource
 import signal
 import socket
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -351,5 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.topology.router")
     parser.add_argument("--config", type=Path, required=True, help="RouterConfig as JSON")
     args = parser.parse_args(argv)
-    run_router(RouterConfig.from_json(read_json(args.config)))
+    config = RouterConfig.from_json(read_json(args.config))
+    try:
+        run_router(config)
+    except OSError as exc:  # binding a port is what fails in practice: say so in one line
+        print(f"router: cannot serve on {config.listen_host}: {exc}", file=sys.stderr)
+        return 1
     return 0

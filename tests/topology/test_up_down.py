@@ -47,3 +47,20 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
 def test_down_without_a_deployment_is_bad_input(tmp_path: Path) -> None:
     result = harness("down", "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "nothing was started" in result.stderr
+
+
+def test_a_busy_router_port_fails_in_one_line_and_cleans_up(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = harness("up", "--data-dir", str(tmp_path), "--port", str(port),
+                         "--seed-items", "10")  # fmt: skip
+    assert result.returncode == 3 and result.stdout == ""
+    assert (
+        len(result.stderr.strip().splitlines()) == 1 and "Address already in use" in result.stderr
+    )
+    state = json.loads((tmp_path / "deployment.json").read_text())
+    assert state["status"] == "stopped" and marked_processes(state["id"]) == []
