@@ -20,13 +20,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, RunFailed
 from harness.service import replication
-from harness.service.config import DEFAULT_SEED_ITEMS, MAX_SEED_ITEMS
+from harness.topology.config import DeploymentConfig
 from harness.topology.events import EventTail
 from harness.topology.processes import MARKER_ENV, marked_processes, spawn, wait_for
 from harness.topology.region import (
@@ -38,7 +37,7 @@ from harness.topology.region import (
     region_names,
     service_ready,
 )
-from harness.topology.router import HealthCheck, Router
+from harness.topology.router import Router
 from harness.topology.state import (
     is_running,
     read_deployment_state,
@@ -48,42 +47,9 @@ from harness.topology.state import (
 from harness.topology.supervisor import Supervisor
 
 EventSink = Callable[..., None]
+__all__ = ["Deployment", "DeploymentConfig", "EventSink"]
 ROUTER = "router"
 REPLICATOR = "replicator"
-
-
-@dataclass(frozen=True)
-class DeploymentConfig:
-    """The deployment's shape; validated at construction (ConfigError names the field)."""
-
-    data_dir: Path
-    regions: int = 2
-    processes_per_region: int = 1
-    standby_interval_s: float = 1.0
-    backup_interval_s: float = 30.0
-    keep_backups: int = 5
-    seed_items: int = DEFAULT_SEED_ITEMS
-    router_port: int = 0
-    failback: bool = True
-    health: HealthCheck = field(default_factory=HealthCheck)
-    ready_timeout_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        region_names(self.regions)
-        if not 1 <= self.processes_per_region <= 16:
-            raise ConfigError("expected 1..16", "processes_per_region")
-        if not 0 <= self.seed_items <= MAX_SEED_ITEMS:
-            raise ConfigError(f"expected 0..{MAX_SEED_ITEMS}", "seed_items")
-        if not 0 <= self.router_port <= 65535:
-            raise ConfigError("expected a port in 0..65535", "router_port")
-        self.replication  # noqa: B018 - validates the intervals
-
-    @property
-    def replication(self) -> replication.ReplicationConfig:
-        """The replicator's configuration."""
-        return replication.ReplicationConfig(
-            self.data_dir, self.standby_interval_s, self.backup_interval_s, self.keep_backups
-        )
 
 
 class Deployment:
