@@ -26,6 +26,7 @@ from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
 from harness.load.locustfile import check_locustfile, load_user_classes
 from harness.load.master import MasterSession
+from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
@@ -105,7 +106,7 @@ class _Run:
         except _Interrupted:
             status = "interrupted"
         except HarnessError as exc:
-            error = str(exc)
+            error = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         except Exception as exc:  # recorded in run.json, then shown by the CLI in one line
             error = f"internal error: {type(exc).__name__}: {exc}"
             self.journal.event("error", message=error)
@@ -157,7 +158,18 @@ class _Run:
     def _target(self) -> tuple[str, dict[str, Any]]:
         """The base URL and the configuration every worker gets."""
         if self.config.host is not None:
-            return self.config.host, {"tokens": env_tokens(), "item_ids": None}
+            tokens = env_tokens()
+            missing = [role for role in ROLES if role not in tokens]
+            if missing and self.config.locustfile is None:
+                message = (
+                    "no token for "
+                    + ", ".join(missing)
+                    + ": set "
+                    + ", ".join(f"{TOKEN_ENV_PREFIX}{role.upper()}" for role in missing)
+                )
+                self.journal.event("warning", message=message)
+                self.echo(f"warning: {message}")
+            return self.config.host, {"tokens": tokens, "item_ids": None}
         data_dir = self.journal.run_dir.path / "service-data"
         self.service = EmbeddedService(
             data_dir, self.config.seed_items, self.config.service_workers

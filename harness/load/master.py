@@ -8,6 +8,7 @@ departures into events by watching `runner.clients`. Imports Locust: load proces
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,8 @@ class MasterSession:
         bind_port: int = 0,
         recent_s: float = 120.0,
     ) -> None:
+        # Locust's own log lines would repeat what the timeline records; keep real errors
+        logging.getLogger("locust").setLevel(logging.ERROR)
         self.journal = journal
         self.aggregator = Aggregator(journal.interval, recent_s=recent_s)
         self.worker_config: dict[str, Any] | None = None

@@ -102,6 +102,7 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert summary["totals"]["requests"] == sum(line["requests"] for line in lines)
     assert (run_dir / "report.html").is_file()
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
+    assert err == ""
 
 
 LOCUSTFILE = """
@@ -213,6 +214,7 @@ def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path:
     finally:
         code, _out, err = finish(run)
     assert code == 0, err
+    assert err == ""  # the loss is in the timeline, not a log line
     lost = events(run_dir, "worker_lost")
     assert len(lost) == 1 and lost[0]["t"] > killed_at
     summary = json.loads((run_dir / "summary.json").read_text())
