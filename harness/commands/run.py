@@ -72,7 +72,7 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         raise ConfigError(f"expected at least 1 worker in total, got {expect}", "--expect-workers")
     bind_host, bind_port = (args.master_bind, 0)
     if ":" in args.master_bind:
-        bind_host, bind_port = parse_master(args.master_bind)
+        bind_host, bind_port = parse_master(args.master_bind, "--master-bind")
     if args.seed_items is not None and args.seed_items < 1:
         raise ConfigError(f"expected at least 1, got {args.seed_items}", "--seed-items")
     return RunConfig(

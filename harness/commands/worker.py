@@ -21,8 +21,8 @@ class WorkerConfig:
     parent_pid: int | None = None
 
 
-def parse_master(text: str) -> tuple[str, int]:
-    """`HOST[:PORT]` (IPv6 as `[::1]:PORT`) into (host, port)."""
+def parse_master(text: str, where: str = "--master") -> tuple[str, int]:
+    """`HOST[:PORT]` (IPv6 as `[::1]:PORT`) into (host, port); ConfigError names `where`."""
     host, port_text = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -30,13 +30,13 @@ def parse_master(text: str) -> tuple[str, int]:
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     if not host:
-        raise ConfigError(f"expected HOST[:PORT], got {text!r}", "--master")
+        raise ConfigError(f"expected HOST[:PORT], got {text!r}", where)
     try:
         port = int(port_text) if port_text else DEFAULT_MASTER_PORT
     except ValueError:
-        raise ConfigError(f"expected a port number, got {port_text!r}", "--master") from None
+        raise ConfigError(f"expected a port number, got {port_text!r}", where) from None
     if not 0 < port < 65536:
-        raise ConfigError(f"expected a port in 1..65535, got {port}", "--master")
+        raise ConfigError(f"expected a port in 1..65535, got {port}", where)
     return host, port
 
 
