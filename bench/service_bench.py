@@ -93,11 +93,43 @@ def scenarios(prefix: str) -> list[Scenario]:
 
 @dataclass(frozen=True)
 class WrkResult:
-    """One run's rate, its p99 latency and how many answers were not 2xx/3xx."""
+    """One run: rate, p99 latency, answers that were not 2xx/3xx, requests, and the CPU
+    seconds the server's processes used meanwhile (robust to other load on the core)."""
 
     rate_per_s: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    server_cpu_s: float = 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per request, in microseconds."""
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else float("nan")
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and all its descendants, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(member, 0.0) for member in tree)
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -110,8 +142,9 @@ def run_wrk(
     duration_s: int,
     connections: int,
     lua: Path | None,
+    server_pid: int,
 ) -> WrkResult:
-    """Run wrk pinned to core 1 and parse its summary."""
+    """Run wrk pinned to core 1 and parse its summary; count the server's CPU meanwhile."""
     command = [
         "taskset",
         "-c",
@@ -127,7 +160,10 @@ def run_wrk(
     if lua is not None:
         command += ["-s", str(lua)]
     command.append(base_url + scenario.path)
+    cpu_before_s = process_tree_cpu_s(server_pid)
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 30).stdout
+    cpu_s = process_tree_cpu_s(server_pid) - cpu_before_s
+    total = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -143,6 +179,8 @@ def run_wrk(
         float(rate.group(1)),
         float(p99.group(1)) * _UNITS_MS[p99.group(2)] if p99 else float("nan"),
         failed,
+        int(total.group(1)) if total else 0,
+        cpu_s,
     )
 
 
@@ -167,7 +205,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=2, help="server threads per worker")
+    parser.add_argument("--threads", type=int, default=8, help="server threads per worker")
     args = parser.parse_args()
     if not Path(WRK).exists() or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         print("needs /usr/bin/wrk, taskset and 2 cores", file=sys.stderr)
@@ -190,8 +228,9 @@ def main() -> int:
     results: dict[str, list[WrkResult]] = {s.name: [] for s in runs}
     try:
         token = Keyring(config.data_dir).issue("admin", "bench", ttl_s=24 * 3600)
-        for scenario in runs:  # warm-up: fills the edge cache, the page cache, the JIT-less paths
-            run_wrk(service.url, scenario, token, 1, args.connections, luas.get(scenario.name))
+        for scenario in runs:  # warm-up: fills the edge cache and the page cache
+            lua = luas.get(scenario.name)
+            run_wrk(service.url, scenario, token, 1, args.connections, lua, service.pid)
         for _ in range(args.repeats):
             for scenario in runs:
                 result = run_wrk(
@@ -201,6 +240,7 @@ def main() -> int:
                     args.duration,
                     args.connections,
                     luas.get(scenario.name),
+                    service.pid,
                 )
                 results[scenario.name].append(result)
     finally:
@@ -224,11 +264,15 @@ def print_table(
     ceiling = results[runs[0].name]
     print(
         f"service_bench: 1 worker ({args.threads} threads) on core 0, wrk -t1 -c{args.connections} "
-        f"on core 1, {args.duration}s x {args.repeats} rounds, medians"
+        f"on core 1, {args.duration}s x {args.repeats} rounds, medians. CPU columns: the server's"
+        " own CPU time per request (from /proc), so other load on the core does not count."
     )
     print()
-    print("| scenario | req/s | of ceiling | p99 ms | non-2xx | goal |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| scenario | req/s | of ceiling | p99 ms | non-2xx | server CPU us/req "
+        "| req/s per server core | of ceiling | goal |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for scenario in runs:
         rounds = results[scenario.name]
         rate = statistics.median(r.rate_per_s for r in rounds)
@@ -237,7 +281,13 @@ def print_table(
         )
         p99 = statistics.median(r.p99_ms for r in rounds)
         errors = sum(r.errors for r in rounds)
+        cpu_us = statistics.median(r.cpu_us_per_request for r in rounds)
+        cpu_ratio = statistics.median(
+            c.cpu_us_per_request / r.cpu_us_per_request
+            for r, c in zip(rounds, ceiling, strict=True)
+        )
         cells = [scenario.name, f"{rate:,.0f}", f"{ratio:.0%}", f"{p99:.1f}", str(errors)]
+        cells += [f"{cpu_us:,.0f}", f"{1e6 / cpu_us:,.0f}", f"{cpu_ratio:.0%}"]
         print("| " + " | ".join([*cells, scenario.goal]) + " |")
 
 

@@ -18,7 +18,7 @@ ENV_SEED_ITEMS = "HARNESS_SEED_ITEMS"
 ENV_DB_PATH = "HARNESS_DB_PATH"
 
 DEFAULT_SEED_ITEMS = 10_000
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 8
 MAX_SEED_ITEMS = 10_000_000
 
 
@@ -28,8 +28,9 @@ class ServiceConfig:
 
     `db_path` is the primary SQLite file; None means `<data_dir>/items.db`. It is a value of
     its own so that a standby or restored file can be served without moving the data dir.
-    `threads` is how many Python threads each worker process runs requests on: more than a
-    few only adds GIL contention (measured in docs/service.md).
+    `threads` is how many Python threads each worker process runs requests on: enough for
+    writers to queue behind a commit and share the next one, few enough to keep GIL
+    contention low (measured in docs/service.md).
     """
 
     host: str = "127.0.0.1"

@@ -7,6 +7,8 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +145,7 @@ def test_many_connections_racing_on_one_key_write_once(db_path: Path) -> None:
 def test_keyset_pages_walk_the_whole_sort_order(
     storage: Storage, sort_field: str, descending: bool
 ) -> None:
-    everything = [json.loads(row[0]) for row in storage.list_items("1", [], limit=1000)]
+    everything = [json.loads(text) for text in storage.list_items("1", [], limit=1000).items]
     expected = sorted(
         everything, key=lambda item: (item[sort_field], item["id"]), reverse=descending
     )
@@ -153,13 +155,14 @@ def test_keyset_pages_walk_the_whole_sort_order(
         page = storage.list_items(
             "price >= ?", [0.0], sort_field=sort_field, descending=descending, limit=37, after=after
         )
-        seen.extend(json.loads(row[0]) for row in page)
-        assert all(json.loads(text)[sort_field] == value for text, value, _ in page)
-        if len(page) < 37:
+        seen.extend(json.loads(text) for text in page.items)
+        if page.next_key is None:
             break
-        after = (page[-1][1], page[-1][2])
+        assert len(page.items) == 37
+        after = page.next_key
     assert seen == expected
     assert everything[4] == storage.get(5)
+    assert storage.list_items("id = ?", [-1]).items == []
 
 
 def test_lookup_takes_ten_thousand_keys(storage: Storage) -> None:
@@ -208,3 +211,73 @@ def test_a_replaced_file_is_reopened(db_path: Path, storage: Storage, tmp_path: 
     other.replace(db_path)
     storage.db.check()  # notices the new inode
     assert storage.get(100) is None and storage.get(3) is not None
+
+
+def _wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+def test_writers_waiting_on_a_commit_share_the_next_one(db_path: Path) -> None:
+    db = Database(db_path)
+    release = threading.Event()
+    results: dict[str, object] = {}
+
+    def write(name: str, fail: bool = False, hold: bool = False) -> None:
+        def work(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", (name,))
+            if hold:
+                release.wait(10)
+            if fail:
+                raise ValueError(name)
+            return name
+
+        try:
+            results[name] = db.transact(work)
+        except ValueError as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=write, args=("first",), kwargs={"hold": True})
+    first.start()
+    _wait_until(lambda: db._leading)
+    others = [
+        threading.Thread(target=write, args=(name,), kwargs={"fail": name == "bad"})
+        for name in ("a", "bad", "b")
+    ]
+    for thread in others:
+        thread.start()
+    _wait_until(lambda: len(db._pending) == 3)  # all queued behind the first commit
+    release.set()
+    for thread in [first, *others]:
+        thread.join(timeout=10)
+    assert db.commits == 2
+    assert results["first"] == "first" and results["a"] == "a" and results["b"] == "b"
+    assert isinstance(results["bad"], ValueError)
+    keys = {row[0] for row in sqlite3.connect(db_path).execute("SELECT key FROM meta")}
+    assert {"first", "a", "b"} <= keys and "bad" not in keys
+
+
+def test_many_threads_on_one_connection_get_gap_free_seqs(storage: Storage) -> None:
+    outcomes: list[object] = []
+
+    def write(number: int) -> None:
+        for step in range(10):
+            try:
+                if step == 5:
+                    outcomes.append(storage.delete(10_000 + number, f"d{number}", ALICE))
+                else:
+                    outcomes.append(storage.create(NEW, f"t{number}-{step}", ALICE).seq)
+            except ItemNotFound as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    seqs = sorted(o for o in outcomes if isinstance(o, int))
+    assert seqs == list(range(1, 12 * 9 + 1))
+    assert sum(isinstance(o, ItemNotFound) for o in outcomes) == 12
+    assert storage.db.commits <= 12 * 9

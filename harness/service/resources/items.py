@@ -190,22 +190,21 @@ class ItemCollection(_Writer):
         if cursor and offset:
             raise bad_request("bad_parameter", "use cursor or offset, not both", field="cursor")
         after = decode_cursor(cursor, sort) if cursor else None
-        rows = self.storage.list_items(
+        page = self.storage.list_items(
             where,
             params,
             sort_field=sort.field,
             descending=sort.descending,
-            limit=limit + 1,
+            limit=limit,
             after=after,
             offset=offset,
         )
-        items = rows[:limit]
-        next_cursor = encode_cursor(sort, items[-1][1:]) if len(rows) > limit else None
+        next_cursor = None if page.next_key is None else encode_cursor(sort, page.next_key)
         resp.content_type = falcon.MEDIA_JSON
         resp.text = (
             '{"items":['
-            + ",".join(item[0] for item in items)
-            + f'],"next_cursor":{json.dumps(next_cursor)},"count":{len(items)}}}'
+            + ",".join(page.items)
+            + f'],"next_cursor":{json.dumps(next_cursor)},"count":{len(page.items)}}}'
         )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

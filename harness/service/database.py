@@ -1,0 +1,341 @@
+"""The storage seam: one SQLite file (WAL, synchronous=FULL) and this process's one
+connection to it.
+
+`Database` is the only holder of the connection and of the file's path. It maps the errors
+that mean "the storage is gone" (I/O, corruption, missing or replaced file, busy past the
+timeout) to `StorageUnavailable`, drops its connection so the next call reopens the path,
+and so a failover to a standby file needs changes here only.
+
+Writes go through `Database.transact`: concurrent writers in one process share one
+BEGIN IMMEDIATE ... COMMIT (group commit), each in its own savepoint, so one fsync
+acknowledges them all and a failing writer rolls back only itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from harness.errors import RunFailed
+from harness.service import seed
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_IDENTITY_RECHECK_S = 0.25
+# Primary result codes that mean the storage cannot serve (as opposed to a bug in a query).
+_UNAVAILABLE_CODES = {
+    5: "SQLITE_BUSY", 6: "SQLITE_LOCKED", 7: "SQLITE_NOMEM", 8: "SQLITE_READONLY",
+    10: "SQLITE_IOERR", 11: "SQLITE_CORRUPT", 13: "SQLITE_FULL", 14: "SQLITE_CANTOPEN",
+    15: "SQLITE_PROTOCOL", 26: "SQLITE_NOTADB",
+}  # fmt: skip
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    price REAL NOT NULL,
+    quantity INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'pending', 'archived')),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_name ON items(name);
+CREATE INDEX IF NOT EXISTS items_category ON items(category);
+CREATE INDEX IF NOT EXISTS items_price ON items(price);
+CREATE INDEX IF NOT EXISTS items_quantity ON items(quantity);
+CREATE INDEX IF NOT EXISTS items_status ON items(status);
+CREATE INDEX IF NOT EXISTS items_created_at ON items(created_at);
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY,
+    idem_key TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    op TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    actor_sub TEXT,
+    actor_kid TEXT,
+    actor_jti TEXT,
+    t REAL NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    before TEXT
+);
+CREATE INDEX IF NOT EXISTS writes_kid ON writes(actor_kid, seq);
+CREATE INDEX IF NOT EXISTS writes_sub ON writes(actor_sub, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StorageUnavailable(RunFailed):
+    """The database cannot serve now (I/O error, corruption, file missing, busy).
+
+    The app answers it with a 503; at startup it is a failed run (exit code 3).
+    """
+
+    def __init__(self, message: str, code: str = "SQLITE_ERROR") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def unavailable_from(exc: sqlite3.Error) -> StorageUnavailable | None:
+    """The StorageUnavailable that `exc` means, or None when it is not a storage failure."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    name = _UNAVAILABLE_CODES.get(code & 0xFF)
+    return None if name is None else StorageUnavailable(f"storage unavailable: {exc}", name)
+
+
+T = TypeVar("T")
+
+
+class _Job(Generic[T]):
+    """One caller's work in a group commit, and what came of it."""
+
+    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
+        self.work = work
+        self.finished = False
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    def run_in_savepoint(self, conn: sqlite3.Connection) -> None:
+        """Run the work; if it raises, roll back only its own changes, unless the storage
+        itself failed (then the whole transaction must go, so that is raised)."""
+        conn.execute("SAVEPOINT job")
+        try:
+            self._result = self.work(conn)
+        except sqlite3.Error as exc:
+            if unavailable_from(exc) is not None:
+                raise
+            conn.execute("ROLLBACK TO job")
+            self._error = exc
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            self._error = exc
+        conn.execute("RELEASE job")
+
+    def fail(self, exc: BaseException) -> None:
+        """The transaction did not commit: this work's result does not count."""
+        self._result = None
+        # Each waiting thread raises its own instance: one exception object raised in
+        # several threads at once would collect their tracebacks into one.
+        self._error = (
+            StorageUnavailable(str(exc), exc.code) if isinstance(exc, StorageUnavailable) else exc
+        )
+
+    def outcome(self) -> T:
+        """The work's result, or its exception raised."""
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+
+class Database:
+    """One SQLite file and this process's one connection to it (thread-safe by a lock).
+
+    `synchronous` stays FULL in the service (an acknowledged write survives power loss);
+    the benchmark sets NORMAL to measure what that costs.
+    """
+
+    def __init__(
+        self, path: Path, *, busy_timeout_ms: int = 5000, synchronous: str = "FULL"
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self._lock = threading.Lock()
+        self._batch = threading.Condition(threading.Lock())
+        self._pending: list[_Job[Any]] = []
+        self._leading = False
+        self.commits = 0
+        """Write transactions committed by this process (fewer than writes: group commit)."""
+        self._conn: sqlite3.Connection | None = None
+        self._inode: tuple[int, int] | None = None
+        self._header_fd: int | None = None
+        self._identity_checked_at = 0.0
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for statements that each run in their own implicit transaction."""
+        with self._lock, self._mapped_errors():
+            yield self._connection(recheck=False)
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside BEGIN IMMEDIATE; COMMIT on success, ROLLBACK on any error."""
+        with self._lock, self._mapped_errors():
+            conn = self._connection(recheck=True)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        self.close()  # a connection that cannot roll back is not reused
+                raise
+            conn.execute("COMMIT")
+            self.commits += 1
+
+    def transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in a write transaction and return its result once it is durable.
+
+        Callers that arrive while a commit is under way wait, and the first of them then
+        runs all of their work in one transaction (group commit): one fsync for all. Each
+        work runs in its own SAVEPOINT, so an exception from one rolls back only its own
+        changes and is raised to its own caller. A storage error aborts the whole
+        transaction, and every caller in it gets StorageUnavailable.
+        """
+        job: _Job[T] = _Job(work)
+        with self._batch:
+            self._pending.append(job)
+            while not job.finished and self._leading:
+                self._batch.wait()
+            if not job.finished:
+                self._leading = True
+                batch, self._pending = self._pending, []
+        if not job.finished:
+            try:
+                self._commit_batch(batch)
+            finally:
+                with self._batch:
+                    self._leading = False
+                    self._batch.notify_all()
+        return job.outcome()
+
+    def _commit_batch(self, batch: list[_Job[Any]]) -> None:
+        try:
+            with self.writing() as conn:
+                for job in batch:
+                    job.run_in_savepoint(conn)
+        except BaseException as exc:
+            for job in batch:
+                job.fail(exc)  # nothing in this transaction was committed
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for job in batch:
+                job.finished = True
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the file is there, looks like SQLite, and answers."""
+        with self._lock, self._mapped_errors():
+            conn = self._connection(recheck=True)  # reopens, or raises, if replaced or removed
+            # The header is read through a descriptor kept open beside the connection: closing
+            # any descriptor of the file would drop this process's POSIX locks, SQLite's
+            # included, and another process would then delete the live -wal and -shm.
+            fd = self._header_fd
+            header = os.pread(fd, len(_SQLITE_MAGIC), 0) if fd is not None else b""
+            if header != _SQLITE_MAGIC:
+                raise StorageUnavailable(f"{self.path} has no SQLite header", "SQLITE_NOTADB")
+            conn.execute("SELECT 1").fetchone()
+            conn.execute("SELECT MAX(seq) FROM writes").fetchone()
+
+    def close(self) -> None:
+        """Drop the connection; the next use opens the path again."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
+        fd, self._header_fd = self._header_fd, None
+        if fd is not None:
+            os.close(fd)  # after the connection: this drops the process's locks on the file
+
+    def _connection(self, *, recheck: bool) -> sqlite3.Connection:
+        now = time.monotonic()
+        due = recheck or now - self._identity_checked_at > _IDENTITY_RECHECK_S
+        if self._conn is not None and due:
+            self._identity_checked_at = now
+            if self._file_identity() != self._inode:
+                self.close()  # the file was replaced or removed: never serve a stale inode
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def _open(self) -> sqlite3.Connection:
+        identity = self._file_identity()
+        if identity is None:
+            raise StorageUnavailable(f"database file {self.path} is missing", "SQLITE_CANTOPEN")
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=rw"
+        conn = sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA journal_mode").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        try:
+            self._header_fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            conn.close()
+            raise StorageUnavailable(f"cannot read {self.path}: {exc}", "SQLITE_CANTOPEN") from exc
+        self._inode = identity
+        self._identity_checked_at = time.monotonic()
+        return conn
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            unavailable = unavailable_from(exc)
+            if unavailable is None:
+                raise
+            self.close()
+            raise unavailable from exc
+        except StorageUnavailable:
+            self.close()
+            raise
+
+
+def create_database(path: Path, seed_items: int) -> int:
+    """Create the schema if missing and seed once; return how many items were seeded now.
+
+    Safe to call from several processes at once: the seed check runs under BEGIN IMMEDIATE.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        done = conn.execute("SELECT value FROM meta WHERE key = 'seeded_items'").fetchone()
+        if done is not None:
+            conn.execute("COMMIT")
+            return 0
+        conn.executemany(
+            "INSERT INTO items (id, name, category, price, quantity, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            seed.generate_items(seed_items),
+        )
+        conn.execute("INSERT INTO meta (key, value) VALUES ('seeded_items', ?)", (seed_items,))
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        return seed_items
+    except sqlite3.Error as exc:
+        unavailable = unavailable_from(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+    finally:
+        conn.close()
