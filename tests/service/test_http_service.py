@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import falcon.inspect
+import falcon.testing
 import pytest
 
 from harness.errors import RunFailed
@@ -116,3 +117,44 @@ def test_start_service_reports_a_server_that_cannot_start(tmp_path: Path) -> Non
     config = ServiceConfig(port=0, data_dir=tmp_path, seed_items=10)
     with pytest.raises(RunFailed, match="exited with code"):
         start_service(config, ready_timeout_s=30)
+
+
+def _in_process_client(tmp_path: Path) -> tuple[falcon.testing.TestClient, dict[str, str]]:
+    from harness.service.tokens import Keyring
+
+    app = create_app(ServiceConfig(data_dir=tmp_path, seed_items=20))
+    token = Keyring(tmp_path).issue("admin", "test-admin")
+    return falcon.testing.TestClient(app), {"Authorization": f"Bearer {token}"}
+
+
+def test_lost_storage_is_a_503_json(tmp_path: Path) -> None:
+    client, auth = _in_process_client(tmp_path)
+    assert client.simulate_get("/api/items/1", headers=auth).status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"items.db{suffix}").unlink(missing_ok=True)
+    reply = client.simulate_post(
+        "/api/items",
+        json={"name": "n", "category": "c", "price": 1, "quantity": 1},
+        headers={**auth, "Idempotency-Key": "after-loss"},
+    )
+    assert reply.status_code == 503
+    assert reply.json["error"] == "storage_unavailable"
+    assert reply.headers["retry-after"] == "1"
+    assert client.simulate_get("/readyz").status_code == 503
+    assert client.simulate_get("/healthz").status_code == 200
+
+
+def test_an_unexpected_error_is_a_500_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.service.storage import Storage
+
+    def broken(self: Storage, item_id: int) -> str:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(Storage, "get_json", broken)
+    client, auth = _in_process_client(tmp_path)
+    reply = client.simulate_get("/api/items/1", headers=auth)
+    assert reply.status_code == 500
+    assert reply.json == {"error": "internal_error", "message": "internal error (RuntimeError)"}
+    assert "secret detail" not in reply.text and "Traceback" not in reply.text
