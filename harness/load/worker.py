@@ -97,6 +97,7 @@ def run_worker(
         runner = env.create_worker_runner(master_host, master_port)
     except ConnectionError:
         raise RunFailed(f"no master answered at {master_host}:{master_port}") from None
+    print(f"worker {runner.client_id} joined {master_host}:{master_port}", flush=True)
     shipper = Shipper(runner, recorder)
     # the final partial second leaves before Locust tells the master this worker stopped
     env.events.test_stop.add_listener(lambda **_kw: shipper.ship(final=True))
