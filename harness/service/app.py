@@ -7,6 +7,7 @@ that granian's worker processes call (`harness.service.app:create_app`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import falcon
@@ -103,10 +104,39 @@ def _serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTT
     send_json(resp, body, falcon.code_to_http_status(exc.status))
 
 
+class _OncePerSecond:
+    """Lets one log line through per second and counts the ones it held back, so an
+    outage under load leaves a readable log rather than one line per request."""
+
+    def __init__(self) -> None:
+        self._last_s = 0.0
+        self._held = 0
+
+    def __call__(self) -> int | None:
+        """None to stay quiet, else how many lines were held back since the last one."""
+        now = time.monotonic()
+        if now - self._last_s < 1.0:
+            self._held += 1
+            return None
+        held, self._held, self._last_s = self._held, 0, now
+        return held
+
+
+_storage_log_gate = _OncePerSecond()
+
+
 def _storage_unavailable(
     req: falcon.Request, resp: falcon.Response, exc: StorageUnavailable, params: Any
 ) -> None:
-    log.warning("storage unavailable on %s %s: %s", req.method, req.path, exc)
+    held = _storage_log_gate()
+    if held is not None:
+        log.warning(
+            "storage unavailable on %s %s: %s (%d more since the last line)",
+            req.method,
+            req.path,
+            exc,
+            held,
+        )
     resp.set_header("Retry-After", "1")
     send_json(
         resp,
