@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ class RunConfig:
     seed_items: int = DEFAULT_SEED_ITEMS
     service_workers: int = 1
     argv: tuple[str, ...] = ()
+    # -- set by the scenario runner (harness.runner), which controls its `host` target --
+    tokens: Mapping[str, str] | None = None
+    """Bearer tokens by role for a `host` target (over HARNESS_TOKEN_*); never in run.json."""
+    item_ids: tuple[int, ...] | None = None
+    """Readable item ids of a `host` target (None: discovered by the users)."""
+    kind: str = "run"
+    """run.json `kind`: `run`, or `scenario` (then the profile's objectives are not thresholds:
+    the scenario's own thresholds are)."""
+    scenario_name: str | None = None
+    scenario: Mapping[str, Any] | None = None
+    """run.json `config.scenario`: the scenario as `scenario_to_dict` wrote it."""
+    topology: Mapping[str, Any] | None = None
+    """run.json `topology`: the reference deployment's layout."""
+    out_dir_prepared: bool = False
+    """`out_dir` was created by the caller and may already hold its files (a deployment)."""
 
     @property
     def duration_s(self) -> float:
@@ -44,7 +60,10 @@ class RunConfig:
     @property
     def all_thresholds(self) -> tuple[str, ...]:
         """The profile's objectives (not Extreme's: it breaks them on purpose), then flags'."""
-        own = () if self.profile.extreme is not None else self.profile.objectives.thresholds()
+        if self.profile.extreme is not None or self.kind == "scenario":
+            own: tuple[str, ...] = ()
+        else:
+            own = self.profile.objectives.thresholds()
         return tuple(dict.fromkeys((*own, *self.thresholds)))
 
     def as_json(self) -> dict[str, Any]:
@@ -53,4 +72,12 @@ class RunConfig:
         data["locustfile"] = str(self.locustfile) if self.locustfile else None
         data["out_dir"] = str(self.out_dir) if self.out_dir else None
         data.pop("argv")
+        data["tokens"] = sorted(self.tokens) if self.tokens else None  # roles, never secrets
+        data["item_ids"] = None if self.item_ids is None else len(self.item_ids)
+        for key in ("kind", "scenario_name", "topology", "out_dir_prepared"):
+            data.pop(key)  # manifest fields of their own, or nothing a reader needs
+        if self.scenario is None:
+            data.pop("scenario")
+        else:
+            data["scenario"] = dict(self.scenario)
         return data

@@ -18,22 +18,27 @@ from typing import Any
 
 import gevent
 import gevent.event
+from gevent import Greenlet
 from locust.user import User
 
 from harness.errors import HarnessError, RunFailed
 from harness.load.config import RunConfig
 from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
+from harness.load.live import LiveRun, TimelineHook
 from harness.load.locustfile import check_locustfile, load_user_classes
 from harness.load.master import MasterSession
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
+from harness.rundir import RunDir
 
 Echo = Callable[[str], None]
 PROGRESS_EVERY_S = 2.0
 SHAPE_OVERRUN_S = 90.0  # Locust may lag behind the plan while it ramps; then we stop anyway
+TIMELINE_GRACE_S = 60.0  # a timeline still busy when the shape ends gets this long to finish
+TIMELINE_KILL_TIMEOUT_S = 90.0  # its rollbacks (finally blocks) get this long when stopped
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,13 @@ class _Interrupted(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
-def run_load(config: RunConfig, echo: Echo = print) -> RunOutcome:
+def run_load(
+    config: RunConfig, echo: Echo = print, timeline: TimelineHook | None = None
+) -> RunOutcome:
     """Run the load described by `config`; the run directory is complete even on failure.
 
+    `timeline(live)` (a scenario's) runs in a greenlet from the moment the shape starts;
+    its exception is an `error` event and fails the run; `live.stop()` ends the load.
     Raises ConfigError or RunFailed only for problems found before the run directory exists.
     """
     if config.locustfile is not None:
@@ -61,7 +70,10 @@ def run_load(config: RunConfig, echo: Echo = print) -> RunOutcome:
     classes: list[type[User]] = (
         load_user_classes(config.locustfile) if config.locustfile else list(USER_CLASSES)
     )
-    run_dir = prepare_run_dir(config.out_dir)
+    if config.out_dir_prepared and config.out_dir is not None:
+        run_dir = RunDir(config.out_dir)
+    else:
+        run_dir = prepare_run_dir(config.out_dir)
     manifest = Manifest(
         run_id=run_dir.path.name,
         target=config.host or "",  # the embedded service's URL once it is up
@@ -72,10 +84,13 @@ def run_load(config: RunConfig, echo: Echo = print) -> RunOutcome:
         planned_duration_s=config.duration_s,
         profile=config.profile_name,
         argv=list(config.argv),
+        kind=config.kind,
+        scenario=config.scenario_name,
+        topology=dict(config.topology) if config.topology is not None else None,
     )
     journal = RunJournal(run_dir, manifest)
     journal.event("run_started")
-    run = _Run(config, journal, classes, echo)
+    run = _Run(config, journal, classes, echo, timeline)
     return run.execute()
 
 
@@ -83,9 +98,18 @@ class _Run:
     """The stateful middle of `run_load`, so that cleanup knows what was started."""
 
     def __init__(
-        self, config: RunConfig, journal: RunJournal, classes: list[type[User]], echo: Echo
+        self,
+        config: RunConfig,
+        journal: RunJournal,
+        classes: list[type[User]],
+        echo: Echo,
+        timeline: TimelineHook | None = None,
     ) -> None:
         self.config = config
+        self.timeline = timeline
+        self.live: LiveRun | None = None
+        self.timeline_greenlet: Greenlet | None = None
+        self.timeline_error: str | None = None
         self.journal = journal
         self.classes = classes
         self.echo = echo
@@ -158,7 +182,7 @@ class _Run:
     def _target(self) -> tuple[str, dict[str, Any]]:
         """The base URL and the configuration every worker gets."""
         if self.config.host is not None:
-            tokens = env_tokens()
+            tokens = {**env_tokens(), **(self.config.tokens or {})}
             missing = [role for role in ROLES if role not in tokens]
             if missing and self.config.locustfile is None:
                 message = (
@@ -169,7 +193,8 @@ class _Run:
                 )
                 self.journal.event("warning", message=message)
                 self.echo(f"warning: {message}")
-            return self.config.host, {"tokens": tokens, "item_ids": None}
+            item_ids = list(self.config.item_ids) if self.config.item_ids else None
+            return self.config.host, {"tokens": tokens, "item_ids": item_ids}
         data_dir = self.journal.run_dir.path / "service-data"
         self.service = EmbeddedService(
             data_dir, self.config.seed_items, self.config.service_workers
@@ -217,13 +242,17 @@ class _Run:
     def _drive(self, session: MasterSession, shape: Shape) -> str:
         started = time.monotonic()
         session.start(shape)
+        self._start_timeline(session)
         next_watch = next_flush = started
         next_progress = started + PROGRESS_EVERY_S
         while True:
             now = time.monotonic()
             if self.stop_requested.is_set():
                 return "interrupted"
+            if self._timeline_done():
+                return "completed"
             if session.shape_finished:
+                self._await_timeline()
                 return "completed"
             if now - started > shape.planned_duration_s + SHAPE_OVERRUN_S:
                 self.journal.event("warning", message="the shape overran its plan; stopped")
@@ -241,6 +270,60 @@ class _Run:
                 next_progress = now + PROGRESS_EVERY_S
             gevent.sleep(0.1)
 
+    # -- the scenario timeline hook ---------------------------------------------------------
+
+    def _start_timeline(self, session: MasterSession) -> None:
+        if self.timeline is None:
+            return
+        self.live = LiveRun(self.journal, session, time.time())
+        self.timeline_greenlet = gevent.spawn(self._run_timeline, self.timeline, self.live)
+
+    def _run_timeline(self, timeline: TimelineHook, live: LiveRun) -> None:
+        try:
+            timeline(live)
+        except gevent.GreenletExit:
+            raise
+        except HarnessError as exc:
+            self._timeline_failed(" | ".join(s.strip() for s in str(exc).splitlines() if s.strip()))
+        except Exception as exc:  # never vanishes: an error event, and the run fails
+            import traceback
+
+            self._timeline_failed(
+                f"scenario timeline: internal error: {type(exc).__name__}: {exc}",
+                traceback.format_exc(limit=8),
+            )
+
+    def _timeline_failed(self, message: str, trace: str | None = None) -> None:
+        self.timeline_error = message
+        extra: dict[str, Any] = {"traceback": trace} if trace else {}
+        self.journal.event("error", message=message, **extra)
+
+    def _timeline_done(self) -> bool:
+        """True when the timeline asked the load to end; RunFailed on its error."""
+        if self.timeline_error is not None:
+            raise RunFailed(self.timeline_error)
+        return self.live is not None and self.live.stop_requested
+
+    def _await_timeline(self) -> None:
+        """The shape ended: let a busy timeline finish (bounded), then judge it."""
+        greenlet = self.timeline_greenlet
+        deadline = time.monotonic() + TIMELINE_GRACE_S
+        while greenlet is not None and not greenlet.dead and not self.stop_requested.is_set():
+            if time.monotonic() > deadline:
+                self.journal.event("warning", message="the scenario timeline outlived the load")
+                break
+            greenlet.join(timeout=0.2)
+        if self.timeline_error is not None:
+            raise RunFailed(self.timeline_error)
+
+    def _stop_timeline(self) -> None:
+        """Stop a timeline still running: GreenletExit runs its finally blocks (rollbacks)."""
+        greenlet = self.timeline_greenlet
+        if greenlet is not None and not greenlet.dead:
+            greenlet.kill(block=True, timeout=TIMELINE_KILL_TIMEOUT_S)
+            if not greenlet.dead:
+                self.journal.event("error", message="the scenario timeline did not stop in time")
+
     def _progress(self, session: MasterSession, elapsed_s: float, planned_s: float) -> str:
         live = session.aggregator.live()
         agg = session.aggregator
@@ -255,6 +338,8 @@ class _Run:
     def _cleanup(self, status: str) -> None:
         """Stop what was started, in reverse order, each step on its own."""
         steps: list[tuple[str, Callable[[], Any]]] = []
+        if self.timeline_greenlet is not None:
+            steps.append(("scenario timeline", self._stop_timeline))
         if self.session is not None:
             steps.append(("master", self.session.stop))
         if self.workers is not None:

@@ -178,6 +178,14 @@ class MasterSession:
                 **detail,
             )
 
+    def refresh_tokens(self, tokens: dict[str, str]) -> None:
+        """Replace the workers' tokens (a scenario's key rotation): every worker, and any
+        worker that joins later, gets the configuration again with the new tokens."""
+        if self.worker_config is None:
+            return
+        self.worker_config["tokens"] = {**self.worker_config.get("tokens", {}), **tokens}
+        self.runner.send_message(messages.CONFIG, self.worker_config)  # to every worker
+
     def flush(self) -> None:
         """Write complete seconds and push every file to the OS."""
         self.aggregator.flush()
