@@ -199,6 +199,44 @@ def fsync_cost(directory: Path, writes: int) -> dict[str, float]:
     return rates
 
 
+def write_lua_scripts(runs: list[Scenario], prefix: str, work: Path) -> dict[str, Path]:
+    """Each scenario's wrk Lua script, written under `work`, by scenario name."""
+    luas: dict[str, Path] = {}
+    for scenario in runs:
+        if scenario.lua is not None:
+            text = _lua_write(prefix) if scenario.lua == "write" else scenario.lua
+            luas[scenario.name] = work / f"{len(luas)}.lua"
+            luas[scenario.name].write_text(text)
+    return luas
+
+
+def measure(
+    runs: list[Scenario], luas: dict[str, Path], work: Path, args: argparse.Namespace
+) -> dict[str, list[WrkResult]]:
+    """Start the server on core 0, warm every scenario up, then run the rounds."""
+    config = ServiceConfig(
+        port=0, workers=1, data_dir=work / "data", seed_items=10_000, threads=args.threads
+    )
+    os.sched_setaffinity(0, {0})  # the server and its worker inherit core 0
+    service = start_service(config, ready_timeout_s=60)
+    os.sched_setaffinity(0, {1})
+    results: dict[str, list[WrkResult]] = {s.name: [] for s in runs}
+    try:
+        token = Keyring(config.data_dir).issue("admin", "bench", ttl_s=24 * 3600)
+        plan = [(1, runs)] + [(args.duration, runs)] * args.repeats  # warm-up first
+        for round_number, (duration_s, scenarios_in_round) in enumerate(plan):
+            for scenario in scenarios_in_round:
+                lua = luas.get(scenario.name)
+                result = run_wrk(
+                    service.url, scenario, token, duration_s, args.connections, lua, service.pid
+                )
+                if round_number > 0:
+                    results[scenario.name].append(result)
+    finally:
+        service.stop()
+    return results
+
+
 def main() -> int:
     """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -213,38 +251,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="service-bench-"))
     prefix = uuid.uuid4().hex[:8]
     runs = scenarios(prefix)
-    luas: dict[str, Path] = {}
-    for scenario in runs:
-        if scenario.lua is not None:
-            text = _lua_write(prefix) if scenario.lua == "write" else scenario.lua
-            luas[scenario.name] = work / f"{len(luas)}.lua"
-            luas[scenario.name].write_text(text)
-    config = ServiceConfig(
-        port=0, workers=1, data_dir=work / "data", seed_items=10_000, threads=args.threads
-    )
-    os.sched_setaffinity(0, {0})  # the server and its worker inherit core 0
-    service = start_service(config, ready_timeout_s=60)
-    os.sched_setaffinity(0, {1})
-    results: dict[str, list[WrkResult]] = {s.name: [] for s in runs}
-    try:
-        token = Keyring(config.data_dir).issue("admin", "bench", ttl_s=24 * 3600)
-        for scenario in runs:  # warm-up: fills the edge cache and the page cache
-            lua = luas.get(scenario.name)
-            run_wrk(service.url, scenario, token, 1, args.connections, lua, service.pid)
-        for _ in range(args.repeats):
-            for scenario in runs:
-                result = run_wrk(
-                    service.url,
-                    scenario,
-                    token,
-                    args.duration,
-                    args.connections,
-                    luas.get(scenario.name),
-                    service.pid,
-                )
-                results[scenario.name].append(result)
-    finally:
-        service.stop()
+    results = measure(runs, write_lua_scripts(runs, prefix, work), work, args)
     print_table(runs, results, args)
     rates = fsync_cost(work, 1500)
     print()

@@ -137,58 +137,74 @@ def render_prometheus(
     auth_stats: Mapping[str, Any] | None = None,
 ) -> str:
     """Prometheus text exposition (version 0.0.4) of the summed counters."""
-    lines: list[str] = []
-
-    def family(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
-
-    def split(key: str, names: tuple[str, ...]) -> str:
-        parts = key.split(" ", len(names) - 1)
-        return "{" + ",".join(f"{n}={_label(v)}" for n, v in zip(names, parts, strict=True)) + "}"
-
-    family(
-        "harness_http_requests_total",
-        "counter",
-        "Requests answered, by method, route template and status.",
-        (
-            (split(k, ("method", "route", "status")), v)
-            for k, v in sorted(totals["requests"].items())
-        ),
-    )
-    sums, counts = totals["latency_sum_s"], totals["latency_count"]
-    lines.append("# HELP harness_http_request_duration_seconds Time to answer, in the app.")
-    lines.append("# TYPE harness_http_request_duration_seconds summary")
-    for key in sorted(counts):
-        labels = split(key, ("method", "route"))
-        lines.append(f"harness_http_request_duration_seconds_sum{labels} {_number(sums[key])}")
-        lines.append(f"harness_http_request_duration_seconds_count{labels} {counts[key]}")
-    writes = totals["writes"]
-    family(
+    lines = _http_lines(totals)
+    writes = sorted(totals["writes"].items())
+    _family(
+        lines,
         "harness_writes_total",
         "counter",
         "Writes answered, by operation (replays of a seen Idempotency-Key apart).",
-        (
-            (
-                f"{{op={_label(op.removesuffix('_replayed'))},replayed={_label(op.endswith('_replayed'))}}}",
-                n,
-            )
-            for op, n in sorted(writes.items())
-        ),
+        [
+            (_labels((op.removesuffix("_replayed"), _bool(op.endswith("_replayed"))), _WRITE), n)
+            for op, n in writes
+        ],
     )
     if last_seq is not None:
-        family(
-            "harness_write_seq_last", "gauge", "Highest write sequence number.", [("", last_seq)]
-        )
-    family("harness_storage_up", "gauge", "1 when storage answered.", [("", last_seq is not None)])
-    family(
-        "harness_processes", "gauge", "Worker processes that published counters.", [("", processes)]
-    )
+        _family(lines, "harness_write_seq_last", "gauge", "Highest write seq.", [("", last_seq)])
+    up = [("", last_seq is not None)]
+    _family(lines, "harness_storage_up", "gauge", "1 when storage answered.", up)
+    published = [("", processes)]
+    _family(lines, "harness_processes", "gauge", "Processes that published counters.", published)
     for prefix, stats in (("harness_cdn", cdn_stats), ("harness_auth", auth_stats)):
         for key, value in _flatten(stats or {}):
-            family(f"{prefix}_{_metric_name(key)}", "gauge", f"{prefix[8:]} {key}.", [("", value)])
+            name = f"{prefix}_{_metric_name(key)}"
+            _family(lines, name, "gauge", f"{prefix[8:]} {key}.", [("", value)])
     return "\n".join(lines) + "\n"
+
+
+_REQUEST = ("method", "route", "status")
+_LATENCY = ("method", "route")
+_WRITE = ("op", "replayed")
+
+
+def _http_lines(totals: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    requests = [
+        (_labels(key.split(" ", 2), _REQUEST), n) for key, n in sorted(totals["requests"].items())
+    ]
+    _family(
+        lines,
+        "harness_http_requests_total",
+        "counter",
+        "Requests answered, by method, route template and status.",
+        requests,
+    )
+    sums, counts = totals["latency_sum_s"], totals["latency_count"]
+    name = "harness_http_request_duration_seconds"
+    lines.append(f"# HELP {name} Time to answer, in the app.")
+    lines.append(f"# TYPE {name} summary")
+    for key in sorted(counts):
+        labels = _labels(key.split(" ", 1), _LATENCY)
+        lines.append(f"{name}_sum{labels} {_number(sums[key])}")
+        lines.append(f"{name}_count{labels} {counts[key]}")
+    return lines
+
+
+def _family(
+    lines: list[str], name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]
+) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+    lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
+
+
+def _labels(values: Iterable[str], names: tuple[str, ...]) -> str:
+    pairs = zip(names, values, strict=True)
+    return "{" + ",".join(f"{name}={_label(value)}" for name, value in pairs) + "}"
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _flatten(stats: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, float]]:

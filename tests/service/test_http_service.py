@@ -3,6 +3,7 @@ spec is also checked against the app's own routes."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,22 @@ def test_an_unexpected_error_is_a_500_without_traceback(
     assert reply.status_code == 500
     assert reply.json == {"error": "internal_error", "message": "internal error (RuntimeError)"}
     assert "secret detail" not in reply.text and "Traceback" not in reply.text
+
+
+def test_metrics_sum_every_process_snapshot(tmp_path: Path) -> None:
+    from harness.service.metrics import Metrics, render_prometheus
+
+    other = Metrics(tmp_path / "other")  # another process's snapshot, moved beside ours
+    other.observe("GET", "/api/items", "200", 0.004)
+    other.count_write("create", replayed=True)
+    other.flush()
+    (tmp_path / "other" / f"{os.getpid()}.json").rename(tmp_path / "4194304.json")
+    mine = Metrics(tmp_path)
+    mine.observe("GET", "/api/items", "200", 0.002)
+    totals, processes = mine.totals()
+    assert processes == 2
+    assert totals["requests"] == {"GET /api/items 200": 2}
+    text = render_prometheus(totals, processes, last_seq=None)
+    assert 'harness_http_requests_total{method="GET",route="/api/items",status="200"} 2' in text
+    assert 'harness_writes_total{op="create",replayed="true"} 1' in text
+    assert "harness_storage_up 0" in text
