@@ -12,6 +12,7 @@ from harness.scenarios.loader import (
 )
 from harness.scenarios.model import (
     FAULT_TYPES,
+    DeploymentSpec,
     FaultSpec,
     Objectives,
     PercentileLimit,
@@ -28,6 +29,7 @@ from harness.scenarios.model import (
 
 __all__ = [
     "FAULT_TYPES",
+    "DeploymentSpec",
     "FaultSpec",
     "Objectives",
     "PercentileLimit",

@@ -20,6 +20,7 @@ from harness.scenarios.fields import Table
 from harness.scenarios.model import (
     FAULT_TYPES,
     RECOVERY_MODES,
+    DeploymentSpec,
     FaultSpec,
     Objectives,
     PercentileLimit,
@@ -86,6 +87,7 @@ def scenario_from_mapping(
     thresholds = top.strings("thresholds")
     objectives = _objectives(top.table("objectives"))
     total_s = top.opt_duration("duration")
+    deployment = _deployment(top.table("deployment"), target)
     top.finish()
     scenario = Scenario(
         name=name,
@@ -99,6 +101,7 @@ def scenario_from_mapping(
         thresholds=thresholds,
         objectives=objectives,
         source=source,
+        deployment=deployment,
     )
     ensure_timeline(scenario, source)
     _ensure_thresholds(scenario, source)
@@ -313,6 +316,26 @@ def _objectives(table: Table | None) -> Objectives:
     return objectives
 
 
+def _deployment(table: Table | None, target: Target) -> DeploymentSpec:
+    if table is None:
+        return DeploymentSpec()
+    if target.kind != "deployment":
+        raise table.error('only for target = "deployment"', None)
+    defaults = DeploymentSpec()
+    spec = DeploymentSpec(
+        regions=table.integer("regions", defaults.regions, low=1, high=8),
+        processes_per_region=table.integer(
+            "processes_per_region", defaults.processes_per_region, low=1, high=16
+        ),
+        seed_items=table.integer("seed_items", defaults.seed_items, low=1, high=10_000_000),
+        standby_interval_s=table.duration("standby_interval_s", defaults.standby_interval_s),
+        backup_interval_s=table.duration("backup_interval_s", defaults.backup_interval_s),
+        keep_backups=table.integer("keep_backups", defaults.keep_backups, low=1, high=1000),
+    )
+    table.finish()
+    return spec
+
+
 def _ensure_thresholds(scenario: Scenario, source: str) -> None:
     """Parse each threshold with the analysis' parser, so a bad one fails before the run."""
     try:
@@ -380,4 +403,6 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
         "thresholds": list(scenario.thresholds),
         "objectives": {k: v for k, v in asdict(scenario.objectives).items() if v is not None},
     }
+    if scenario.target.kind == "deployment":
+        out["deployment"] = asdict(scenario.deployment)
     return out

@@ -47,6 +47,22 @@ class Target:
 
 
 @dataclass(frozen=True)
+class DeploymentSpec:
+    """The reference deployment a `target = "deployment"` scenario runs against (`[deployment]`).
+
+    Not rescaled by `--duration`: the standby interval is a property of the system under
+    test (writes acknowledged after the standby's last sync are lost on failover).
+    """
+
+    regions: int = 2
+    processes_per_region: int = 1
+    seed_items: int = 2_000
+    standby_interval_s: float = 1.0
+    backup_interval_s: float = 30.0
+    keep_backups: int = 5
+
+
+@dataclass(frozen=True)
 class ProfileSpec:
     """The load profile: a profile name, or an inline profile table left to the load engine."""
 
@@ -165,6 +181,7 @@ class Scenario:
     thresholds: tuple[str, ...] = ()
     objectives: Objectives = field(default_factory=Objectives)
     source: str | None = None
+    deployment: DeploymentSpec = field(default_factory=DeploymentSpec)
 
     @property
     def inject_at_s(self) -> float:
