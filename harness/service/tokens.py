@@ -14,8 +14,10 @@ process replaced, so a rotation or revocation is in force everywhere from the ne
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -40,6 +42,11 @@ LEEWAY_S = 5
 
 MAX_VERIFIED_TOKENS = 10_000
 """Tokens remembered after PyJWT verified them (the whole memo is dropped when full)."""
+
+ISSUED_LOG = "issued.jsonl"
+"""Append-only log in the data dir of every token `Keyring.issue` signed: one JSON line of
+`jti`, `sub`, `role`, `kid`, `iat`, `exp` (never the token). A token whose jti is not in it
+was not issued here: forged with a leaked key (see docs/faults.md)."""
 
 _REQUIRED = ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"]
 _SECRET_BYTES = 32
@@ -166,7 +173,20 @@ class Keyring:
             "iss": ISSUER,
             "aud": AUDIENCE,
         }
-        return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+        token = jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+        self._log_issued(claims, key.kid)
+        return token
+
+    def _log_issued(self, claims: dict[str, Any], kid: str) -> None:
+        """Append the token's identity to ISSUED_LOG: one O_APPEND write, so lines written
+        by several processes never interleave. A token that cannot be logged is not issued."""
+        record = {name: claims[name] for name in ("jti", "sub", "role", "iat", "exp")}
+        line = json.dumps(record | {"kid": kid}, separators=(",", ":")) + "\n"
+        fd = os.open(self.data_dir / ISSUED_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
 
     def verify(self, token: str) -> Claims:
         """The claims of `token`, or TokenError(reason) when it must be refused."""
