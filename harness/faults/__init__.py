@@ -22,6 +22,7 @@ from harness.faults.base import (
     clear_fault,
     inject_fault,
 )
+from harness.faults.dr import DR_FAULTS
 from harness.scenarios.fields import Table
 from harness.scenarios.model import FaultSpec
 
@@ -34,6 +35,9 @@ _FACTORIES: dict[str, FaultFactory | str] = {
     "signal": "harness.faults.generic:SignalFault.from_params",
     "proxy": "harness.faults.remote:ProxyFault.from_params",
 }
+
+# The six disaster-recovery faults of the reference deployment (harness.faults.dr).
+_FACTORIES.update(DR_FAULTS)
 
 
 def register_fault(fault_type: str, factory: FaultFactory | str) -> None:

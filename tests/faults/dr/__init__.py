@@ -1,0 +1,1 @@
+"""Tests of the disaster-recovery faults and runbook actions (harness.faults.dr)."""
