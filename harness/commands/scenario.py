@@ -1,0 +1,62 @@
+"""`harness scenario FILE`: one disaster-recovery scenario under load, judged.
+
+Checks the whole scenario first (exit 2 before anything starts), runs it (progress lines),
+prints the per-request table, the recovery table and the run directory, and returns the
+verdict's exit code: 0 pass, 1 an objective or threshold failed, 3 the run itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import RunFailed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `harness scenario`."""
+    add = parser.add_argument
+    add("file", type=Path, metavar="FILE", help="a scenario .toml file")
+    add("--duration", metavar="DUR", help="rescale the timeline to this total length (60s)")
+    add("--out", type=Path, metavar="DIR", help="run directory (default: reports/<run-id>/)")
+    add("--workers", type=int, default=1, metavar="N", help="local load workers (default: 1)")
+    add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'rto<30s'")
+    add(
+        "--readback-timeout",
+        default="20s",
+        metavar="DUR",
+        help="how long the read-back of acknowledged writes waits for the target",
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run the scenario; the verdict's exit code."""
+    from harness.durations import parse_duration_s
+    from harness.runner import prepare_scenario
+
+    config = prepare_scenario(
+        args.file,
+        duration_s=parse_duration_s(args.duration, "--duration") if args.duration else None,
+        out_dir=args.out,
+        workers=args.workers,
+        thresholds=args.threshold,
+        readback_timeout_s=parse_duration_s(args.readback_timeout, "--readback-timeout"),
+        argv=sys.argv,
+    )
+    from harness.load.table import summary_table
+    from harness.runner.run import run_scenario
+    from harness.runner.table import recovery_table
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+
+    outcome = run_scenario(config, echo)
+    if outcome.summary is not None:
+        print(summary_table(outcome.summary))
+        print(recovery_table(outcome.summary))
+    print(f"run directory: {outcome.run_dir}", flush=True)
+    print(f"report: {outcome.run_dir / 'report.html'}", flush=True)
+    if outcome.status == "failed":
+        raise RunFailed(outcome.error or "the scenario run failed")
+    return outcome.exit_code

@@ -1,0 +1,144 @@
+"""A scenario run's typed configuration, and every check made before anything starts.
+
+`prepare_scenario(path, ...)` loads the file (rescaled by `--duration`), builds its fault,
+checks its runbook, its profile and its deployment, and parses every threshold: a bad
+scenario is a ConfigError (exit 2) naming the file and the key before any process starts.
+No Locust here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.faults import Fault, build_fault
+from harness.scenarios import Scenario, load_scenario
+from harness.scenarios.model import FAULT_TYPES
+
+DR_FAULT_TYPES = FAULT_TYPES[:6]
+"""The six disaster-recovery faults: they act on the reference deployment."""
+
+DEFAULT_WORKERS = 1
+DEFAULT_READBACK_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ScenarioRunConfig:
+    """One scenario run: the scenario (already rescaled) and how to run it."""
+
+    scenario: Scenario
+    out_dir: Path | None = None
+    workers: int = DEFAULT_WORKERS
+    thresholds: tuple[str, ...] = ()
+    """Extra thresholds (`--threshold`), after the scenario's own and its objectives'."""
+    readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S
+    expect_workers_timeout_s: float = 30.0
+    argv: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """The scenario file, for messages."""
+        return self.scenario.source or self.scenario.name
+
+    def all_thresholds(self) -> tuple[str, ...]:
+        """The thresholds the run is judged on (see `scenario_thresholds`)."""
+        return scenario_thresholds(self.scenario, self.thresholds)
+
+    def build_fault(self) -> Fault:
+        """A fresh fault object for this run."""
+        return build_fault(self.scenario.fault, self.source)
+
+
+def prepare_scenario(
+    path: Path | str,
+    *,
+    duration_s: float | None = None,
+    out_dir: Path | None = None,
+    workers: int = DEFAULT_WORKERS,
+    thresholds: Sequence[str] = (),
+    readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S,
+    argv: Sequence[str] = (),
+) -> ScenarioRunConfig:
+    """Load and check a scenario file; ConfigError for anything wrong (nothing started)."""
+    scenario = load_scenario(path, duration_s)
+    if workers < 1:
+        raise ConfigError(f"expected at least 1, got {workers}", "--workers")
+    if readback_timeout_s <= 0:
+        raise ConfigError(
+            f"expected a positive duration, got {readback_timeout_s}", "--readback-timeout"
+        )
+    config = ScenarioRunConfig(
+        scenario=scenario,
+        out_dir=out_dir,
+        workers=workers,
+        thresholds=tuple(thresholds),
+        readback_timeout_s=readback_timeout_s,
+        argv=tuple(argv),
+    )
+    check_scenario(config)
+    return config
+
+
+def check_scenario(config: ScenarioRunConfig) -> None:
+    """Everything that can be known wrong before the run starts (ConfigError)."""
+    from harness.analysis.thresholds import parse_thresholds
+    from harness.runner.profile import scenario_profile
+    from harness.runner.target import deployment_config
+
+    scenario, source = config.scenario, config.source
+    if scenario.fault.type in DR_FAULT_TYPES and scenario.target.kind != "deployment":
+        raise ConfigError(
+            f"fault {scenario.fault.type} acts on the reference deployment: "
+            'expected target = "deployment"',
+            f"{source}: target",
+        )
+    config.build_fault()
+    _check_runbook(scenario, source)
+    scenario_profile(scenario)
+    if scenario.target.kind == "deployment":
+        deployment_config(scenario, Path("deployment"))
+    parse_thresholds(scenario.thresholds, f"{source}: thresholds")
+    parse_thresholds(config.thresholds, "--threshold")
+
+
+def _check_runbook(scenario: Scenario, source: str) -> None:
+    if not scenario.recovery.steps:
+        return
+    try:
+        from harness.faults.runbook import check_steps
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "runbook actions are not available in this version", f"{source}: recovery.steps"
+        ) from None
+    check_steps(scenario.recovery.steps, source)
+
+
+def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The scenario's thresholds and `extra`, then its objectives as thresholds.
+
+    `objectives.rto_s` becomes `rto<=N s`, `rpo_s` 0 `lost_writes==0` (else `rpo<=N s`),
+    `containment_s` `containment<=N s`, each unless a threshold on the same metric is
+    already given. When nothing judges RTO, `rto<=observe_s` is added: a scenario whose
+    target never recovers within its observation fails.
+    """
+    from harness.analysis.thresholds import parse_thresholds
+
+    objectives = scenario.objectives
+    derived: list[str] = []
+    if objectives.rto_s is not None:
+        derived.append(f"rto<={objectives.rto_s:g}s")
+    if objectives.rpo_s is not None:
+        derived.append("lost_writes==0" if objectives.rpo_s == 0 else f"rpo<={objectives.rpo_s:g}s")
+    if objectives.containment_s is not None:
+        derived.append(f"containment<={objectives.containment_s:g}s")
+    derived.append(f"rto<={scenario.phases.observe_s:g}s")
+    exprs = [*scenario.thresholds, *extra]
+    judged = {t.name for t in parse_thresholds(exprs, "thresholds")}
+    for expr in derived:  # an objective the scenario's thresholds already judge is not repeated
+        name = parse_thresholds([expr], "objectives")[0].name
+        if name not in judged:
+            exprs.append(expr)
+            judged.add(name)
+    return tuple(dict.fromkeys(exprs))

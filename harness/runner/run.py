@@ -1,0 +1,124 @@
+"""`run_scenario(config)`: one scenario from start to end, and its run directory judged.
+
+Order: the run directory; the target (the reference deployment on `<run>/deployment/`, or
+the URL); the load (harness.load.engine) with the scenario's timeline as its hook; the
+target stopped (always); then summary.json (recovery included), report.html and junit.xml.
+Importing this module is free; `run_scenario` imports the load engine, which patches the
+process with gevent, before it starts anything (the deployment's threads are greenlets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import EXIT_PASS, EXIT_RUN_FAILED, EXIT_THRESHOLD_FAILED
+from harness.runner.config import ScenarioRunConfig
+
+Echo = Callable[[str], None]
+TOKEN_TTL_MARGIN_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ScenarioOutcome:
+    """How a scenario run ended: its directory, status, summary and exit code."""
+
+    run_dir: Path
+    status: str
+    error: str | None
+    summary: dict[str, Any] | None
+    exit_code: int
+
+
+def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutcome:
+    """Run the scenario and judge it (see the module docstring).
+
+    Raises RunFailed when the target cannot be started or reached, or the load could not
+    start at all; a run that started and failed comes back with exit code 3.
+    """
+    from harness.load.engine import run_load  # gevent patching: before any thread starts
+    from harness.load.journal import prepare_run_dir
+    from harness.runner.profile import scenario_profile
+    from harness.runner.relay import EventRelay
+    from harness.runner.target import Target, start_target
+    from harness.runner.timeline import ScenarioTimeline
+
+    scenario = config.scenario
+    profile = scenario_profile(scenario)
+    if scenario.target.kind == "url":
+        from harness.load.launch import check_reachable
+
+        assert scenario.target.url is not None
+        check_reachable(scenario.target.url)
+    run_dir = prepare_run_dir(config.out_dir).path
+    relay = EventRelay(run_dir / "events.jsonl")
+    target: Target | None = None
+    try:
+        echo(f"scenario {scenario.name}: starting the target ({scenario.target.kind})")
+        target = start_target(scenario, run_dir, relay)
+        echo(f"target ready at {target.url}")
+        timeline = ScenarioTimeline(config, target, relay, echo)
+        load_config = _load_config(config, profile, target, run_dir)
+        relay.hold()
+        outcome = run_load(load_config, echo, timeline)
+    finally:
+        relay.detach()
+        if target is not None:
+            echo("stopping the target")
+            target.stop()
+        relay.close()
+    summary = judge(run_dir)
+    return ScenarioOutcome(
+        run_dir, outcome.status, outcome.error, summary, exit_code(outcome.status, summary)
+    )
+
+
+def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: Path) -> Any:
+    """The load engine's RunConfig for this scenario against its started target."""
+    from harness.load.config import RunConfig
+    from harness.scenarios import scenario_to_dict
+
+    scenario = config.scenario
+    return RunConfig(
+        profile=profile,
+        profile_name=profile.name,
+        workers=config.workers,
+        expect_workers=config.workers,
+        expect_workers_timeout_s=config.expect_workers_timeout_s,
+        host=target.url,
+        out_dir=run_dir,
+        thresholds=config.all_thresholds(),
+        argv=config.argv,
+        tokens=target.issue_tokens(scenario.duration_s + TOKEN_TTL_MARGIN_S),
+        item_ids=target.item_ids,
+        kind="scenario",
+        scenario_name=scenario.name,
+        scenario=scenario_to_dict(scenario),
+        topology=target.topology,
+        out_dir_prepared=True,
+    )
+
+
+def judge(run_dir: Path) -> dict[str, Any]:
+    """Write summary.json (recovery included), report.html and junit.xml; the summary."""
+    from harness.analysis.summary import write_summary
+    from harness.report.html import write_report
+    from harness.report.junit import suite_name_of, write_junit
+    from harness.rundir import RunDir
+
+    summary = write_summary(run_dir)
+    write_report(run_dir)
+    write_junit(summary, RunDir(run_dir).junit, suite_name_of(summary))
+    return summary
+
+
+def exit_code(status: str, summary: dict[str, Any] | None) -> int:
+    """3 when the run failed, else the verdict's: 0 pass, 1 a threshold failed."""
+    if status == "failed" or summary is None:
+        return EXIT_RUN_FAILED
+    verdict = summary.get("verdict")
+    if verdict == "pass":
+        return EXIT_PASS
+    return EXIT_THRESHOLD_FAILED if verdict == "fail" else EXIT_RUN_FAILED
