@@ -89,6 +89,7 @@ def lookup_all(
     keys: Sequence[str],
     timeout_s: float,
     send: Callable[..., http.Answer] = http.request,
+    retry_every_s: float = RETRY_EVERY_S,
 ) -> dict[str, int]:
     """{key: seq} for every key the target has; ReadbackError when it never answers."""
     url = http.resolve(base_url, LOOKUP_PATH)
@@ -104,17 +105,22 @@ def lookup_all(
                 break
             if answer.status is not None and answer.status < 500 and answer.status != 429:
                 raise ReadbackError(f"{LOOKUP_PATH} answered {answer.status}: {_text(answer)}")
-            if time.monotonic() + RETRY_EVERY_S > deadline:
+            if time.monotonic() + retry_every_s > deadline:
                 raise ReadbackError(
                     f"the target did not answer {LOOKUP_PATH} within {timeout_s:g}s "
                     f"(last: {answer.summary()})"
                 )
-            gevent.sleep(RETRY_EVERY_S)
+            gevent.sleep(retry_every_s)
     return found
 
 
 def read_back(
-    live: _Live, base_url: str, token: str | None, timeout_s: float, run_dir: Path
+    live: _Live,
+    base_url: str,
+    token: str | None,
+    timeout_s: float,
+    run_dir: Path,
+    send: Callable[..., http.Answer] = http.request,
 ) -> Readback:
     """Look every acknowledged write up and write readback.json (see the module docstring)."""
     checked_at = wait_for_ledger(live, time.time())
@@ -127,7 +133,7 @@ def read_back(
                 "no token holding writes:verify (set HARNESS_TOKEN_SERVICE or _ADMIN)"
             )
         else:
-            found = lookup_all(base_url, token, keys, timeout_s)
+            found = lookup_all(base_url, token, keys, timeout_s, send)
     except ReadbackError as exc:
         write_json_atomic(run_dir / READBACK, {"checked_at": checked_at, "error": str(exc)})
         return Readback(checked_at, len(keys), 0, str(exc))
