@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from harness.errors import ConfigError, RunFailed
+from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.faults.base import FaultContext, FaultError
 from harness.scenarios.fields import Table
 from harness.scenarios.model import RecoveryStep
@@ -76,8 +76,10 @@ def _revoke_params(table: Table) -> dict[str, Any]:
 
 
 def _revert_params(table: Table) -> dict[str, Any]:
-    return {"since_leak": table.boolean("since_leak", True),
-            "purge_cdn": table.boolean("purge_cdn", True)}  # fmt: skip
+    return {
+        "since_leak": table.boolean("since_leak", True),
+        "purge_cdn": table.boolean("purge_cdn", True),
+    }
 
 
 def _wait_params(table: Table) -> dict[str, Any]:
@@ -140,8 +142,10 @@ def check_action(
     if action is None:
         close = difflib.get_close_matches(name, list(ACTIONS), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown runbook action {name!r}{hint}; expected one of "
-                          f"{', '.join(ACTIONS)}", f"{source}: {where}.action")  # fmt: skip
+        raise ConfigError(
+            f"unknown runbook action {name!r}{hint}; expected one of {', '.join(ACTIONS)}",
+            f"{source}: {where}.action",
+        )
     table = Table(params, source, f"{where}.params")
     kwargs = action.read_params(table)
     table.finish()
@@ -169,15 +173,37 @@ def run_action(
     try:
         result: dict[str, Any] = _resolve(action.target)(ctx, **kwargs)
     except Exception as exc:
-        detail = exc.detail if isinstance(exc, FaultError) else f"{type(exc).__name__}: {exc}"
-        ctx.emit("recovery_action", action=name, detail=detail, ok=False, t=ctx.clock(),
-                 took_s=round(time.monotonic() - started, 3), started_t=started_t,
-                 **extra)  # fmt: skip
+        detail = _why(exc)
+        ctx.emit(
+            "recovery_action",
+            action=name,
+            detail=detail,
+            ok=False,
+            t=ctx.clock(),
+            took_s=round(time.monotonic() - started, 3),
+            started_t=started_t,
+            **extra,
+        )
         raise ActionFailed(name, detail) from exc
-    ctx.emit("recovery_action", action=name, detail=_brief(action, result), ok=True, t=ctx.clock(),
-             took_s=round(time.monotonic() - started, 3), started_t=started_t, result=result,
-             **extra)  # fmt: skip
+    ctx.emit(
+        "recovery_action",
+        action=name,
+        detail=_brief(action, result),
+        ok=True,
+        t=ctx.clock(),
+        took_s=round(time.monotonic() - started, 3),
+        started_t=started_t,
+        result=result,
+        **extra,
+    )
     return result
+
+
+def _why(exc: Exception) -> str:
+    """One line saying why an action failed (the project's errors carry their own)."""
+    if isinstance(exc, FaultError):
+        return exc.detail
+    return str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
 
 
 def _brief(action: Action, result: Mapping[str, Any]) -> str:

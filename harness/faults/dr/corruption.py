@@ -141,8 +141,13 @@ def integrity_check(ctx: FaultContext, target: str, max_errors: int) -> dict[str
             detail=f"{len(bad)} of {len(paths)} file(s) corrupt: {first}",
         )
     verdict = "sound" if not bad else f"corrupt: {first}"
-    return {"target": target, "checked": len(paths), "sound": not bad, "verdict": verdict,
-            "findings": bad}  # fmt: skip
+    return {
+        "target": target,
+        "checked": len(paths),
+        "sound": not bad,
+        "verdict": verdict,
+        "findings": bad,
+    }
 
 
 def restore_backup(
