@@ -1,6 +1,7 @@
 """What the harness's recording costs and how exact it is, against baselines in the same run.
 
     /work/venv/bin/python bench/load_bench.py [--seconds 10] [--repeats 3] [--users 16]
+                                              [--scale-seconds 600]
 
 One reference service (`harness serve`, one worker process) pinned to core 0 serves
 GET /healthz; every load generator is pinned to core 1 and runs for the same time:
@@ -219,7 +220,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--scale-seconds", type=int, default=240)
+    parser.add_argument("--scale-seconds", type=int, default=600)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
         folder = Path(tmp)
