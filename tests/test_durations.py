@@ -8,8 +8,16 @@ from harness.errors import ConfigError
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30.0), ("2m", 120.0), ("1h30m", 5400.0), ("250ms", 0.25), ("1.5s", 1.5), ("45", 45.0),
-     (10, 10.0), ("1m30s", 90.0)],
+    [
+        ("30s", 30.0),
+        ("2m", 120.0),
+        ("1h30m", 5400.0),
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("45", 45.0),
+        (10, 10.0),
+        ("1m30s", 90.0),
+    ],
 )
 def test_parses_common_forms(text: str, seconds: float) -> None:
     assert parse_duration_s(text) == pytest.approx(seconds)
