@@ -5,9 +5,10 @@
 Times are from the load's start (`live.t0`); everything after the injection is relative to
 the moment the injection began (`t_injected`). Each phase begins with a `phase` event.
 
-- steady check, at the injection time: the hypothesis over the data written so far since
-  `inject_at_s − steady_check_s` (`steady_state` event). If it does not hold, nothing is
-  injected and the load stops: the run has no recovery and fails its RTO threshold.
+- steady check, at the injection time: the hypothesis over the last `steady_check_s` of
+  complete data (seconds are written about a second after they end, so the window ends
+  up to a second before the injection; `steady_state` event with the window judged). If
+  it does not hold, nothing is injected and the load stops: no recovery, RTO fails.
 - inject (`inject_fault`: `fault_injected`, or `fault_failed` with an immediate rollback
   and the run failing), observe until `observe_s` after it, clearing the fault at
   `duration_s` (or at the end of the observation). The rollback runs on every way out.
@@ -119,15 +120,21 @@ class ScenarioTimeline:
         if self._probe is not None:
             self._probe.stop()
 
-    def _hypothesis(self, t_from: float, t_to: float) -> tuple[HypothesisResult, float]:
-        """The hypothesis over [t_from, t_to) on the data written so far (and its end)."""
+    def _hypothesis(self, span_s: float, t_to: float) -> tuple[HypothesisResult, float, float]:
+        """The hypothesis over the last `span_s` of data written before `t_to`.
+
+        Seconds reach intervals.jsonl about a second after they end, so the window ends
+        where the complete data does (never before the load started): judged on time, on
+        whole data. Returns the result and the window judged.
+        """
         live = self._require_live()
         live.flush()
         failures = self._probe.failures_t if self._probe is not None else []
         timeline = load_timeline(live.run_dir, list(failures))
-        end = min(t_to, timeline.end_s) if len(timeline.ok) else t_from
-        result = evaluate(timeline, self.scenario.steady_state, t_from, max(end, t_from + SLOT_S))
-        return result, end
+        end = min(t_to, timeline.end_s) if len(timeline.ok) else t_to
+        start = max(end - span_s, live.t0)
+        end = max(end, start + SLOT_S)
+        return evaluate(timeline, self.scenario.steady_state, start, end), start, end
 
     def _steady_check(self) -> bool:
         live = self._require_live()
@@ -136,14 +143,14 @@ class ScenarioTimeline:
             live.emit("steady_state", ok=True, phase="steady_check", detail="not checked")
             return True
         t_inject = live.t0 + self.scenario.inject_at_s
-        result, end = self._hypothesis(t_inject - phases.steady_check_s, t_inject)
+        result, start, end = self._hypothesis(phases.steady_check_s, t_inject)
         self.steady_before = result
         live.emit(
             "steady_state",
             ok=result.ok,
             phase="steady_check",
             detail=result.detail(),
-            judged_from=t_inject - phases.steady_check_s,
+            judged_from=start,
             judged_to=end,
         )
         if result.ok:
@@ -264,13 +271,9 @@ class ScenarioTimeline:
         self.echo(readback.detail())
         assert self.injected_t is not None
         end = self.injected_t + self.scenario.phases.observe_s
-        result, judged_to = self._hypothesis(end - self.scenario.phases.window_s, end)
+        result, start, end = self._hypothesis(self.scenario.phases.window_s, end)
         live.emit(
-            "steady_state",
-            ok=result.ok,
-            phase="verify",
-            detail=result.detail(),
-            judged_from=end - self.scenario.phases.window_s,
-            judged_to=judged_to,
-        )
+            "steady_state", ok=result.ok, phase="verify", detail=result.detail(),
+            judged_from=start, judged_to=end,
+        )  # fmt: skip
         self.echo(f"steady state at the end of the observation: {result.detail()}")
