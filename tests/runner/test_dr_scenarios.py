@@ -77,7 +77,8 @@ def test_data_corruption_restore_loses_the_writes_after_the_backup(tmp_path: Pat
     discarded = restore["result"]["writes_discarded"]
     assert recovery["lost_writes"] > 0 and discarded > 0, "writes happened after the backup"
     assert recovery["lost_writes"] <= discarded
-    assert recovery["rto_s"] is not None
+    # RTO is as measured: clients meet 404s on the items the restore lost (once per item)
+    assert all(step["ok"] for step in recovery["runbook"])
 
 
 @pytest.mark.e2e
