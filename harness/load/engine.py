@@ -29,10 +29,11 @@ from harness.load.live import LiveRun, TimelineHook
 from harness.load.locustfile import check_locustfile, load_user_classes
 from harness.load.master import MasterSession
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
+from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
-from harness.rundir import RunDir
+from harness.rundir import RunDir, write_json_atomic
 
 Echo = Callable[[str], None]
 PROGRESS_EVERY_S = 2.0
@@ -118,6 +119,7 @@ class _Run:
         self.session: MasterSession | None = None
         self.workers: LocalWorkers | None = None
         self.stage_name = ""
+        self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
 
     def execute(self) -> RunOutcome:
         handlers = [
@@ -158,6 +160,8 @@ class _Run:
         self.workers = LocalWorkers(self.config.workers, session.port, self.config.locustfile)
         self.workers.start()
         host, worker_config = self._target()
+        if self.config.locustfile is None and worker_config["tokens"].get("admin"):
+            self.counters_from = (host, worker_config["tokens"]["admin"])
         session.configure(host, worker_config)
         self._check_stop()
         if self.config.workers < self.config.expect_workers:
@@ -340,6 +344,8 @@ class _Run:
         steps: list[tuple[str, Callable[[], Any]]] = []
         if self.timeline_greenlet is not None:
             steps.append(("scenario timeline", self._stop_timeline))
+        if self.counters_from is not None:
+            steps.append(("service counters", self._save_service_stats))
         if self.session is not None:
             steps.append(("master", self.session.stop))
         if self.workers is not None:
@@ -351,6 +357,17 @@ class _Run:
                 step()
             except Exception as exc:  # keep stopping the rest; the timeline says what failed
                 self.journal.event("error", message=f"stopping {what}: {type(exc).__name__}: {exc}")
+
+    def _save_service_stats(self) -> None:
+        """The reference service's CDN and RBAC counters, for the report."""
+        assert self.counters_from is not None
+        url, admin_token = self.counters_from
+        try:
+            stats = collect_service_stats(url, admin_token)
+        except (OSError, ValueError) as exc:
+            self.journal.event("warning", message=f"service counters not read: {exc}")
+            return
+        write_json_atomic(self.journal.run_dir.path / SERVICE_STATS_FILE, stats)
 
     def _stop_workers(self) -> None:
         assert self.workers is not None

@@ -101,6 +101,8 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert summary["verdict"] == "pass" and summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] == sum(line["requests"] for line in lines)
     assert (run_dir / "report.html").is_file()
+    service_stats = json.loads((run_dir / "service-stats.json").read_text())
+    assert service_stats["cdn"]["hits"] > 0 and service_stats["auth"]["allowed"] > 0
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
     assert err == ""
 

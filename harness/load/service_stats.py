@@ -1,0 +1,58 @@
+"""The reference service's own counters at the end of a run: edge cache and access control.
+
+Read over HTTP with the run's admin token (`GET /admin/cdn/stats`, and the `harness_auth_*`
+gauges of `GET /metrics`), written to `service-stats.json` for the report. The counters
+cover the service's life, which for an embedded service or a scenario's deployment is the run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+SERVICE_STATS_FILE = "service-stats.json"
+_AUTH_PREFIX = "harness_auth_"
+_AUTH_FIELDS = ("public", "allowed", "unauthorized", "forbidden", "not_routed")
+
+
+def collect_service_stats(
+    base_url: str, admin_token: str, timeout_s: float = 3.0
+) -> dict[str, Any]:
+    """`{"cdn": {...}, "auth": {...}}` from a running reference service.
+
+    Raises OSError or ValueError when the service does not answer as the reference does.
+    """
+    cdn = json.loads(_get(base_url, "/admin/cdn/stats", admin_token, timeout_s))
+    if not isinstance(cdn, dict):
+        raise ValueError("/admin/cdn/stats did not answer a JSON object")
+    metrics = _get(base_url, "/metrics", admin_token, timeout_s).decode("utf-8", "replace")
+    return {"cdn": cdn, "auth": parse_auth_gauges(metrics)}
+
+
+def parse_auth_gauges(metrics_text: str) -> dict[str, int]:
+    """The access-control outcome counts from Prometheus text (`harness_auth_<field> N`)."""
+    auth: dict[str, int] = {}
+    for line in metrics_text.splitlines():
+        if not line.startswith(_AUTH_PREFIX):
+            continue
+        name, _, value = line.partition(" ")
+        field = name.removeprefix(_AUTH_PREFIX)
+        if field in _AUTH_FIELDS:
+            auth[field] = int(float(value))
+    return auth
+
+
+def _get(base_url: str, path: str, token: str, timeout_s: float) -> bytes:
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        reply = conn.getresponse()
+        body = reply.read()
+    finally:
+        conn.close()
+    if reply.status != 200:
+        raise ValueError(f"GET {path} answered {reply.status}")
+    return body
