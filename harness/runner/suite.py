@@ -24,6 +24,7 @@ from harness.runner.config import DEFAULT_READBACK_TIMEOUT_S, ScenarioRunConfig,
 
 Echo = Callable[[str], None]
 DEFAULT_DIR = Path("scenarios")
+CHILD_STOP_TIMEOUT_S = 180.0  # an interrupted scenario stops its load and target in order
 
 
 @dataclass(frozen=True)
@@ -122,20 +123,36 @@ def run_suite(plan: SuitePlan, echo: Echo = print) -> tuple[list[SuiteResult], i
 
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     results: list[SuiteResult] = []
-    for index, config in enumerate(plan.scenarios):
-        name = config.scenario.name
-        echo(f"== scenario {index + 1}/{len(plan.scenarios)}: {name} ({plan.files[index]})")
-        code = subprocess.call(scenario_command(plan, index))
-        summary = _summary(plan.run_dir(index), name)
-        results.append(SuiteResult(name, plan.run_dir(index), code, str(summary["verdict"])))
-        echo(f"== {name}: {summary['verdict']} (exit {code})")
-    write_suite_index(plan.out_dir, [r.run_dir for r in results])
-    write_junit_suite(
-        [(r.name, _summary(r.run_dir, r.name)) for r in results],
-        plan.out_dir / "junit.xml",
-        plan.out_dir.name,
-    )
+    try:
+        for index, config in enumerate(plan.scenarios):
+            name = config.scenario.name
+            echo(f"== scenario {index + 1}/{len(plan.scenarios)}: {name} ({plan.files[index]})")
+            code = _run_child(scenario_command(plan, index))
+            summary = _summary(plan.run_dir(index), name)
+            results.append(SuiteResult(name, plan.run_dir(index), code, str(summary["verdict"])))
+            echo(f"== {name}: {summary['verdict']} (exit {code})")
+    finally:  # an interrupted suite still indexes what ran
+        write_suite_index(plan.out_dir, [r.run_dir for r in results])
+        write_junit_suite(
+            [(r.name, _summary(r.run_dir, r.name)) for r in results],
+            plan.out_dir / "junit.xml",
+            plan.out_dir.name,
+        )
     return results, max((r.exit_code for r in results), default=0)
+
+
+def _run_child(command: list[str]) -> int:
+    """Run one scenario process; on Ctrl-C (which it receives too) let it stop in order."""
+    process = subprocess.Popen(command)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=CHILD_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait(timeout=10.0)
+        raise
 
 
 def _summary(run_dir: Path, name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,26 +34,54 @@ class Finished:
     took_s: float
 
 
-def run_harness(
-    *args: str, env: dict[str, str] | None = None, timeout_s: float = 240.0
-) -> Finished:
-    """Run `python -m harness ARGS` to the end (bounded); HARNESS_TOKEN_* only from `env`."""
+def start_harness(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `python -m harness ARGS`; HARNESS_TOKEN_* only from `env`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_TOKEN_")}
-    started = time.monotonic()
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**clean, **(env or {})},
     )
+
+
+def finish(process: subprocess.Popen[str], timeout_s: float = 240.0) -> tuple[int, str, str]:
+    """Wait for a started harness (bounded): exit code, stdout, stderr."""
     try:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()
-        pytest.fail(f"harness {' '.join(args)} did not finish in {timeout_s}s:\n{out}\n{err}")
-    return Finished(process.returncode, out, err, time.monotonic() - started)
+        pytest.fail(f"harness did not finish in {timeout_s}s:\n{out}\n{err}")
+    return process.returncode, out, err
+
+
+def run_harness(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 240.0
+) -> Finished:
+    """Run `python -m harness ARGS` to the end (bounded)."""
+    started = time.monotonic()
+    code, out, err = finish(start_harness(*args, env=env), timeout_s)
+    return Finished(code, out, err, time.monotonic() - started)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` every 50 ms; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def process_state(pid: int) -> str:
+    """The state letter of a process (`T` stopped, `S` sleeping, ...), `gone` if it is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return stat[stat.rindex(")") + 2 :].split()[0]
 
 
 def token_env(data_dir: Path) -> dict[str, str]:
@@ -65,6 +93,11 @@ def token_env(data_dir: Path) -> dict[str, str]:
 def events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
     """The run's events, of one kind if given."""
     return [e for e in iter_jsonl(run_dir / "events.jsonl") if kind is None or e["kind"] == kind]
+
+
+def events_or_none(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """`events`, or [] while the file does not exist yet."""
+    return events(run_dir, kind) if (run_dir / "events.jsonl").exists() else []
 
 
 def summary(run_dir: Path) -> dict[str, Any]:

@@ -4,13 +4,25 @@ that fails before the fault, bad input, a fault that cannot be injected, and a s
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from harness.service.server import ServiceProcess
 
-from .conftest import events, run_harness, summary, token_env, write
+from .conftest import (
+    events,
+    events_or_none,
+    finish,
+    process_state,
+    run_harness,
+    start_harness,
+    summary,
+    token_env,
+    wait_until,
+    write,
+)
 
 STOP_S = 3.0
 
@@ -163,3 +175,29 @@ def test_suite_runs_every_scenario_and_exits_with_the_worst(
     assert "a-ok/report.html" in index and "b-broken" in index
     junit = (out / "junit.xml").read_text(encoding="utf-8")
     assert junit.count("<testsuite ") == 2 and 'name="a-ok"' in junit
+
+
+@pytest.mark.e2e
+def test_ctrl_c_during_the_observation_still_rolls_back(
+    tmp_path: Path, own_service: ServiceProcess
+) -> None:
+    text = scenario(
+        "interrupted",
+        own_service.url,
+        'type = "signal"\n'
+        f'params = {{ pid = {own_service.pid}, signal = "SIGSTOP", group = true }}',
+        "warmup_s = 1\nsteady_check_s = 1\nobserve_s = 60\ncooldown_s = 1\nwindow_s = 1",
+        users=2,
+        rate=10,
+    )
+    run_dir = tmp_path / "run"
+    process = start_harness("scenario", str(write(tmp_path / "s.toml", text)), "--out",
+                            str(run_dir), env=token_env(own_service.config.data_dir))  # fmt: skip
+    wait_until(lambda: bool(events_or_none(run_dir, "fault_injected")), 60.0, "the injection")
+    assert process_state(own_service.pid) == "T"  # stopped by the fault
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process)
+    assert code in (0, 1), out + err
+    assert events(run_dir, "fault_cleared"), "the rollback ran on Ctrl-C"
+    assert process_state(own_service.pid) != "T"
+    assert summary(run_dir)["status"] == "interrupted"
