@@ -1,6 +1,6 @@
 """What the harness's recording costs and how exact it is, against baselines in the same run.
 
-    /work/venv/bin/python bench/load_bench.py [--seconds 10] [--repeats 3] [--users 16]
+    /work/venv/bin/python bench/load_bench.py [--seconds 8] [--repeats 5] [--users 16]
                                               [--scale-seconds 600]
 
 One reference service (`harness serve`, one worker process) pinned to core 0 serves
@@ -106,18 +106,56 @@ def start_pinned_service(data_dir: Path) -> ServiceProcess:
         os.sched_setaffinity(0, mine)
 
 
-def locust_rate(locustfile: Path, url: str, users: int, seconds: int, out: Path) -> float:
-    """Requests per second of a headless one-process locust run."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def locust_rate(
+    locustfile: Path, url: str, users: int, seconds: int, out: Path
+) -> tuple[float, float]:
+    """(requests per second, requests per CPU second) of a headless one-process locust run.
+
+    The CPU of the load process is sampled during the run, so a neighbour stealing the core
+    lowers the first number but not the second.
+    """
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless"]
     command += ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", url]
     command += ["--only-summary", "--skip-log-setup", "--json-file", str(out)]
-    subprocess.run(
-        pinned(LOAD_CORE, command), check=True, capture_output=True, timeout=seconds + 60
+    process = subprocess.Popen(
+        pinned(LOAD_CORE, command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    samples: list[tuple[float, float]] = []
+    while process.poll() is None:
+        try:
+            samples.append((time.time(), cpu_s(process.pid)))
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.2)
+    assert process.wait(timeout=seconds + 60) == 0
     stats = json.loads(out.with_suffix(".json").read_text())
     entry = next(s for s in stats if s["name"] == "/healthz")
-    span_s = entry["last_request_timestamp"] - entry["start_time"]
-    return float(entry["num_requests"] / span_s)
+    start, end = entry["start_time"], entry["last_request_timestamp"]
+    times, cpus = np.array([t for t, _ in samples]), np.array([c for _, c in samples])
+    used_cpu_s = float(np.interp(end, times, cpus) - np.interp(start, times, cpus))
+    return entry["num_requests"] / (end - start), entry["num_requests"] / used_cpu_s
+
+
+def recorder_cost_us(calls: int = 200_000) -> float:
+    """CPU microseconds per request of the recorder alone (Locust's request event handler)."""
+    from harness.load.recorder import IntervalRecorder
+
+    recorder = IntervalRecorder()
+    names = [f"/route/{i}" for i in range(12)]
+    latencies_ms = np.random.default_rng(1).lognormal(np.log(5.0), 0.8, size=calls)
+    start = time.process_time()
+    for i in range(calls):
+        recorder.on_request("GET", names[i % 12], float(latencies_ms[i]), 512, context={})
+        if i % 2_000 == 0:
+            recorder.take()
+    recorder.take(final=True)
+    return (time.process_time() - start) / calls * 1e6
 
 
 def wrk_rate(url: str, connections: int, seconds: int) -> float:
@@ -129,13 +167,17 @@ def wrk_rate(url: str, connections: int, seconds: int) -> float:
 
 
 def throughput(url: str, folder: Path, users: int, seconds: int, repeats: int) -> dict[str, float]:
+    """Medians of req/s (and of req per CPU second for the two Locust runs)."""
     files = {"plain": folder / "plain.py", "recorded": folder / "recorded.py"}
     files["plain"].write_text(PLAIN)
     files["recorded"].write_text(RECORDED)
-    rates: dict[str, list[float]] = {"plain": [], "recorded": [], "wrk": []}
+    keys = ("plain", "recorded", "plain_cpu", "recorded_cpu", "wrk")
+    rates: dict[str, list[float]] = {key: [] for key in keys}
     for i in range(repeats):
         for name, path in files.items():
-            rates[name].append(locust_rate(path, url, users, seconds, folder / f"{name}-{i}"))
+            rate, per_cpu = locust_rate(path, url, users, seconds, folder / f"{name}-{i}")
+            rates[name].append(rate)
+            rates[f"{name}_cpu"].append(per_cpu)
         rates["wrk"].append(wrk_rate(url, users, seconds))
         print(f"  repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()))
     return {name: statistics.median(values) for name, values in rates.items()}
@@ -217,8 +259,8 @@ def scale(service: ServiceProcess, folder: Path, seconds: int) -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--scale-seconds", type=int, default=600)
     args = parser.parse_args()
@@ -228,6 +270,7 @@ def main() -> None:
         try:
             print(f"service {service.url} on core {SERVICE_CORE}; load on core {LOAD_CORE}")
             rates = throughput(service.url, folder, args.users, args.seconds, args.repeats)
+            rates["recorder_us"] = recorder_cost_us()
             errors = accuracy(service.url, folder, args.users, args.seconds)
             grown = scale(service, folder, args.scale_seconds)
         finally:
@@ -258,6 +301,19 @@ def print_table(
             f"{rates['recorded']:.0f}",
             f"{rates['recorded'] / rates['plain']:.3f} of plain",
             ">= 0.90",
+        ),
+        ("req per CPU-s  plain Locust", f"{rates['plain_cpu']:.0f}", "", ""),
+        (
+            "req per CPU-s  + harness recorder",
+            f"{rates['recorded_cpu']:.0f}",
+            f"{rates['recorded_cpu'] / rates['plain_cpu']:.3f} of plain",
+            ">= 0.90",
+        ),
+        (
+            "recorder CPU us per request (in process)",
+            f"{rates['recorder_us']:.1f}",
+            f"{rates['recorder_us'] * rates['plain_cpu'] / 1e6:.1%} of a Locust request",
+            "",
         ),
     ]
     for key, (got, exact) in errors.items():
