@@ -183,3 +183,16 @@ def test_suite_refuses_two_scenarios_with_one_name(tmp_path: Path) -> None:
         prepare_suite([first, second], out_dir=tmp_path / "out")
     with pytest.raises(ConfigError, match="no such file"):
         prepare_suite([tmp_path / "missing.toml"])
+
+
+def test_importing_the_runner_and_its_commands_patches_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.runner, harness.runner.suite, harness.runner.table, "
+        "harness.commands.scenario, harness.commands.suite;"
+        "print(','.join(m for m in ('locust', 'gevent') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
