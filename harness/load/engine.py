@@ -362,6 +362,9 @@ class _Run:
         """The reference service's CDN and RBAC counters, for the report."""
         assert self.counters_from is not None
         url, admin_token = self.counters_from
+        if self.session is not None and self.session.worker_config is not None:
+            # a scenario may have refreshed the tokens (its key revoked): use the current one
+            admin_token = self.session.worker_config.get("tokens", {}).get("admin", admin_token)
         try:
             stats = collect_service_stats(url, admin_token)
         except (OSError, ValueError) as exc:
