@@ -1,6 +1,7 @@
 """Load generation: Locust users, profiles (shapes), exact recording, distributed runs.
 
-Only `profiles`, `recorder`, `aggregator` and `shapes` are importable without Locust; the
-modules that start load (`master`, `worker`, `users`, `engine`) import Locust, which
+Importable without Locust: `profiles`, `shapes`, `recorder`, `aggregator`, `journal`,
+`config`, `launch`, `locustfile` (until it loads a file), `messages`, `table`. The modules
+that generate load (`engine`, `master`, `worker`, `users`) import Locust, which
 monkey-patches the process with gevent, so only load-generating processes import them.
 """

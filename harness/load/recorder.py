@@ -164,12 +164,24 @@ class IntervalRecorder:
         entries, self._ledger = self._ledger, []
         return entries
 
-    def take(self, now: float | None = None, final: bool = False) -> list[dict[str, Any]]:
-        """Encoded buckets of every second before `now`'s (all of them when `final`)."""
+    def take(
+        self,
+        now: float | None = None,
+        final: bool = False,
+        pause: Callable[[], object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Encoded buckets of every second before `now`'s (all of them when `final`).
+
+        `pause` runs between buckets: a worker passes `gevent.sleep(0)`, so responses that
+        arrive meanwhile are timed without waiting for every histogram to be encoded.
+        """
         current = int((self._clock() if now is None else now) // 1)
         done = sorted(t for t in self._seconds if final or t < current)
+        taken = [(t, self._seconds.pop(t)) for t in done]  # before any pause: taken once
         out: list[dict[str, Any]] = []
-        for t in done:
-            for name, bucket in self._seconds.pop(t).items():
+        for t, names in taken:
+            for name, bucket in names.items():
                 out.append(bucket.encoded(t, name))
+                if pause is not None:
+                    pause()
         return out

@@ -76,3 +76,17 @@ def test_ledger_is_handed_over_once() -> None:
     rec = IntervalRecorder(FakeClock(1.0))
     rec.add_ledger({"key": "k", "seq": 1, "t_ack": 1.0, "op": "create", "item_id": 7})
     assert len(rec.take_ledger()) == 1 and rec.take_ledger() == []
+
+
+def test_take_pauses_between_buckets_and_never_hands_a_second_over_twice() -> None:
+    clock = FakeClock(10.0)
+    rec = IntervalRecorder(clock)
+    for name in ("GET /a", "GET /b", "GET /c"):
+        rec.record(name, 8.5, 1_000)
+    finals: list[list[dict[str, object]]] = []
+
+    def pause() -> None:  # another greenlet takes everything while this one is paused
+        finals.append(rec.take(final=True))
+
+    regular = rec.take(pause=pause)
+    assert len(regular) == 3 and all(f == [] for f in finals)
