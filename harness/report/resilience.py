@@ -163,7 +163,8 @@ def _impact_figures(recovery: Json) -> list[Fact]:
         )
     budget = number(recovery.get("error_budget_used"))
     if budget is not None:
-        facts.append(Fact("Error budget used", fmt_share(budget), budget <= 1.0))
+        # information, not an objective: no threshold judges it, so it is not marked
+        facts.append(Fact("Error budget used", fmt_share(budget)))
     return facts
 
 
@@ -174,8 +175,9 @@ def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
         return []
     objective, ok = _objective(recovery, summary, "rpo_s", "rpo", "rpo")
     lost_objective, lost_ok = _objective(recovery, summary, None, None, "lost_writes")
-    if lost_ok is None and lost is not None:
-        lost_ok = lost == 0
+    rpo_objective_s = number((recovery.get("objectives") or {}).get("rpo_s"))
+    if lost_ok is None and lost is not None and rpo_objective_s == 0:
+        lost_ok = lost == 0  # an RPO of zero promises that no write is lost
     rpo_s = number(recovery.get("rpo_s"))
     rpo_text = fmt_seconds(rpo_s) if rpo_s is not None else ("0 s" if lost == 0 else DASH)
     keys = list(recovery.get("lost_keys") or ())
