@@ -73,6 +73,7 @@ METRICS: dict[str, tuple[Family, bool, bool]] = {
     "rpo": (_TIME_S, False, False),
     "lost_writes": (_COUNT, False, False),
     "unauthorized_ok": (_COUNT, False, False),
+    "forged_after_containment": (_COUNT, False, False),
 }
 ALIASES = {"rate": "rps", "p_corrected": "cp", "mean": "avg", "median": "med"}
 #: recovery metric -> its field in summary["recovery"]
@@ -84,6 +85,7 @@ RECOVERY_FIELDS = {
     "rpo": "rpo_s",
     "lost_writes": "lost_writes",
     "unauthorized_ok": "unauthorized_ok",
+    "forged_after_containment": "forged_ok_after_containment",
 }
 
 

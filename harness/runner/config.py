@@ -119,7 +119,8 @@ def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[
     """The scenario's thresholds and `extra`, then its objectives as thresholds.
 
     `objectives.rto_s` becomes `rto<=N s`, `rpo_s` 0 `lost_writes==0` (else `rpo<=N s`),
-    `containment_s` `containment<=N s`, each unless a threshold on the same metric is
+    `containment_s` `containment<=N s` and `forged_after_containment==0` (after
+    containment no forged request may succeed), each unless a threshold on the same metric is
     already given. When nothing judges RTO, `rto<=observe_s` is added: a scenario whose
     target never recovers within its observation fails.
     """
@@ -133,6 +134,7 @@ def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[
         derived.append("lost_writes==0" if objectives.rpo_s == 0 else f"rpo<={objectives.rpo_s:g}s")
     if objectives.containment_s is not None:
         derived.append(f"containment<={objectives.containment_s:g}s")
+        derived.append("forged_after_containment==0")
     derived.append(f"rto<={scenario.phases.observe_s:g}s")
     exprs = [*scenario.thresholds, *extra]
     judged = {t.name for t in parse_thresholds(exprs, "thresholds")}

@@ -42,6 +42,7 @@ VALID = [
     ("lost_writes==0", None, "lost_writes", "==", 0.0, ""),
     ("containment<10s", None, "containment", "<", 10.0, "s"),
     ("unauthorized_ok==0", None, "unauthorized_ok", "==", 0.0, ""),
+    ("forged_after_containment==0", None, "forged_after_containment", "==", 0.0, ""),
     ("GET /api/items: p(95)<100ms", "GET /api/items", "p(95)", "<", 100.0, "ms"),
     (
         "GET /api/items/{id:int}: error_rate<0.5%",

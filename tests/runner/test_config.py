@@ -52,7 +52,12 @@ def config_error(path: Path, **kwargs: object) -> str:
 def test_objectives_become_thresholds_unless_already_judged(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, "[objectives]\nrto_s = 10\nrpo_s = 0\ncontainment_s = 5\n")
     scenario = load_scenario(path)
-    assert scenario_thresholds(scenario) == ("rto<=10s", "lost_writes==0", "containment<=5s")
+    assert scenario_thresholds(scenario) == (
+        "rto<=10s",
+        "lost_writes==0",
+        "containment<=5s",
+        "forged_after_containment==0",
+    )
     own = scenario_file(tmp_path, "[objectives]\nrto_s = 10\nrpo_s = 2\n", name="own",
                         top='thresholds = ["rto<8s", "rpo==0"]')  # fmt: skip
     assert scenario_thresholds(load_scenario(own), ["p(95)<1s"]) == (

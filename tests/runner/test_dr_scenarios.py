@@ -6,6 +6,7 @@ is restored; a leaked key that worked until it was contained, and never after.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ def test_security_breach_is_contained(tmp_path: Path) -> None:
     assert recovery["unauthorized_ok"] > 0, "the leaked key worked before containment"
     assert recovery["forged_ok_after_containment"] == 0
     assert recovery["containment_s"] is not None
+    summary = json.loads((run_dir / "summary.json").read_text())
+    judged = {t["expr"]: t["ok"] for t in summary["thresholds"]}
+    assert judged["forged_after_containment==0"] is True  # the gate holds the promise
     assert (run_dir / "attack.jsonl").is_file()
     refreshed = events(run_dir, "tokens_refreshed")
     assert refreshed and refreshed[0]["roles"] == ["admin", "service", "user", "viewer"]
