@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.faults.base import FaultContext, FaultError, tail
 from harness.scenarios.fields import Table
+from harness.topology.processes import is_alive
 
 
 def _argv_or_shell(table: Table, key: str) -> tuple[str, ...] | str | None:
@@ -205,7 +206,7 @@ class SignalFault:
         try:
             self._send(pid, self.clear_sig)
         except FaultError:
-            if _alive(pid):
+            if is_alive(pid):
                 raise
             ctx.emit("warning", message=f"signal fault: pid {pid} is gone; nothing to clear")
 
@@ -231,13 +232,3 @@ class SignalFault:
             raise FaultError(self.type, f"no process with pid {pid}") from None
         except PermissionError:
             raise FaultError(self.type, f"not allowed to signal pid {pid}") from None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
