@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--out", type=Path, metavar="DIR", help="run directory (default: reports/<run-id>/)")
     add("--workers", type=int, default=1, metavar="N", help="local load workers (default: 1)")
     add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'rto<30s'")
+    add("--locustfile", type=Path, metavar="FILE", help="run your own Locust users instead")
     add(
         "--readback-timeout",
         default="20s",
@@ -43,6 +44,7 @@ def execute(args: argparse.Namespace) -> int:
         thresholds=args.threshold,
         readback_timeout_s=parse_duration_s(args.readback_timeout, "--readback-timeout"),
         argv=sys.argv,
+        locustfile=args.locustfile,
     )
     from harness.load.table import summary_table
     from harness.runner.run import run_scenario

@@ -36,6 +36,8 @@ class ScenarioRunConfig:
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S
     expect_workers_timeout_s: float = 30.0
     argv: tuple[str, ...] = ()
+    locustfile: Path | None = None
+    """The user's own users (`--locustfile`, else the scenario's `locustfile`); None: ours."""
 
     @property
     def source(self) -> str:
@@ -60,6 +62,7 @@ def prepare_scenario(
     thresholds: Sequence[str] = (),
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S,
     argv: Sequence[str] = (),
+    locustfile: Path | None = None,
 ) -> ScenarioRunConfig:
     """Load and check a scenario file; ConfigError for anything wrong (nothing started)."""
     scenario = load_scenario(path, duration_s)
@@ -76,9 +79,26 @@ def prepare_scenario(
         thresholds=tuple(thresholds),
         readback_timeout_s=readback_timeout_s,
         argv=tuple(argv),
+        locustfile=_locustfile(locustfile, scenario),
     )
     check_scenario(config)
     return config
+
+
+def _locustfile(flag: Path | None, scenario: Scenario) -> Path | None:
+    """`--locustfile` (relative to the working directory) over the scenario's own key."""
+    from harness.load.locustfile import check_locustfile
+
+    if flag is not None:
+        return check_locustfile(flag)
+    if scenario.locustfile is None:
+        return None
+    try:
+        return check_locustfile(Path(scenario.locustfile))
+    except ConfigError as exc:
+        message = str(exc).removeprefix(f"{exc.where}: ")
+        where = f"{scenario.source}: locustfile"
+        raise ConfigError(f"{message} ({scenario.locustfile})", where) from None
 
 
 def check_scenario(config: ScenarioRunConfig) -> None:

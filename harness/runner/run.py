@@ -88,6 +88,7 @@ def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: 
         expect_workers=config.workers,
         expect_workers_timeout_s=config.expect_workers_timeout_s,
         host=target.url,
+        locustfile=config.locustfile,
         out_dir=run_dir,
         thresholds=config.all_thresholds(),
         argv=config.argv,

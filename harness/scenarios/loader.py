@@ -88,6 +88,8 @@ def scenario_from_mapping(
     objectives = _objectives(top.table("objectives"))
     total_s = top.opt_duration("duration")
     deployment = _deployment(top.table("deployment"), target)
+    locustfile = _locustfile(top)
+    readback = top.table("readback")
     top.finish()
     scenario = Scenario(
         name=name,
@@ -102,6 +104,8 @@ def scenario_from_mapping(
         objectives=objectives,
         source=source,
         deployment=deployment,
+        locustfile=locustfile,
+        readback=freeze(readback.data) if readback is not None else None,
     )
     ensure_timeline(scenario, source)
     _ensure_thresholds(scenario, source)
@@ -186,6 +190,17 @@ def _url(value: str, table: Table, key: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise table.error(f'expected "deployment" or an http(s) URL, got {value!r}', key)
     return value.rstrip("/")
+
+
+def _locustfile(top: Table) -> str | None:
+    """The `locustfile` key, made absolute against the scenario file's folder."""
+    value = top.opt_string("locustfile")
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(top.source).parent / path
+    return str(path.resolve())
 
 
 def _phases(table: Table | None) -> Phases:
@@ -405,4 +420,8 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     }
     if scenario.target.kind == "deployment":
         out["deployment"] = asdict(scenario.deployment)
+    if scenario.locustfile is not None:
+        out["locustfile"] = scenario.locustfile
+    if scenario.readback is not None:
+        out["readback"] = thaw(scenario.readback)
     return out

@@ -182,6 +182,10 @@ class Scenario:
     objectives: Objectives = field(default_factory=Objectives)
     source: str | None = None
     deployment: DeploymentSpec = field(default_factory=DeploymentSpec)
+    locustfile: str | None = None
+    """The user's own locustfile (absolute; the file's `locustfile` key is relative to it)."""
+    readback: Mapping[str, Any] | None = None
+    """The `[readback]` table as written (checked by `harness.runner.readback`)."""
 
     @property
     def inject_at_s(self) -> float:

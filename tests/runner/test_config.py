@@ -201,3 +201,26 @@ def test_importing_the_runner_and_its_commands_patches_nothing() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_locustfile_key_is_relative_to_the_scenario_file(tmp_path: Path) -> None:
+    (tmp_path / "users").mkdir()
+    own = tmp_path / "users" / "mine.py"
+    own.write_text("x = 1\n", encoding="utf-8")
+    path = scenario_file(tmp_path, top='locustfile = "users/mine.py"')
+    config = prepare_scenario(path)
+    assert config.locustfile == own.resolve()
+    assert scenario_from_mapping(scenario_to_dict(config.scenario), "run.json").locustfile == str(
+        own.resolve()
+    )
+    flag = tmp_path / "other.py"
+    flag.write_text("y = 2\n", encoding="utf-8")
+    assert prepare_scenario(path, locustfile=flag).locustfile == flag.resolve()
+
+
+def test_a_missing_or_broken_locustfile_is_bad_input(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, top='locustfile = "nope.py"')
+    assert config_error(path).startswith(f"{path}: locustfile: no such file")
+    (tmp_path / "bad.py").write_text("def (:\n", encoding="utf-8")
+    message = config_error(scenario_file(tmp_path), locustfile=tmp_path / "bad.py")
+    assert "--locustfile" in message and "syntax error at line 1" in message
