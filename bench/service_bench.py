@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.service.config import ServiceConfig
 from harness.service.server import start_service
-from harness.service.storage import Actor, Database, Storage, create_database
+from harness.service.storage import Actor, SqliteDatabase, Storage, create_sqlite
 from harness.service.tokens import Keyring
 
 WRK = "/usr/bin/wrk"
@@ -189,8 +189,8 @@ def fsync_cost(directory: Path, writes: int) -> dict[str, float]:
     rates = {}
     for mode in ("FULL", "NORMAL"):
         path = directory / f"sync-{mode}.db"
-        create_database(path, 0)
-        storage = Storage(Database(path, synchronous=mode))
+        create_sqlite(path, 0)
+        storage = Storage(SqliteDatabase(path, synchronous=mode))
         fields = {"name": "x", "category": "tools", "price": 1.0, "quantity": 1, "status": "active"}
         started = time.perf_counter()
         for number in range(writes):

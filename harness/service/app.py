@@ -31,7 +31,8 @@ from harness.service.resources.content import IndexPage, OpenApiDocument, Pages,
 from harness.service.resources.health import Health, Ready
 from harness.service.resources.items import BulkItems, ItemCollection, ItemResource
 from harness.service.resources.writes import Audit, WritesLookup
-from harness.service.storage import Database, Storage, StorageUnavailable, create_database
+from harness.service.storage import Storage, StorageUnavailable
+from harness.service.storage.factory import open_database, prepare_database
 from harness.service.tokens import Keyring
 
 log = logging.getLogger("harness.service")
@@ -45,8 +46,10 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App:
     """
     if config is None:
         config = ServiceConfig.from_env()
-    create_database(config.items_db_path, config.seed_items)
-    storage = Storage(Database(config.items_db_path))
+    prepare_database(config.database, config.items_db_path, config.seed_items)
+    storage = Storage(
+        open_database(config.database, config.items_db_path, pool_size=config.threads)
+    )
     keyring = Keyring(config.data_dir)
     metrics = Metrics(config.metrics_dir)
     auth = AuthMiddleware(keyring)

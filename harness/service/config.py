@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.service.storage.factory import check_database_setting
 
 ENV_DATA_DIR = "HARNESS_DATA_DIR"
 ENV_SEED_ITEMS = "HARNESS_SEED_ITEMS"
 ENV_DB_PATH = "HARNESS_DB_PATH"
+ENV_DATABASE = "HARNESS_DATABASE"
 
 DEFAULT_SEED_ITEMS = 10_000
 DEFAULT_THREADS = 8
@@ -28,6 +30,8 @@ class ServiceConfig:
 
     `db_path` is the primary SQLite file; None means `<data_dir>/items.db`. It is a value of
     its own so that a standby or restored file can be served without moving the data dir.
+    `database` is "sqlite" (the file above) or a postgresql:// URL (docs/service.md,
+    Storage); it reaches worker processes in the environment, never on a command line.
     `threads` is how many Python threads each worker process runs requests on: enough for
     writers to queue behind a commit and share the next one, few enough to keep GIL
     contention low (measured in docs/service.md).
@@ -40,8 +44,10 @@ class ServiceConfig:
     seed_items: int = DEFAULT_SEED_ITEMS
     db_path: Path | None = None
     threads: int = DEFAULT_THREADS
+    database: str = "sqlite"
 
     def __post_init__(self) -> None:
+        check_database_setting(self.database)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"expected a port in 0..65535, got {self.port}", "--port")
         if not 1 <= self.workers <= 64:
@@ -73,6 +79,7 @@ class ServiceConfig:
         env = {ENV_DATA_DIR: str(self.data_dir.resolve()), ENV_SEED_ITEMS: str(self.seed_items)}
         if self.db_path is not None:
             env[ENV_DB_PATH] = str(self.db_path.resolve())
+        env[ENV_DATABASE] = self.database
         return env
 
     @classmethod
@@ -89,4 +96,5 @@ class ServiceConfig:
             data_dir=Path(env.get(ENV_DATA_DIR, "data")),
             seed_items=seed_items,
             db_path=Path(db_text) if db_text else None,
+            database=env.get(ENV_DATABASE) or "sqlite",
         )

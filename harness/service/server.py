@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from harness.errors import RunFailed
-from harness.service.config import ServiceConfig
+from harness.service.config import ENV_DATABASE, ServiceConfig
 
 READY_LINE_PREFIX = "serving "
 APP_FACTORY = "harness.service.app:create_app"
@@ -92,11 +92,11 @@ def prepare_data_dir(config: ServiceConfig) -> int:
     Runs once in the serving process, so worker processes never race to create these.
     """
     from harness.service.metrics import remove_dead_snapshots
-    from harness.service.storage import create_database
+    from harness.service.storage.factory import prepare_database
     from harness.service.tokens import Keyring
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    seeded = create_database(config.items_db_path, config.seed_items)
+    seeded = prepare_database(config.database, config.items_db_path, config.seed_items)
     Keyring(config.data_dir)
     remove_dead_snapshots(config.metrics_dir)
     return seeded
@@ -244,8 +244,11 @@ def start_service(config: ServiceConfig, *, ready_timeout_s: float = 30.0) -> Se
     within `ready_timeout_s` (then it is killed).
     """
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the ServiceProcess
+    # The database URL may hold a password: it goes in the environment, not in argv.
+    env = {**os.environ, ENV_DATABASE: config.database}
     process = subprocess.Popen(
         serve_command(config),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=stderr,
         stdin=subprocess.DEVNULL,

@@ -17,12 +17,12 @@ import pytest
 from harness.service import seed
 from harness.service.storage import (
     Actor,
-    Database,
     IdempotencyConflict,
     ItemNotFound,
+    SqliteDatabase,
     Storage,
     StorageUnavailable,
-    create_database,
+    create_sqlite,
 )
 
 NEW = {"name": "Kettle", "category": "kitchen", "price": 12.5, "quantity": 3, "status": "active"}
@@ -32,13 +32,13 @@ ALICE = Actor(sub="alice", kid="k1", jti="j1")
 @pytest.fixture()
 def db_path(tmp_path: Path) -> Path:
     path = tmp_path / "items.db"
-    create_database(path, 200)
+    create_sqlite(path, 200)
     return path
 
 
 @pytest.fixture()
 def storage(db_path: Path) -> Storage:
-    return Storage(Database(db_path))
+    return Storage(SqliteDatabase(db_path))
 
 
 def test_seed_is_deterministic_and_happens_once(tmp_path: Path) -> None:
@@ -52,8 +52,8 @@ def test_seed_is_deterministic_and_happens_once(tmp_path: Path) -> None:
         1, "Heavy Wrench 997", "books", 199.72, 394, "pending", "2024-01-01T00:41:03+00:00"
     )  # fmt: skip
     path = tmp_path / "a.db"
-    assert create_database(path, 300) == 300
-    assert create_database(path, 300) == 0
+    assert create_sqlite(path, 300) == 300
+    assert create_sqlite(path, 300) == 0
     rows = sqlite3.connect(path).execute("SELECT * FROM items ORDER BY id").fetchall()
     assert rows == first
 
@@ -124,7 +124,7 @@ def test_many_connections_racing_on_one_key_write_once(db_path: Path) -> None:
     barrier = threading.Barrier(8)
 
     def write() -> None:
-        own = Storage(Database(db_path))  # one connection each, as separate processes have
+        own = Storage(SqliteDatabase(db_path))  # one connection each, as separate processes have
         barrier.wait()
         results.append(own.create(NEW, "same-key", ALICE))
 
@@ -195,7 +195,7 @@ def test_a_corrupt_database_is_unavailable(db_path: Path, storage: Storage) -> N
 def test_a_file_that_is_not_sqlite_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "items.db"
     path.write_bytes(b"not a database, just bytes" * 200)
-    fresh = Storage(Database(path))
+    fresh = Storage(SqliteDatabase(path))
     with pytest.raises(StorageUnavailable) as caught:
         fresh.get(1)
     assert caught.value.code == "SQLITE_NOTADB"
@@ -203,7 +203,7 @@ def test_a_file_that_is_not_sqlite_is_unavailable(tmp_path: Path) -> None:
 
 def test_a_replaced_file_is_reopened(db_path: Path, storage: Storage, tmp_path: Path) -> None:
     other = tmp_path / "standby.db"
-    create_database(other, 3)
+    create_sqlite(other, 3)
     assert storage.get(100) is not None
     storage.db.close()
     for suffix in ("-wal", "-shm"):
@@ -221,7 +221,7 @@ def _wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 def test_writers_waiting_on_a_commit_share_the_next_one(db_path: Path) -> None:
-    db = Database(db_path)
+    db = SqliteDatabase(db_path)
     release = threading.Event()
     results: dict[str, object] = {}
 
@@ -241,14 +241,14 @@ def test_writers_waiting_on_a_commit_share_the_next_one(db_path: Path) -> None:
 
     first = threading.Thread(target=write, args=("first",), kwargs={"hold": True})
     first.start()
-    _wait_until(lambda: db._leading)
+    _wait_until(lambda: db._group._leading)
     others = [
         threading.Thread(target=write, args=(name,), kwargs={"fail": name == "bad"})
         for name in ("a", "bad", "b")
     ]
     for thread in others:
         thread.start()
-    _wait_until(lambda: len(db._pending) == 3)  # all queued behind the first commit
+    _wait_until(lambda: len(db._group._pending) == 3)  # all queued behind the first commit
     release.set()
     for thread in [first, *others]:
         thread.join(timeout=10)

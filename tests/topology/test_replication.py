@@ -19,7 +19,7 @@ from harness.service.replication import (
     Replicator,
     integrity_check,
 )
-from harness.service.storage import Actor, Database, Storage, create_database
+from harness.service.storage import Actor, SqliteDatabase, Storage, create_sqlite
 
 from .conftest import wait_until
 
@@ -27,8 +27,8 @@ ITEM = {"name": "n", "category": "tools", "price": 1.0, "quantity": 1, "status":
 
 
 def make_primary(data_dir: Path, items: int = 50) -> Storage:
-    create_database(data_dir / "items.db", items)
-    return Storage(Database(data_dir / "items.db"))
+    create_sqlite(data_dir / "items.db", items)
+    return Storage(SqliteDatabase(data_dir / "items.db"))
 
 
 def write(storage: Storage, key: str) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from harness.faults.dr.common import integrity_problems, probe_database
 from harness.faults.dr.pages import corrupt_table, destroy_files, table_pages, wal_path
-from harness.service.database import create_database
+from harness.service.storage import create_sqlite
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
     that has read the table before (and will notice, as in another process, that a
     writer has written since)."""
     path = tmp_path / "items.db"
-    create_database(path, 400)
+    create_sqlite(path, 400)
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("SELECT SUM(quantity) FROM items").fetchone()
     writer = sqlite3.connect(path, isolation_level=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.faults.dr.revert import ACTOR, issued_jtis, revert_forged_writes
-from harness.service.storage import Actor, Database, Storage, create_database
+from harness.service.storage import Actor, SqliteDatabase, Storage, create_sqlite
 from harness.service.tokens import Keyring
 
 ITEM = {"name": "new", "category": "c", "price": 2.0, "quantity": 3, "status": "active"}
@@ -25,8 +25,8 @@ def rows(path: Path) -> dict[int, tuple[Any, ...]]:
 
 def test_forged_writes_are_undone_and_legitimate_ones_kept(tmp_path: Path) -> None:
     path = tmp_path / "items.db"
-    create_database(path, 10)
-    storage = Storage(Database(path))
+    create_sqlite(path, 10)
+    storage = Storage(SqliteDatabase(path))
     original = rows(path)
     legit = Actor("user", "k1", "legit-1")
 
@@ -54,7 +54,7 @@ def test_forged_writes_are_undone_and_legitimate_ones_kept(tmp_path: Path) -> No
     assert int(created_id) not in after
     again = revert_forged_writes(path, {"legit-1", "legit-2"}, since_t=0.0)
     assert not any(o["changed"] for o in again) and rows(path) == after
-    audit = Storage(Database(path)).audit(kid=None, sub=ACTOR, since_seq=0, limit=100)
+    audit = Storage(SqliteDatabase(path)).audit(kid=None, sub=ACTOR, since_seq=0, limit=100)
     assert len(audit) == 6 and {w["op"] for w in audit} == {"create", "update", "delete"}
 
 

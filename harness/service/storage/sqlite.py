@@ -1,12 +1,12 @@
-"""The storage seam: one SQLite file (WAL, synchronous=FULL) and this process's one
-connection to it.
+"""The SQLite backend: one file (WAL, synchronous=FULL) and this process's one connection
+to it. The default storage of the reference service, embedded, nothing to run beside it.
 
-`Database` is the only holder of the connection and of the file's path. It maps the errors
+`SqliteDatabase` is the only holder of the connection and of the file's path. It maps the errors
 that mean "the storage is gone" (I/O, corruption, missing or replaced file, busy past the
 timeout) to `StorageUnavailable`, drops its connection so the next call reopens the path,
 and so a failover to a standby file needs changes here only.
 
-Writes go through `Database.transact`: concurrent writers in one process share one
+Writes go through `SqliteDatabase.transact`: concurrent writers in one process share one
 BEGIN IMMEDIATE ... COMMIT (group commit), each in its own savepoint, so one fsync
 acknowledges them all and a failing writer rolls back only itself.
 """
@@ -20,11 +20,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
-from harness.errors import RunFailed
 from harness.service import seed
+from harness.service.storage.errors import StorageUnavailable
+from harness.service.storage.groupcommit import GroupCommit
+
+T = TypeVar("T")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _IDENTITY_RECHECK_S = 0.25
@@ -71,19 +74,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class StorageUnavailable(RunFailed):
-    """The database cannot serve now (I/O error, corruption, file missing, busy).
-
-    The app answers it with a 503; at startup it is a failed run (exit code 3).
-    """
-
-    def __init__(self, message: str, code: str = "SQLITE_ERROR") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def unavailable_from(exc: sqlite3.Error) -> StorageUnavailable | None:
+def unavailable_from(exc: BaseException) -> StorageUnavailable | None:
     """The StorageUnavailable that `exc` means, or None when it is not a storage failure."""
+    if isinstance(exc, StorageUnavailable):
+        return exc
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
@@ -91,56 +85,14 @@ def unavailable_from(exc: sqlite3.Error) -> StorageUnavailable | None:
     return None if name is None else StorageUnavailable(f"storage unavailable: {exc}", name)
 
 
-T = TypeVar("T")
-
-
-class _Job(Generic[T]):
-    """One caller's work in a group commit, and what came of it."""
-
-    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
-        self.work = work
-        self.finished = False
-        self._result: T | None = None
-        self._error: BaseException | None = None
-
-    def run_in_savepoint(self, conn: sqlite3.Connection) -> None:
-        """Run the work; if it raises, roll back only its own changes, unless the storage
-        itself failed (then the whole transaction must go, so that is raised)."""
-        conn.execute("SAVEPOINT job")
-        try:
-            self._result = self.work(conn)
-        except sqlite3.Error as exc:
-            if unavailable_from(exc) is not None:
-                raise
-            conn.execute("ROLLBACK TO job")
-            self._error = exc
-        except Exception as exc:
-            conn.execute("ROLLBACK TO job")
-            self._error = exc
-        conn.execute("RELEASE job")
-
-    def fail(self, exc: BaseException) -> None:
-        """The transaction did not commit: this work's result does not count."""
-        self._result = None
-        # Each waiting thread raises its own instance: one exception object raised in
-        # several threads at once would collect their tracebacks into one.
-        self._error = (
-            StorageUnavailable(str(exc), exc.code) if isinstance(exc, StorageUnavailable) else exc
-        )
-
-    def outcome(self) -> T:
-        """The work's result, or its exception raised."""
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[return-value]
-
-
-class Database:
+class SqliteDatabase:
     """One SQLite file and this process's one connection to it (thread-safe by a lock).
 
     `synchronous` stays FULL in the service (an acknowledged write survives power loss);
     the benchmark sets NORMAL to measure what that costs.
     """
+
+    dialect = "sqlite"
 
     def __init__(
         self, path: Path, *, busy_timeout_ms: int = 5000, synchronous: str = "FULL"
@@ -151,9 +103,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self._lock = threading.Lock()
-        self._batch = threading.Condition(threading.Lock())
-        self._pending: list[_Job[Any]] = []
-        self._leading = False
+        self._group = GroupCommit(self.writing, unavailable_from)
         self.commits = 0
         """Write transactions committed by this process (fewer than writes: group commit)."""
         self._conn: sqlite3.Connection | None = None
@@ -188,42 +138,14 @@ class Database:
     def transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in a write transaction and return its result once it is durable.
 
-        Callers that arrive while a commit is under way wait, and the first of them then
-        runs all of their work in one transaction (group commit): one fsync for all. Each
-        work runs in its own SAVEPOINT, so an exception from one rolls back only its own
-        changes and is raised to its own caller. A storage error aborts the whole
-        transaction, and every caller in it gets StorageUnavailable.
+        Callers that arrive while a commit is under way share the next one (group commit,
+        see `groupcommit`); a storage error fails every caller in it with StorageUnavailable.
         """
-        job: _Job[T] = _Job(work)
-        with self._batch:
-            self._pending.append(job)
-            while not job.finished and self._leading:
-                self._batch.wait()
-            if not job.finished:
-                self._leading = True
-                batch, self._pending = self._pending, []
-        if not job.finished:
-            try:
-                self._commit_batch(batch)
-            finally:
-                with self._batch:
-                    self._leading = False
-                    self._batch.notify_all()
-        return job.outcome()
+        return self._group.run(work)  # type: ignore[arg-type]
 
-    def _commit_batch(self, batch: list[_Job[Any]]) -> None:
-        try:
-            with self.writing() as conn:
-                for job in batch:
-                    job.run_in_savepoint(conn)
-        except BaseException as exc:
-            for job in batch:
-                job.fail(exc)  # nothing in this transaction was committed
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            for job in batch:
-                job.finished = True
+    def describe(self) -> str:
+        """The file's path."""
+        return str(self.path)
 
     def check(self) -> None:
         """Raise StorageUnavailable unless the file is there, looks like SQLite, and answers."""
@@ -306,7 +228,7 @@ class Database:
             raise
 
 
-def create_database(path: Path, seed_items: int) -> int:
+def create_sqlite(path: Path, seed_items: int) -> int:
     """Create the schema if missing and seed once; return how many items were seeded now.
 
     Safe to call from several processes at once: the seed check runs under BEGIN IMMEDIATE.

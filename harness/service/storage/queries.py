@@ -1,66 +1,28 @@
-"""Items and their write log: the service's queries over a `Database`.
+"""Items and their write log: the service's queries, over either backend's `Database`.
 
-Every write runs in one transaction (BEGIN IMMEDIATE, shared with concurrent writers of the
-process): the idempotency-key check, the item change and the `writes` row (global `seq`,
-actor, before-image, response) commit together or not at all.
+Every write runs in one transaction, shared with concurrent writers of the process (group
+commit) and holding the database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a
+transaction-scoped advisory lock): the idempotency-key check, the item change and the
+`writes` row (global gap-free `seq`, actor, before-image, response) commit together or not
+at all, and seq order is commit order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.service import seed
-from harness.service.database import (
-    SCHEMA,
-    Database,
-    StorageUnavailable,
-    create_database,
-    unavailable_from,
-)
+from harness.service.storage.backend import Connection, Database
+from harness.service.storage.dialect import DIALECTS, ITEM_COLUMNS
+from harness.service.storage.errors import IdempotencyConflict, ItemNotFound
 
-__all__ = [
-    "ITEM_COLUMNS",
-    "SCHEMA",
-    "Actor",
-    "Database",
-    "IdempotencyConflict",
-    "ItemNotFound",
-    "ItemPage",
-    "Storage",
-    "StorageUnavailable",
-    "WriteResult",
-    "create_database",
-    "unavailable_from",
-]
-
-ITEM_COLUMNS = ("id", "name", "category", "price", "quantity", "status", "created_at")
-_SELECT_ITEM = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
-_ITEM_JSON = "json_object(" + ", ".join(f"'{name}', {name}" for name in ITEM_COLUMNS) + ")"
-
-
-class ItemNotFound(LookupError):
-    """No item has this id."""
-
-    def __init__(self, item_id: int) -> None:
-        super().__init__(f"no item with id {item_id}")
-        self.item_id = item_id
-
-
-class IdempotencyConflict(ValueError):
-    """An idempotency key was already used for a different request."""
-
-    def __init__(self, key: str, seq: int) -> None:
-        super().__init__(
-            f"Idempotency-Key {key!r} was already used (seq {seq}) for a different request"
-        )
-        self.key = key
-        self.seq = seq
+_COLUMNS = ", ".join(ITEM_COLUMNS)
+_SELECT_ITEM = f"SELECT {_COLUMNS} FROM items"
 
 
 @dataclass(frozen=True)
@@ -97,31 +59,33 @@ def item_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 class Storage:
-    """The service's queries over one Database."""
+    """The service's queries over one Database (SQLite or PostgreSQL)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.dialect = DIALECTS[db.dialect]
+
+    def _sql(self, text: str) -> str:
+        return self.dialect.sql(text)
 
     def get_json(self, item_id: int) -> str | None:
         """One item as JSON text, or None."""
         with self.db.reading() as conn:
-            row = conn.execute(
-                f"SELECT {_ITEM_JSON} FROM items WHERE id = ?", (item_id,)
-            ).fetchone()
+            row = conn.execute(self._sql(self.dialect.items_json("id = ?")), (item_id,)).fetchone()
         return None if row is None else str(row[0])
 
     def get(self, item_id: int) -> dict[str, Any] | None:
         """One item, or None."""
         with self.db.reading() as conn:
-            row = conn.execute(f"{_SELECT_ITEM} WHERE id = ?", (item_id,)).fetchone()
+            row = conn.execute(self._sql(f"{_SELECT_ITEM} WHERE id = ?"), (item_id,)).fetchone()
         return None if row is None else item_dict(row)
 
     def get_many_json(self, ids: Sequence[int]) -> dict[int, str]:
         """The items among `ids` that exist, each as JSON text, by id."""
         with self.db.reading() as conn:
             rows = conn.execute(
-                f"SELECT id, {_ITEM_JSON} FROM items WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(ids)),),
+                self._sql(self.dialect.items_json(self.dialect.in_list("id"), with_id=True)),
+                (self.dialect.list_param(ids),),
             ).fetchall()
         return {row[0]: row[1] for row in rows}
 
@@ -145,39 +109,48 @@ class Storage:
         if sort_field not in ITEM_COLUMNS:
             raise ValueError(f"unknown sort field {sort_field!r}")
         direction, cmp = ("DESC", "<") if descending else ("ASC", ">")
-        inner = f"SELECT {_ITEM_JSON} AS j FROM items WHERE ({where_sql})"
+        where = f"({where_sql})"
         args = list(params)
         if after is not None:
             if sort_field == "id":
-                inner += f" AND id {cmp} ?"
+                where += f" AND id {cmp} ?"
                 args.append(after[1])
             else:
-                inner += f" AND ({sort_field} {cmp} ? OR ({sort_field} = ? AND id {cmp} ?))"
+                where += f" AND ({sort_field} {cmp} ? OR ({sort_field} = ? AND id {cmp} ?))"
                 args.extend((after[0], after[0], after[1]))
         order = "" if sort_field == "id" else f"{sort_field} {direction}, "
-        inner += f" ORDER BY {order}id {direction} LIMIT ? OFFSET ?"
+        tail = f"ORDER BY {order}id {direction} LIMIT ? OFFSET ?"
         args.extend((limit + 1, offset))
-        # The aggregate reads the ordered subquery in order; char(30) cannot occur in JSON
-        # text (json_object escapes control characters), so it separates items safely.
-        sql = f"SELECT group_concat(j, char(30)) FROM ({inner})"
-        with self.db.reading() as conn:
-            joined = conn.execute(sql, args).fetchone()[0]
-        texts = joined.split("\x1e") if joined else []
+        inner = self.dialect.items_json(where, tail)
+        texts = self._page_texts(inner, args)
         if len(texts) <= limit:
             return ItemPage(texts, None)
         del texts[limit:]
         last = json.loads(texts[-1])
         return ItemPage(texts, (last[sort_field], last["id"]))
 
+    def _page_texts(self, inner: str, args: Sequence[Any]) -> list[str]:
+        if self.dialect.name == "postgresql":
+            with self.db.reading() as conn:
+                return [row[0] for row in conn.execute(self._sql(inner), args).fetchall()]
+        # The aggregate reads the ordered subquery in order; char(30) cannot occur in JSON
+        # text (json_object escapes control characters), so it separates items safely.
+        with self.db.reading() as conn:
+            joined = conn.execute(f"SELECT group_concat(j, char(30)) FROM ({inner})", args)
+            text = joined.fetchone()[0]
+        return text.split("\x1e") if text else []
+
     def create(self, fields: Mapping[str, Any], key: str, actor: Actor) -> WriteResult:
         """Insert an item (201); created_at is set here."""
 
-        def apply(conn: sqlite3.Connection, seq: int) -> tuple[int, int, dict[str, Any], None]:
+        def apply(conn: Connection, seq: int) -> tuple[int, int, dict[str, Any], None]:
             created_at = seed.format_time_now()
             values = [fields[name] for name in ITEM_COLUMNS[1:6]] + [created_at]
             row = conn.execute(
-                "INSERT INTO items (name, category, price, quantity, status, created_at) "
-                f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {', '.join(ITEM_COLUMNS)}",
+                self._sql(
+                    "INSERT INTO items (name, category, price, quantity, status, created_at) "
+                    f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}"
+                ),
                 values,
             ).fetchone()
             item = item_dict(row)
@@ -190,12 +163,12 @@ class Storage:
     ) -> WriteResult:
         """Change some fields of an item (200); ItemNotFound if it does not exist."""
 
-        def apply(conn: sqlite3.Connection, seq: int) -> tuple[int, int, dict[str, Any], Any]:
+        def apply(conn: Connection, seq: int) -> tuple[int, int, dict[str, Any], Any]:
             before = self._row(conn, item_id)
             assignments = ", ".join(f"{name} = ?" for name in fields if name in ITEM_COLUMNS)
             values = [*fields.values(), item_id]
             row = conn.execute(
-                f"UPDATE items SET {assignments} WHERE id = ? RETURNING {', '.join(ITEM_COLUMNS)}",
+                self._sql(f"UPDATE items SET {assignments} WHERE id = ? RETURNING {_COLUMNS}"),
                 values,
             ).fetchone()
             return 200, item_id, {"item": item_dict(row), "seq": seq}, before
@@ -208,9 +181,9 @@ class Storage:
     def delete(self, item_id: int, key: str, actor: Actor) -> WriteResult:
         """Remove an item (200, body names it); ItemNotFound if it does not exist."""
 
-        def apply(conn: sqlite3.Connection, seq: int) -> tuple[int, int, dict[str, Any], Any]:
+        def apply(conn: Connection, seq: int) -> tuple[int, int, dict[str, Any], Any]:
             before = self._row(conn, item_id)
-            conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            conn.execute(self._sql("DELETE FROM items WHERE id = ?"), (item_id,))
             return 200, item_id, {"deleted": item_id, "seq": seq}, before
 
         return self._write("delete", item_id, {}, key, actor, apply)
@@ -219,9 +192,10 @@ class Storage:
         """The seq of each key that was written; absent keys are left out."""
         with self.db.reading() as conn:
             rows = conn.execute(
-                "SELECT idem_key, seq FROM writes WHERE idem_key IN "
-                "(SELECT value FROM json_each(?))",
-                (json.dumps(list(keys)),),
+                self._sql(
+                    f"SELECT idem_key, seq FROM writes WHERE {self.dialect.in_list('idem_key')}"
+                ),
+                (self.dialect.list_param(keys),),
             ).fetchall()
         return {key: seq for key, seq in rows}
 
@@ -243,7 +217,7 @@ class Storage:
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
         with self.db.reading() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            rows = conn.execute(self._sql(sql), args).fetchall()
         names = ("seq", "idempotency_key", "op", "item_id", "sub", "kid", "jti", "t", "status")
         out = []
         for row in rows:
@@ -258,8 +232,8 @@ class Storage:
             row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM writes").fetchone()
         return int(row[0])
 
-    def _row(self, conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
-        row = conn.execute(f"{_SELECT_ITEM} WHERE id = ?", (item_id,)).fetchone()
+    def _row(self, conn: Connection, item_id: int) -> dict[str, Any]:
+        row = conn.execute(self._sql(f"{_SELECT_ITEM} WHERE id = ?"), (item_id,)).fetchone()
         if row is None:
             raise ItemNotFound(item_id)
         return item_dict(row)
@@ -271,13 +245,16 @@ class Storage:
         fields: Mapping[str, Any],
         key: str,
         actor: Actor,
-        apply: Callable[[sqlite3.Connection, int], tuple[int, int, dict[str, Any], Any]],
+        apply: Callable[[Connection, int], tuple[int, int, dict[str, Any], Any]],
     ) -> WriteResult:
         fingerprint = _fingerprint(op, item_id, fields)
 
-        def work(conn: sqlite3.Connection) -> WriteResult:
+        def work(conn: Connection) -> WriteResult:
             seen = conn.execute(
-                "SELECT seq, fingerprint, status, response FROM writes WHERE idem_key = ?", (key,)
+                self._sql(
+                    "SELECT seq, fingerprint, status, response FROM writes WHERE idem_key = ?"
+                ),
+                (key,),
             ).fetchone()
             if seen is not None:
                 if seen[1] != fingerprint:
@@ -287,9 +264,11 @@ class Storage:
             status, written_id, body, before = apply(conn, seq)
             text = json.dumps(body, separators=(",", ":"))
             conn.execute(
-                "INSERT INTO writes (seq, idem_key, fingerprint, op, item_id, actor_sub, "
-                "actor_kid, actor_jti, t, status, response, before) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._sql(
+                    "INSERT INTO writes (seq, idem_key, fingerprint, op, item_id, actor_sub, "
+                    "actor_kid, actor_jti, t, status, response, before) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
                 (
                     seq, key, fingerprint, op, written_id, actor.sub, actor.kid, actor.jti,
                     time.time(), status, text, None if before is None else json.dumps(before),
