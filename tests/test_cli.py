@@ -27,6 +27,7 @@ def test_unknown_command_is_bad_input(capsys: pytest.CaptureFixture[str]) -> Non
 def test_importing_the_package_patches_nothing() -> None:
     code = (
         "import sys, harness, harness.cli, harness.analysis.histograms, harness.rundir;"
+        "import harness.ledger;"
         "import harness.cli as c; c.build_parser();"
         "bad = [m for m in ('locust', 'gevent') if m in sys.modules];"
         "print(','.join(bad))"

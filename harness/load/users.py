@@ -19,12 +19,12 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from locust import FastHttpUser, task
 
+from harness import ledger
 from harness.load.recorder import PACING_KEY
 
 PAGE_SLUGS = ("about", "catalog", "pricing", "status")
@@ -44,12 +44,11 @@ ITEM_DISCOVERY_LIMIT = 500
 
 @dataclass
 class UserSettings:
-    """What the master tells this load process: tokens, pacing, readable items, the ledger."""
+    """What the master tells this load process: tokens, pacing, readable items."""
 
     tokens: dict[str, str] = field(default_factory=dict)
     per_user_rate_per_s: float | None = None
     item_ids: list[int] = field(default_factory=list)
-    ledger: Callable[[dict[str, Any]], None] | None = None
     discovering: bool = False
 
 
@@ -205,13 +204,10 @@ class ApiUser(HarnessUser):
         self.last_status = resp.status_code
         if not 200 <= resp.status_code < 300 or not resp.text:
             return None
-        t_ack = time.time()
         answer: dict[str, Any] = json.loads(resp.text)
         item_id = answer.get("item", {}).get("id", answer.get("deleted"))
-        if SETTINGS.ledger is not None:
-            seq = int(answer.get("seq", 0))  # the body carries it; so does X-Write-Seq
-            entry = {"key": key, "seq": seq, "t_ack": t_ack, "op": op, "item_id": item_id}
-            SETTINGS.ledger(entry)
+        seq = int(answer.get("seq", 0))  # the body carries it; so does X-Write-Seq
+        ledger.record(key, seq=seq, op=op, item_id=item_id)  # the call users' locustfiles make
         return answer
 
 

@@ -19,6 +19,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 from locust.user import User
 
+from harness import ledger
 from harness.errors import RunFailed
 from harness.load import messages
 from harness.load.messages import ROLES
@@ -94,7 +95,6 @@ def run_worker(
     )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(name)s: %(message)s")
     recorder = IntervalRecorder()
-    SETTINGS.ledger = recorder.add_ledger
     SETTINGS.tokens = env_tokens()
     env = Environment(user_classes=classes, events=locust.events)  # a locustfile's hooks too
     env.events.request.add_listener(recorder.on_request)
@@ -102,6 +102,7 @@ def run_worker(
         runner = env.create_worker_runner(master_host, master_port)
     except ConnectionError:
         raise RunFailed(f"no master answered at {master_host}:{master_port}") from None
+    ledger.install(recorder.add_ledger, worker=runner.client_id)
     print(f"worker {runner.client_id} joined {master_host}:{master_port}", flush=True)
     shipper = Shipper(runner, recorder)
     # the final partial second leaves before Locust tells the master this worker stopped

@@ -96,7 +96,7 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert {"GET /api/items/{id}", "GET /static/{path}", "POST /api/items"} <= names
     assert all(line["hdr_corrected"] for line in lines if line["hdr"])  # paced load
     ledger = list(iter_jsonl(run_dir / "ledger.jsonl"))
-    assert ledger and set(ledger[0]) == {"key", "seq", "t_ack", "op", "item_id"}
+    assert ledger and set(ledger[0]) == {"key", "seq", "t_ack", "worker", "op", "item_id"}
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["verdict"] == "pass" and summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] == sum(line["requests"] for line in lines)

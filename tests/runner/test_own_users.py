@@ -1,0 +1,74 @@
+"""A scenario that runs the user's own locustfile (the `locustfile` key): its
+`ledger.record` calls reach ledger.jsonl with their fields, and the read-back checks them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.rundir import iter_jsonl
+from harness.service.server import ServiceProcess
+
+from .conftest import events, run_harness, summary, token_env, write
+
+LOCUSTFILE = """
+import os
+import uuid
+
+from locust import FastHttpUser, constant_throughput, task
+
+from harness import ledger
+
+
+class Shopper(FastHttpUser):
+    wait_time = constant_throughput(20)
+
+    @task
+    def buy(self):
+        key = uuid.uuid4().hex
+        headers = {
+            "Authorization": "Bearer " + os.environ["HARNESS_TOKEN_USER"],
+            "Idempotency-Key": key,
+        }
+        body = {"name": "order " + key[:6], "category": "toys", "price": 3.5, "quantity": 1}
+        resp = self.client.post("/api/items", json=body, headers=headers, name="order")
+        if resp.status_code == 201:
+            ledger.record(key, shop="north", cents=350)
+"""
+
+SCENARIO = """
+name = "own-users"
+target = "{url}"
+locustfile = "users/shop.py"
+profile = {{ stages = [{{ duration = "1s", users = 3, rate_per_s = 60 }}] }}
+[phases]
+warmup_s = 1
+steady_check_s = 1
+observe_s = 2
+cooldown_s = 0.5
+window_s = 1
+[fault]
+type = "command"
+params = {{ command = "true" }}
+"""
+
+
+@pytest.mark.e2e
+def test_a_scenario_runs_the_users_locustfile_and_reads_its_ledger_back(
+    tmp_path: Path, own_service: ServiceProcess
+) -> None:
+    (tmp_path / "users").mkdir()
+    write(tmp_path / "users" / "shop.py", LOCUSTFILE)
+    path = write(tmp_path / "s.toml", SCENARIO.format(url=own_service.url))
+    run_dir = tmp_path / "run"
+    done = run_harness("scenario", str(path), "--out", str(run_dir),
+                       env=token_env(own_service.config.data_dir))  # fmt: skip
+    assert done.code == 0, done.out + done.err
+    entries = list(iter_jsonl(run_dir / "ledger.jsonl"))
+    assert entries, done.out
+    assert all(e["shop"] == "north" and e["cents"] == 350 and e["worker"] for e in entries)
+    assert {line["name"] for line in iter_jsonl(run_dir / "intervals.jsonl")} == {"POST order"}
+    recovery = summary(run_dir)["recovery"]
+    assert recovery["lost_writes"] == 0 and recovery["acknowledged_writes"] > 0
+    assert events(run_dir, "readback")[0]["checked"] == recovery["acknowledged_writes"]
