@@ -23,12 +23,6 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.baseline import STAT_KEYS, SummaryObserver, compare, observe_recovery
-from harness.analysis.hdrblob import (
-    HistogramSums,
-    new_counts,
-    percentiles_from_counts,
-    stats_us,
-)
 from harness.analysis.thresholds import (
     RECOVERY_FIELDS,
     Observer,
@@ -42,6 +36,12 @@ from harness.analysis.thresholds import (
 )
 from harness.errors import ConfigError
 from harness.rundir import SCHEMA_VERSION, RunDir, iter_jsonl, write_json_atomic
+from harness.rundir.hdr import (
+    HistogramSums,
+    new_counts,
+    percentiles_from_counts,
+    stats_us,
+)
 
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),

@@ -15,20 +15,16 @@ each, no HdrHistogram object per line), which keeps a one-hour, 20-name run unde
 
 from __future__ import annotations
 
-import binascii
-import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hdrh.codec import payload_header_size
-from pyhdrh import decode as _decode_varints
 
-from harness.analysis import histograms
-from harness.rundir import RunDir, iter_jsonl
+from harness.rundir import RunDir, histograms, iter_jsonl
+from harness.rundir.hdr import COUNTS_LEN, BlobDecoder
+from harness.rundir.intervals import FINE_SLOT_S, FINE_SLOTS
 
 #: Percentiles reported per bucket, with the column name each gets.
 PERCENTILES: tuple[tuple[float, str], ...] = (
@@ -37,9 +33,7 @@ PERCENTILES: tuple[tuple[float, str], ...] = (
     (99.0, "p99_ms"),
     (99.9, "p99_9_ms"),
 )
-FINE_SLOT_S = 0.1
-_FINE_SLOTS = 10
-_EXTERNAL_HEADER_BYTES = 8
+_FINE_SLOTS = FINE_SLOTS
 
 
 @dataclass
@@ -116,20 +110,14 @@ class CountsDecoder:
     """Decodes encoded histograms into numpy bucket counts of the project's configuration.
 
     `add_into(blob, target)` adds one histogram's counts to the target array and returns
-    the (lowest, highest) non-zero bucket index, or None for an empty histogram. A blob in
-    another configuration goes through hdrh's slower, exact re-recording.
+    the (lowest, highest) non-zero bucket index, or None for an empty histogram. The
+    decoding is harness.rundir.hdr's (one decoder for the whole project).
     """
 
     def __init__(self) -> None:
-        proto = histograms.new_histogram()
-        self.counts_len: int = proto.counts_len
-        self.values_us: np.ndarray = histograms.bucket_values_us(proto)
-        self._scratch = np.zeros(self.counts_len, dtype=np.int64)
-        self._scratch_address: int = self._scratch.ctypes.data
-        # normalizing index offset, significant figures, lowest and highest trackable value
-        self._expected_header = struct.pack(
-            ">IIQQ", 0, histograms.SIGNIFICANT_FIGURES, histograms.LOWEST_US, histograms.HIGHEST_US
-        )
+        self.counts_len: int = COUNTS_LEN
+        self.values_us: np.ndarray = histograms.bucket_values_us(histograms.new_histogram())
+        self._decoder = BlobDecoder()
 
     def zeros(self) -> np.ndarray:
         """A fresh, empty counts array."""
@@ -137,28 +125,7 @@ class CountsDecoder:
 
     def add_into(self, blob: str, target: np.ndarray) -> tuple[int, int] | None:
         """Add the histogram `blob` to `target`; see the class docstring."""
-        data = zlib.decompress(binascii.a2b_base64(blob)[_EXTERNAL_HEADER_BYTES:])
-        if len(data) < payload_header_size or data[8:32] != self._expected_header:
-            return self._add_foreign(blob, target)
-        result = _decode_varints(
-            data, payload_header_size, self._scratch_address, self.counts_len, 8
-        )
-        if not result["total"]:
-            return None
-        lo, hi = int(result["min_nonzero_index"]), int(result["max_nonzero_index"])
-        window = self._scratch[lo : hi + 1]
-        target[lo : hi + 1] += window
-        window[:] = 0
-        return lo, hi
-
-    def _add_foreign(self, blob: str, target: np.ndarray) -> tuple[int, int] | None:
-        hist = histograms.merge([blob])
-        counts = histograms.counts(hist).astype(np.int64)
-        nonzero = np.flatnonzero(counts)
-        if nonzero.size == 0:
-            return None
-        target += counts
-        return int(nonzero[0]), int(nonzero[-1])
+        return self._decoder.add_range(target, blob)
 
 
 def percentiles_from_counts(
@@ -392,6 +359,6 @@ def _add_checked(
         return None
     try:
         return decoder.add_into(blob, target)
-    except (ValueError, TypeError, zlib.error, binascii.Error):
+    except (ValueError, TypeError):
         cols.unreadable_histograms += 1
         return None

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.analysis.histograms import encode, merge, percentiles_us
-from harness.load.recorder import FINE_SLOTS
 from harness.load.shapes import StepObservation
+from harness.rundir.histograms import encode, merge, percentiles_us
+from harness.rundir.intervals import FINE_SLOTS
 
 Entry = dict[str, Any]
 LineSink = Callable[[dict[str, Any]], None]

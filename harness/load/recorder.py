@@ -23,9 +23,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.analysis.histograms import encode, new_histogram, record_us
+from harness.rundir.histograms import encode, new_histogram, record_us
+from harness.rundir.intervals import FINE_SLOTS
 
-FINE_SLOTS = 10
 PACING_KEY = "harness_pacing_us"
 
 

@@ -1,8 +1,7 @@
-"""The run directory: the one contract between load, analysis and reports.
+"""The run directory's files: names, paths, and JSON / JSON-lines reading and writing.
 
-See docs/run-directory.md for every file's fields. Writers append JSON lines and flush them
-at least every second; readers tolerate a torn last line, so a run cut short by a crash
-still reads up to its last complete record.
+Writers append JSON lines and flush them at least every second; readers tolerate a torn last
+line, so a run cut short by a crash still reads up to its last complete record.
 """
 
 from __future__ import annotations

@@ -1,0 +1,97 @@
+"""intervals.jsonl: one record per interval and request name (docs/run-directory.md).
+
+`FINE_SLOTS` slots of `FINE_SLOT_S` each split an interval for recovery timing; the
+recorder fills them and the analysis reads them, both from here. Histograms stay encoded
+(`hdr`, `hdr_corrected`, `hdr_fail`): `harness.rundir.hdr` decodes them in bulk, which is
+what keeps an hour-long run fast to summarise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.rundir.fields import (
+    JSONObject,
+    int_list,
+    int_map,
+    opt_str,
+    req_float,
+    req_int,
+    req_str,
+)
+from harness.rundir.files import iter_jsonl
+
+INTERVAL_S = 1.0
+"""Length of one interval (a record's `dt_s`)."""
+FINE_SLOTS = 10
+"""Fine-grained success/failure slots per interval (`fine_ok`, `fine_fail`)."""
+FINE_SLOT_S = INTERVAL_S / FINE_SLOTS
+"""Length of one fine slot: 100 ms."""
+
+
+@dataclass(frozen=True)
+class IntervalRecord:
+    """One line of intervals.jsonl. Several may share `t` and `name` (late data): add them."""
+
+    t: float
+    name: str
+    dt_s: float = INTERVAL_S
+    requests: int = 0
+    failures: int = 0
+    bytes: int = 0
+    hdr: str | None = None
+    hdr_corrected: str | None = None
+    hdr_fail: str | None = None
+    fine_ok: tuple[int, ...] | None = None
+    fine_fail: tuple[int, ...] | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    clipped: int = 0
+    workers: int = 0
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str = "intervals.jsonl") -> IntervalRecord:
+        """The typed record of one decoded line (RecordError for a wrong field type)."""
+        return cls(
+            t=req_float(data, "t", where),
+            name=req_str(data, "name", where),
+            dt_s=req_float(data, "dt_s", where, INTERVAL_S),
+            requests=req_int(data, "requests", where),
+            failures=req_int(data, "failures", where),
+            bytes=req_int(data, "bytes", where),
+            hdr=opt_str(data, "hdr", where) or None,
+            hdr_corrected=opt_str(data, "hdr_corrected", where) or None,
+            hdr_fail=opt_str(data, "hdr_fail", where) or None,
+            fine_ok=int_list(data, "fine_ok", where),
+            fine_fail=int_list(data, "fine_fail", where),
+            errors=int_map(data, "errors", where),
+            clipped=req_int(data, "clipped", where),
+            workers=req_int(data, "workers", where),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The line's JSON object, in the documented field order."""
+        return {
+            "t": self.t,
+            "dt_s": self.dt_s,
+            "name": self.name,
+            "requests": self.requests,
+            "failures": self.failures,
+            "bytes": self.bytes,
+            "hdr": self.hdr,
+            "hdr_corrected": self.hdr_corrected,
+            "hdr_fail": self.hdr_fail,
+            "fine_ok": None if self.fine_ok is None else list(self.fine_ok),
+            "fine_fail": None if self.fine_fail is None else list(self.fine_fail),
+            "errors": dict(self.errors),
+            "clipped": self.clipped,
+            "workers": self.workers,
+        }
+
+
+def read_intervals(path: Path) -> Iterator[IntervalRecord]:
+    """Every complete record of an intervals.jsonl file (a torn last line is skipped)."""
+    where = str(path)
+    for line in iter_jsonl(path):
+        yield IntervalRecord.from_dict(line, where)

@@ -1,0 +1,448 @@
+"""summary.json, typed: `Summary` and its parts (docs/run-directory.md, schema 1).
+
+The analysis builds a `Summary`; the report, JUnit, Markdown, the suite and the terminal
+tables read its attributes. `Summary.to_dict()` is exactly the documented JSON document and
+`Summary.from_dict()` reads one back (a summary.json written by an earlier version too).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.rundir.fields import (
+    JSONObject,
+    int_map,
+    object_list,
+    opt_bool,
+    opt_float,
+    opt_int,
+    opt_object,
+    opt_str,
+    req_bool,
+    req_float,
+    req_int,
+    req_object,
+    req_str,
+    str_list,
+)
+from harness.rundir.files import SCHEMA_VERSION, RunDir, write_json_atomic
+from harness.rundir.manifest import RunStatus
+
+
+class Verdict(StrEnum):
+    """A judged run's verdict.
+
+    `incomplete`: the run was interrupted or never finished, so it cannot pass, whatever
+    its thresholds say; `error`: the run itself failed.
+    """
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCOMPLETE = "incomplete"
+    ERROR = "error"
+
+
+LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency statistics in milliseconds; every value None when nothing succeeded."""
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    min: float | None = None
+
+    def stat(self, key: str) -> float | None:
+        """A value by its summary.json key (`p50` … `p99.9`, `max`, `mean`, `min`)."""
+        return self.to_dict().get(key)
+
+    @property
+    def measured(self) -> bool:
+        """True when something succeeded (the values are numbers)."""
+        return self.p50 is not None
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str) -> Latency:
+        """From summary.json's `latency_ms` object."""
+        values = [opt_float(data, key, where) for key in LATENCY_KEYS]
+        return cls(*values)
+
+    def to_dict(self) -> dict[str, float | None]:
+        """summary.json's `latency_ms` object."""
+        values = (self.p50, self.p95, self.p99, self.p99_9, self.max, self.mean, self.min)
+        return dict(zip(LATENCY_KEYS, values, strict=True))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The request figures of one scope (a request name, or the totals)."""
+
+    requests: int = 0
+    failures: int = 0
+    rps: float = 0.0
+    error_rate: float = 0.0
+    bytes: int = 0
+    latency_ms: Latency = field(default_factory=Latency)
+    latency_corrected_ms: Latency | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    clipped: int = 0
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str) -> Metrics:
+        """From a METRICS object of summary.json."""
+        latency = opt_object(data, "latency_ms", where)
+        corrected = opt_object(data, "latency_corrected_ms", where)
+        return cls(
+            requests=req_int(data, "requests", where),
+            failures=req_int(data, "failures", where),
+            rps=req_float(data, "rps", where),
+            error_rate=req_float(data, "error_rate", where),
+            bytes=req_int(data, "bytes", where),
+            latency_ms=Latency() if latency is None else Latency.from_dict(latency, where),
+            latency_corrected_ms=None if corrected is None else Latency.from_dict(corrected, where),
+            errors=int_map(data, "errors", where),
+            clipped=req_int(data, "clipped", where),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """summary.json's METRICS object."""
+        corrected = self.latency_corrected_ms
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "rps": self.rps,
+            "error_rate": self.error_rate,
+            "bytes": self.bytes,
+            "latency_ms": self.latency_ms.to_dict(),
+            "latency_corrected_ms": None if corrected is None else corrected.to_dict(),
+            "errors": dict(self.errors),
+            "clipped": self.clipped,
+        }
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """One evaluated threshold; `observed` and `limit` are in `unit`."""
+
+    expr: str
+    ok: bool
+    message: str
+    scope: str | None = None
+    metric: str = ""
+    op: str = ""
+    limit: float | None = None
+    unit: str = ""
+    observed: float | None = None
+    source: str | None = None
+    baseline: float | None = None
+    relative_pct: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str) -> ThresholdRow:
+        """From one row of summary.json's `thresholds`."""
+        return cls(
+            expr=req_str(data, "expr", where),
+            ok=req_bool(data, "ok", where),
+            message=req_str(data, "message", where),
+            scope=opt_str(data, "scope", where),
+            metric=req_str(data, "metric", where),
+            op=req_str(data, "op", where),
+            limit=opt_float(data, "limit", where),
+            unit=req_str(data, "unit", where),
+            observed=opt_float(data, "observed", where),
+            source=opt_str(data, "source", where),
+            baseline=opt_float(data, "baseline", where),
+            relative_pct=opt_float(data, "relative_pct", where),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """summary.json's threshold row (`baseline`, `relative_pct` only when relative)."""
+        out: dict[str, object] = {
+            "expr": self.expr,
+            "scope": self.scope,
+            "metric": self.metric,
+            "op": self.op,
+            "limit": self.limit,
+            "unit": self.unit,
+            "observed": self.observed,
+            "ok": self.ok,
+            "message": self.message,
+            "source": self.source,
+        }
+        if self.relative_pct is not None:
+            out["baseline"] = self.baseline
+            out["relative_pct"] = self.relative_pct
+        return out
+
+
+@dataclass(frozen=True)
+class RunbookStep:
+    """One executed runbook action, with its time relative to the injection."""
+
+    t: float
+    action: str
+    detail: str | None
+    ok: bool
+    t_rel_s: float | None
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str) -> RunbookStep:
+        """From one entry of `recovery.runbook`."""
+        detail = data.get("detail")
+        return cls(
+            t=req_float(data, "t", where),
+            action=req_str(data, "action", where),
+            detail=None if detail is None else str(detail),
+            ok=req_bool(data, "ok", where),
+            t_rel_s=opt_float(data, "t_rel_s", where),
+        )
+
+
+_RECOVERY_FLOATS = (
+    "t_recovered",
+    "t_observe_end",
+    "rto_s",
+    "ttd_s",
+    "outage_s",
+    "error_budget_used",
+    "error_budget_allowed",
+    "rpo_s",
+    "checked_at",
+    "containment_s",
+    "t_contained",
+    "t_injected",
+    "t_cleared",
+    "window_s",
+)
+_RECOVERY_INTS = (
+    "requests",
+    "failures",
+    "lost_writes",
+    "acknowledged_writes",
+    "lost_after_injection",
+    "unchecked_writes",
+    "unauthorized_ok",
+    "forged_requests",
+    "forged_ok_after_containment",
+    "legit_requests_during_rotation",
+    "legit_errors_during_rotation",
+)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """summary.json's `recovery` (scenarios): RTO, RPO, breach figures, objectives, verdicts.
+
+    Figures that could not be measured are None (with a reason in `warnings`). `raw` is
+    the object as read or computed, so `to_dict()` writes back every field, known or not.
+    """
+
+    raw: JSONObject
+    scenario: str | None
+    fault_type: str | None
+    fault_detail: str | None
+    detected_by: str | None
+    steady_before: bool | None
+    steady_before_detail: str | None
+    lost_keys: tuple[str, ...]
+    objectives: dict[str, float | None]
+    verdicts: dict[str, bool]
+    runbook: tuple[RunbookStep, ...]
+    warnings: tuple[str, ...]
+    figures: dict[str, float | None]
+    """Every numeric figure by its summary.json name (see _RECOVERY_FLOATS / _INTS)."""
+
+    def figure(self, key: str) -> float | None:
+        """A numeric figure by name (`rto_s`, `lost_writes`, …), None when not measured."""
+        return self.figures.get(key)
+
+    def count(self, key: str) -> int | None:
+        """A count figure by name (`lost_writes`, `forged_requests`, …)."""
+        value = self.figures.get(key)
+        return None if value is None else int(value)
+
+    @property
+    def rto_s(self) -> float | None:
+        """t_recovered - t_injected, or None when the service did not recover in time."""
+        return self.figures.get("rto_s")
+
+    @property
+    def rpo_s(self) -> float | None:
+        """t_injected - t_ack of the oldest lost acknowledged write (0 when none was lost)."""
+        return self.figures.get("rpo_s")
+
+    @property
+    def t_injected(self) -> float | None:
+        """When the fault was injected (None when it never was)."""
+        return self.figures.get("t_injected")
+
+    @property
+    def lost_writes(self) -> int | None:
+        """Acknowledged writes missing after recovery."""
+        return self.count("lost_writes")
+
+    @property
+    def recovered(self) -> bool:
+        """True when an RTO was measured."""
+        return self.verdicts.get("recovered", False)
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str = "summary.json: recovery") -> Recovery:
+        """From summary.json's `recovery` object (or compute_recovery's result)."""
+        figures: dict[str, float | None] = {k: opt_float(data, k, where) for k in _RECOVERY_FLOATS}
+        figures.update({k: _opt_count(data, k, where) for k in _RECOVERY_INTS})
+        fault = req_object(data, "fault", where)
+        objectives = req_object(data, "objectives", where)
+        verdicts = req_object(data, "verdicts", where)
+        return cls(
+            raw=data,
+            scenario=opt_str(data, "scenario", where),
+            fault_type=opt_str(fault, "type", where),
+            fault_detail=None if fault.get("detail") is None else str(fault.get("detail")),
+            detected_by=opt_str(data, "detected_by", where),
+            steady_before=opt_bool(data, "steady_before", where),
+            steady_before_detail=opt_str(data, "steady_before_detail", where),
+            lost_keys=str_list(data, "lost_keys", where),
+            objectives={str(k): opt_float(objectives, k, where) for k in objectives},
+            verdicts={str(k): req_bool(verdicts, k, where) for k in verdicts},
+            runbook=tuple(
+                RunbookStep.from_dict(s, where) for s in object_list(data, "runbook", where)
+            ),
+            warnings=str_list(data, "warnings", where),
+            figures=figures,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """summary.json's `recovery` object."""
+        return dict(self.raw)
+
+
+def _opt_count(data: JSONObject, key: str, where: str) -> float | None:
+    value = opt_int(data, key, where)
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """summary.json: a run's figures, thresholds and verdict."""
+
+    run_id: str
+    status: RunStatus
+    complete: bool
+    verdict: Verdict
+    totals: Metrics = field(default_factory=Metrics)
+    endpoints: dict[str, Metrics] = field(default_factory=dict)
+    workers_count: int = 0
+    workers_lost: int = 0
+    recovery: Recovery | None = None
+    thresholds: tuple[ThresholdRow, ...] = ()
+    profile: str | None = None
+    scenario: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+    baseline: JSONObject | None = None
+    """The comparison with a baseline run (docs/thresholds.md), when judged against one."""
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def failed_thresholds(self) -> list[ThresholdRow]:
+        """The thresholds that did not hold."""
+        return [t for t in self.thresholds if not t.ok]
+
+    @property
+    def name(self) -> str:
+        """The scenario's name, or the run id."""
+        return self.scenario or self.run_id
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str = "summary.json") -> Summary:
+        """A decoded summary.json (any version of schema 1)."""
+        try:
+            status = RunStatus(req_str(data, "status", where, RunStatus.RUNNING.value))
+            verdict = Verdict(req_str(data, "verdict", where, Verdict.ERROR.value))
+        except ValueError as exc:
+            raise ConfigError(str(exc), where) from None
+        endpoints = req_object(data, "endpoints", where)
+        workers = req_object(data, "workers", where)
+        recovery = opt_object(data, "recovery", where)
+        return cls(
+            schema=req_int(data, "schema", where, SCHEMA_VERSION),
+            run_id=req_str(data, "run_id", where),
+            profile=opt_str(data, "profile", where),
+            scenario=opt_str(data, "scenario", where),
+            status=status,
+            complete=req_bool(data, "complete", where),
+            started_at=opt_float(data, "started_at", where),
+            ended_at=opt_float(data, "ended_at", where),
+            duration_s=req_float(data, "duration_s", where),
+            totals=Metrics.from_dict(req_object(data, "totals", where), f"{where}: totals"),
+            endpoints={
+                str(name): Metrics.from_dict(req_object(endpoints, name, where), f"{where}: {name}")
+                for name in endpoints
+            },
+            workers_count=req_int(workers, "count", where),
+            workers_lost=req_int(workers, "lost", where),
+            recovery=None if recovery is None else Recovery.from_dict(recovery),
+            thresholds=tuple(
+                ThresholdRow.from_dict(row, f"{where}: thresholds")
+                for row in object_list(data, "thresholds", where)
+            ),
+            verdict=verdict,
+            error=opt_str(data, "error", where),
+            baseline=opt_object(data, "baseline", where),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The summary.json document, in the contract's field order."""
+        out: dict[str, object] = {
+            "schema": self.schema,
+            "run_id": self.run_id,
+            "profile": self.profile,
+            "scenario": self.scenario,
+            "status": self.status.value,
+            "complete": self.complete,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": self.duration_s,
+            "totals": self.totals.to_dict(),
+            "endpoints": {name: m.to_dict() for name, m in self.endpoints.items()},
+            "workers": {"count": self.workers_count, "lost": self.workers_lost},
+            "recovery": None if self.recovery is None else self.recovery.to_dict(),
+            "thresholds": [t.to_dict() for t in self.thresholds],
+            "verdict": self.verdict.value,
+            "error": self.error,
+        }
+        if self.baseline is not None:
+            out["baseline"] = dict(self.baseline)
+        return out
+
+
+def read_summary(run_dir: Path) -> Summary:
+    """The run's summary.json (ConfigError when it is missing or unreadable)."""
+    path = RunDir(Path(run_dir)).summary
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"unreadable summary.json: {exc}", str(path)) from None
+    if not isinstance(data, Mapping):
+        raise ConfigError("summary.json is not a JSON object", str(path))
+    return Summary.from_dict(data, str(path))
+
+
+def write_summary_file(run_dir: Path, summary: Summary) -> Path:
+    """Write summary.json atomically; its path."""
+    path = RunDir(Path(run_dir)).summary
+    write_json_atomic(path, summary.to_dict())
+    return path
