@@ -261,3 +261,26 @@ def test_duration_key_in_the_file_rescales(tmp_path: Path) -> None:
     assert scenario.phases.observe_s == pytest.approx(40.0)
     overridden = load_scenario(write(tmp_path, MINIMAL), duration_s=16.0)
     assert overridden.duration_s == pytest.approx(16.0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../escaped", "/tmp/absolute", "javascript:alert(1)", ".hidden", "-flag", "a b",
+     "x" * 65, "naïve", "a/b"],
+)  # fmt: skip
+def test_unsafe_scenario_names_are_refused_naming_file_and_field(tmp_path: Path, name: str) -> None:
+    message = load_error(tmp_path, f"name = {json.dumps(name)}\n" + MINIMAL.split("\n", 2)[2])
+    assert ": name: expected letters, digits" in message
+
+
+def test_a_file_name_that_is_no_safe_name_needs_a_name(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.split("\n", 2)[2], name="my scenario.toml")
+    with pytest.raises(ConfigError, match=r"my scenario\.toml: name: .*'my scenario' \(the file"):
+        load_scenario(path)
+    assert load_scenario(write(tmp_path, MINIMAL, name="my scenario.toml")).name == "tiny"
+
+
+def test_safe_names_load() -> None:
+    for name in ("a", "db-failover_2.v1", "X" * 64):
+        assert scenario_from_mapping({"name": name, "fault": {"type": "command", "params": {
+            "command": "true"}}}, "s.toml").name == name  # fmt: skip

@@ -96,11 +96,17 @@ def prepare_suite(
         seen[name] = file
     plan = SuitePlan(out_dir or Path("reports") / new_run_id("suite"), configs, tuple(files),
                      duration_s)  # fmt: skip
-    for index in range(len(configs)):
-        run_dir = plan.run_dir(index)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ConfigError("expected a new or empty run directory", f"--out {run_dir}")
+    ensure_new_dir(plan.out_dir)
     return plan
+
+
+def ensure_new_dir(path: Path) -> None:
+    """Refuse a suite folder that exists and holds anything, as `run` and `scenario` do: its
+    index.html, junit.xml and run folders would be overwritten or mixed with an older suite's."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError("expected a directory, found a file", f"--out {path}")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError("directory is not empty; expected a new or empty one", f"--out {path}")
 
 
 def scenario_command(plan: SuitePlan, index: int) -> list[str]:

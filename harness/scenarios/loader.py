@@ -8,6 +8,7 @@ same reader turns the scenario stored in `run.json` (`config.scenario`) back int
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -37,6 +38,13 @@ from harness.scenarios.model import (
     rescale,
     thaw,
 )
+
+NAME_MAX = 64
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME_RULE = (
+    f"letters, digits, '.', '_' and '-', starting with a letter or digit, at most {NAME_MAX}"
+)
+"""What a scenario name may hold: it names the run's folder in a suite and its index link."""
 
 #: Latency keys of `[steady_state]` and the percentile each limits.
 LATENCY_KEYS: dict[str, float] = {
@@ -72,7 +80,7 @@ def scenario_from_mapping(
 ) -> Scenario:
     """Validate parsed TOML (or the JSON from `scenario_to_dict`) into a `Scenario`."""
     top = Table(data, source)
-    name = top.string("name", default_name)
+    name = _name(top, default_name)
     description = top.raw("description")
     if description is not None and not isinstance(description, str):
         raise top.error("expected a string", "description")
@@ -158,6 +166,24 @@ def ensure_timeline(scenario: Scenario, source: str) -> None:
                 f"injection, got {step.after_s:g}s",
                 f"{source}: recovery.steps[{index}].after_s",
             )
+
+
+def ensure_name(name: str, where: str, hint: str = "") -> str:
+    """`name` when it is a safe file name (NAME_RULE), else a ConfigError at `where`.
+
+    A suite writes each scenario's run into `<out>/<name>/` and links it from its index, so
+    a name is never a path (`../x`, `/tmp/x`), a URL (`javascript:...`) or a dot file.
+    """
+    if len(name) <= NAME_MAX and _NAME.fullmatch(name):
+        return name
+    raise ConfigError(f"expected {NAME_RULE} characters, got {name[:80]!r}{hint}", where)
+
+
+def _name(top: Table, default_name: str | None) -> str:
+    """The scenario's `name`, or the file's stem when absent; either way a safe name."""
+    if top.has("name") or default_name is None:
+        return ensure_name(top.string("name"), top.where("name"))
+    return ensure_name(default_name, top.where("name"), " (the file's name): set name")
 
 
 def _profile(top: Table) -> ProfileSpec:

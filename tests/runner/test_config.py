@@ -190,6 +190,25 @@ def test_suite_refuses_two_scenarios_with_one_name(tmp_path: Path) -> None:
         prepare_suite([tmp_path / "missing.toml"])
 
 
+def test_suite_refuses_an_out_folder_that_is_not_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    path = scenario_file(tmp_path, name="a")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("an earlier suite's index", encoding="utf-8")
+    assert main(["suite", str(path), "--out", str(out)]) == 2
+    assert f"--out {out}: directory is not empty" in capsys.readouterr().err
+    assert (out / "index.html").read_text(encoding="utf-8") == "an earlier suite's index"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="found a file"):
+        prepare_suite([path], out_dir=tmp_path / "file")
+    assert prepare_suite([path], out_dir=tmp_path / "empty").out_dir == tmp_path / "empty"
+
+
 def test_importing_the_runner_and_its_commands_patches_nothing() -> None:
     import subprocess
     import sys
