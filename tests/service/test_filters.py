@@ -293,3 +293,50 @@ def test_sql_selects_what_the_python_predicate_accepts(
     conn = _db(rows)
     expected = {row["id"] for row in rows if _holds(row, filter_)}
     assert _select_ids(conn, text) == expected
+
+
+# -- property: any text parses to SQL SQLite runs, or fails with a position inside it -----
+
+_VALUE_PIECES = st.sampled_from(
+    [
+        *(" ", ";", '"', "\\", "(", ")", ",", "%", "_", "1", "-2", "1.5", "1e999", "nan", "2**70"),
+        *("active", "2024-01-01", "9223372036854775808", "é", "\ud800", "\udfff", "\x00", "\n"),
+    ]
+)
+_VALUE_TEXT = st.lists(_VALUE_PIECES | st.text(max_size=2), max_size=5).map("".join)
+_VALUE = (
+    _VALUE_TEXT
+    | _VALUE_TEXT.map(lambda v: '"' + v + '"')
+    | st.lists(_VALUE_TEXT, min_size=1, max_size=3).map(lambda vs: "(" + ",".join(vs) + ")")
+)
+_CONDITION = st.builds(
+    "{} {} {}".format,
+    st.sampled_from(["name", "price", "quantity", "id", "status", "created_at", "colour"]),
+    st.sampled_from(OPERATORS),
+    _VALUE,
+)
+_WELL_FORMED = conditions().map(lambda c: render_filter(Filter((c,)))) | st.builds(
+    lambda field, op, value: render_filter(Filter((Condition(field, op, value),))),
+    st.sampled_from(["name", "category"]),
+    st.sampled_from(["=", "!=", "<", "like", "starts", "ends"]),
+    st.text(max_size=8).filter(lambda p: (len(p) - len(p.rstrip("\\"))) % 2 == 0),
+)
+_FILTER_TEXT = st.builds(
+    "{}{}".format,
+    st.lists(_CONDITION | _WELL_FORMED, min_size=1, max_size=3).map(";".join),
+    st.sampled_from(["", "", "", ";", " x"]) | st.text(max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_FILTER_TEXT)
+def test_any_text_parses_to_sql_that_runs_or_fails_at_a_position(text: str) -> None:
+    try:
+        spec = parse_filter(text)
+    except FilterError as exc:
+        assert 0 <= exc.position <= len(text)
+        assert exc.message
+        return
+    where, params = to_sql(spec)
+    assert where.count("?") == len(params)
+    _db(ROWS).execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import falcon
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+"""Nesting a request body may have: ours are at most 2 deep; Python's parser fails at ~1000."""
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ApiError(falcon.HTTPError):
@@ -63,9 +68,44 @@ def read_json_object(req: falcon.Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request("invalid_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request("invalid_json", _too_deep_message()) from None
     if not isinstance(body, dict):
         raise bad_request("invalid_json", f"expected a JSON object, got {type(body).__name__}")
+    ensure_plain_json(body)
     return body
+
+
+def _too_deep_message() -> str:
+    return f"body nests deeper than {MAX_JSON_DEPTH} levels"
+
+
+def ensure_plain_json(body: Any) -> None:
+    """A 400 unless `body` nests at most MAX_JSON_DEPTH deep and all its text is Unicode.
+
+    JSON may spell a lone surrogate (`"\\ud800"`), which is no character: it cannot be
+    stored, signed or encoded as UTF-8 (RFC 7493 forbids it), so it is refused here, naming
+    where it was (`name`, `keys[1]`). Walked without recursion, so depth cannot hurt.
+    """
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise bad_request("invalid_json", _too_deep_message(), field=where)
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise bad_request(
+                    "invalid_json",
+                    f"{where or 'body'}: text holds a lone surrogate, which is not Unicode",
+                    field=where,
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else key
+                stack.append((key, path, depth + 1))
+                stack.append((item, path, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
 def int_param(req: falcon.Request, name: str, default: int, minimum: int, maximum: int) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import math
@@ -12,6 +10,7 @@ from typing import Any
 import falcon
 
 from harness.service import filters
+from harness.service.cursors import CursorError, decode_cursor, encode_cursor
 from harness.service.filters import FilterError, SortError
 from harness.service.metrics import Metrics
 from harness.service.resources.common import (
@@ -79,26 +78,6 @@ def _typed_field(name: str, value: Any) -> Any:
     if value not in filters.STATUSES:
         raise invalid_field(name, f"expected one of {', '.join(filters.STATUSES)}")
     return value
-
-
-def encode_cursor(sort: filters.Sort, last: tuple[Any, int]) -> str:
-    """An opaque cursor resuming after `last` = (sort value, id) in `sort` order."""
-    token = ("-" if sort.descending else "") + sort.field
-    raw = json.dumps([token, last[0], last[1]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str, sort: filters.Sort) -> tuple[Any, int]:
-    """(sort value, id) from a cursor made for the same sort, or a 400."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        token, value, item_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
-        raise bad_request("bad_cursor", "cursor is not one this service issued") from None
-    expected = ("-" if sort.descending else "") + sort.field
-    if token != expected or not isinstance(item_id, int):
-        raise bad_request("bad_cursor", f"cursor was issued for sort {token!r}, not {expected!r}")
-    return value, item_id
 
 
 @functools.lru_cache(maxsize=1024)
@@ -189,7 +168,10 @@ class ItemCollection(_Writer):
         cursor = req.get_param("cursor")
         if cursor and offset:
             raise bad_request("bad_parameter", "use cursor or offset, not both", field="cursor")
-        after = decode_cursor(cursor, sort) if cursor else None
+        try:
+            after = decode_cursor(cursor, sort) if cursor else None
+        except CursorError as exc:
+            raise bad_request("bad_cursor", str(exc), field="cursor") from None
         page = self.storage.list_items(
             where,
             params,

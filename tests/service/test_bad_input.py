@@ -1,0 +1,126 @@
+"""Hostile and careless input against the whole app, in process: every answer is a 4xx JSON
+error naming the problem, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from harness.service.app import create_app
+from harness.service.config import ServiceConfig
+from harness.service.tokens import Keyring
+
+Call = Callable[..., falcon.testing.Result]
+ITEM = {"name": "Kettle", "category": "kitchen", "price": 3.5, "quantity": 1}
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory: pytest.TempPathFactory) -> Call:
+    """`call(method, path, role=..., body=..., headers=...)` on one app over 30 items."""
+    data_dir: Path = tmp_path_factory.mktemp("bad-input")
+    client = falcon.testing.TestClient(create_app(ServiceConfig(data_dir=data_dir, seed_items=30)))
+    keyring = Keyring(data_dir)
+    tokens = {role: keyring.issue(role, f"t-{role}") for role in ("admin", "user", "viewer")}
+    keys = iter(range(1_000_000))
+
+    def request(
+        method: str,
+        path: str,
+        role: str = "admin",
+        body: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> falcon.testing.Result:
+        sent = {"Authorization": f"Bearer {tokens[role]}", "Content-Type": "application/json"}
+        if method in ("POST", "PATCH", "DELETE") and path.startswith("/api/items"):
+            sent["Idempotency-Key"] = f"bad-input-{next(keys)}"
+        sent.update(headers or {})
+        return client.simulate_request(method, path, body=body, headers=sent)
+
+    return request
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _refused(result: falcon.testing.Result, code: str, field: str | None = None) -> Any:
+    assert 400 <= result.status_code < 500, (result.status_code, result.text)
+    body = result.json
+    assert body["error"] == code, body
+    assert body["message"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/api/items"), ("PATCH", "/api/items/1")])
+def test_a_deeply_nested_body_is_a_400(call: Call, method: str, path: str) -> None:
+    body = _refused(call(method, path, "user", "[" * 100_000), "invalid_json")
+    assert "nest" in body["message"]
+    _refused(call(method, path, "user", '{"name":' + "[" * 40 + "]" * 40 + "}"), "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("sort", "raw"),
+    [
+        ("price", '["price",{"a":1},5]'),
+        ("price", '["price","cheap",5]'),
+        ("name", '["name",12,5]'),
+        ("quantity", '["quantity",1.5,5]'),
+        ("quantity", '["quantity",true,5]'),
+        ("id", json.dumps(["id", 1, 2**70])),
+        ("id", json.dumps(["id", 2**70, 1])),
+        ("id", '["id",1,-4]'),
+        ("name", '["name",' + "[" * 5000 + "]" * 5000 + ",1]"),
+        ("name", '["name","\\ud800",1]'),
+        ("name", '["name","x"]'),
+        ("name", '{"name":"x"}'),
+    ],
+)
+def test_a_forged_cursor_is_a_400(call: Call, sort: str, raw: str) -> None:
+    result = call("GET", f"/api/items?sort={sort}&cursor={_cursor(raw)}", "viewer")
+    _refused(result, "bad_cursor")
+
+
+def test_a_real_cursor_still_walks_the_listing(call: Call) -> None:
+    for sort in ("price", "-name", "quantity", "id", "created_at", "status"):
+        first = call("GET", f"/api/items?sort={sort}&limit=7", "viewer").json
+        second = call("GET", f"/api/items?sort={sort}&limit=7&cursor={first['next_cursor']}")
+        assert second.status_code == 200, second.text
+        seen = {item["id"] for item in first["items"]}
+        assert seen and not seen & {item["id"] for item in second.json["items"]}
+
+
+@pytest.mark.parametrize("field", ["name", "category"])
+def test_a_lone_surrogate_in_text_is_a_400_naming_the_field(call: Call, field: str) -> None:
+    created = json.dumps(ITEM | {field: "a\ud800b"})
+    _refused(call("POST", "/api/items", "user", created), "invalid_json", field)
+    changed = json.dumps({field: "\udfff"})
+    _refused(call("PATCH", "/api/items/2", "user", changed), "invalid_json", field)
+
+
+def test_a_lone_surrogate_anywhere_in_a_body_names_where(call: Call) -> None:
+    body = _refused(
+        call("POST", "/api/writes/lookup", body='{"keys":["a","\\ud800"]}'), "invalid_json"
+    )
+    assert body["field"] == "keys[1]"
+
+
+def test_token_issue_refuses_a_huge_integer_ttl_and_a_surrogate_sub(call: Call) -> None:
+    huge = '{"role":"user","sub":"x","ttl_s":1' + "0" * 400 + "}"
+    _refused(call("POST", "/admin/tokens", body=huge), "invalid_field", "ttl_s")
+    _refused(
+        call("POST", "/admin/tokens", body='{"role":"user","sub":"x","ttl_s":1e400}'),
+        "invalid_field",
+        "ttl_s",
+    )
+    _refused(
+        call("POST", "/admin/tokens", body='{"role":"user","sub":"\\ud800"}'), "invalid_json", "sub"
+    )
+    assert call("POST", "/admin/tokens", body='{"role":"user","sub":"ok"}').status_code == 201
