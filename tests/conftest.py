@@ -1,10 +1,12 @@
 """Shared fixtures: a real reference service on an ephemeral loopback port, tokens for it,
-and a small JSON-over-HTTP client with Nagle off."""
+a small JSON-over-HTTP client with Nagle off, and a real throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import pytest
 
 from harness.service.config import ServiceConfig
 from harness.service.server import ServiceProcess, start_service
+from harness.service.storage.pgserver import PostgresServer, find_pg_bin
 
 SERVICE_SEED_ITEMS = 2000
 
@@ -124,3 +127,28 @@ def make_token() -> Callable[..., str]:
 def client(service: ServiceProcess, admin_token: str) -> HttpClient:
     """An HTTP client for the session's service, authenticated as admin."""
     return HttpClient(service.url, admin_token)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 on a free loopback port for the session (initdb in /tmp).
+
+    Skipped, with the reason, where its programs are absent; a failure in CI (env CI set),
+    where they must be installed (.ci/run installs them).
+    """
+    bin_dir, reason = find_pg_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture()
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(f"test_{os.getpid()}_{next(_database_numbers)}")

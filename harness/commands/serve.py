@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -30,11 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db-path", type=Path, default=None, help="primary database file (default DATA/items.db)"
     )
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="'sqlite' (default: the file above) or a postgresql:// URL; default from "
+        "$HARNESS_DATABASE, which keeps a password off the command line",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     """Serve until interrupted; prints `serving URL` once ready."""
-    from harness.service.config import ServiceConfig
+    from harness.service.config import ENV_DATABASE, ServiceConfig
     from harness.service.server import serve
 
     config = ServiceConfig(
@@ -45,6 +52,7 @@ def execute(args: argparse.Namespace) -> int:
         seed_items=args.seed_items,
         db_path=args.db_path,
         threads=args.threads,
+        database=args.database or os.environ.get(ENV_DATABASE) or "sqlite",
     )
     serve(config)
     return 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 Value = int | float | str
 
@@ -323,13 +324,20 @@ def escape_like(text: str) -> str:
 _SQL_COMPARISON = {"=": "=", "!=": "<>", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
 
 
-def to_sql(spec: Filter) -> tuple[str, list[Value]]:
-    """A WHERE expression (without `WHERE`) and its parameters; "1" for an empty filter.
+def to_sql(spec: Filter, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+    """A WHERE expression (without `WHERE`) and its parameters, with `?` placeholders, for
+    `dialect` ("sqlite" or "postgresql"); always true for an empty filter.
 
-    Column names come only from FIELDS; every value is a bound parameter.
+    Column names come only from FIELDS; every value is a bound parameter. PostgreSQL gets a
+    list as one array parameter (`= ANY(?)`, so one statement shape per filter whatever the
+    list's length) and ILIKE, because SQLite's LIKE ignores ASCII case (the columns are
+    COLLATE "C" there, under which ILIKE folds ASCII letters only, as SQLite does).
     """
+    if dialect not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown SQL dialect {dialect!r}")
+    postgres = dialect == "postgresql"
     clauses: list[str] = []
-    params: list[Value] = []
+    params: list[Any] = []
     for cond in spec.conditions:
         column = cond.field
         if column not in FIELDS:  # parse_filter guarantees this; a hand-built AST may not
@@ -339,6 +347,10 @@ def to_sql(spec: Filter) -> tuple[str, list[Value]]:
             params.append(_scalar(cond))
         elif cond.op in ("in", "!in"):
             values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+            if postgres:
+                clauses.append(f"{column} = ANY(?)" if cond.op == "in" else f"{column} <> ALL(?)")
+                params.append(list(values))
+                continue
             marks = ",".join("?" * len(values))
             negation = "NOT " if cond.op == "!in" else ""
             clauses.append(f"{column} {negation}IN ({marks})")
@@ -350,10 +362,11 @@ def to_sql(spec: Filter) -> tuple[str, list[Value]]:
                 pattern = escape_like(pattern) + "%"
             elif cond.op == "ends":
                 pattern = "%" + escape_like(pattern)
-            clauses.append(f"{column} {negation}LIKE ? ESCAPE '\\'")
+            like = "ILIKE" if postgres else "LIKE"
+            clauses.append(f"{column} {negation}{like} ? ESCAPE '\\'")
             params.append(pattern)
     if not clauses:
-        return "1", params
+        return ("TRUE" if postgres else "1"), params
     return " AND ".join(f"({clause})" for clause in clauses), params
 
 

@@ -152,9 +152,9 @@ def _post_from_threads(client: Any, key: str, count: int) -> list[Any]:
 
 
 def test_concurrent_writes_with_one_key_write_once_across_processes(
-    tmp_path: Path, make_client: Callable[..., Any], make_token: Callable[..., str]
+    tmp_path: Path, database: str, make_client: Callable[..., Any], make_token: Callable[..., str]
 ) -> None:
-    config = ServiceConfig(port=0, workers=2, data_dir=tmp_path, seed_items=50)
+    config = ServiceConfig(port=0, workers=2, data_dir=tmp_path, seed_items=50, database=database)
     with start_service(config) as service:
         client = make_client(service.url, make_token(tmp_path, "user"))
         for round_number in range(3):
@@ -172,9 +172,9 @@ def test_concurrent_writes_with_one_key_write_once_across_processes(
 
 
 def test_acknowledged_writes_survive_a_restart(
-    tmp_path: Path, make_client: Callable[..., Any], make_token: Callable[..., str]
+    tmp_path: Path, database: str, make_client: Callable[..., Any], make_token: Callable[..., str]
 ) -> None:
-    config = ServiceConfig(port=0, workers=1, data_dir=tmp_path, seed_items=20)
+    config = ServiceConfig(port=0, workers=1, data_dir=tmp_path, seed_items=20, database=database)
     acked: dict[str, tuple[int, int]] = {}
     with start_service(config) as service:
         client = make_client(service.url, make_token(tmp_path, "admin"))

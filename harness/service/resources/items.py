@@ -81,18 +81,18 @@ def _typed_field(name: str, value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compiled_filter(text: str) -> tuple[str, tuple[Any, ...]]:
-    where, params = filters.to_sql(filters.parse_filter(text))
+def _compiled_filter(text: str, dialect: str) -> tuple[str, tuple[Any, ...]]:
+    where, params = filters.to_sql(filters.parse_filter(text), dialect)
     return where, tuple(params)
 
 
-def parse_filter_param(text: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL for the `filter` parameter, or the 400 bad_filter with its position.
+def parse_filter_param(text: str, dialect: str = "sqlite") -> tuple[str, tuple[Any, ...]]:
+    """SQL in `dialect` for the `filter` parameter, or the 400 bad_filter with its position.
 
     Compiled filters are cached by text: load tests repeat a few filters many times.
     """
     try:
-        return _compiled_filter(text)
+        return _compiled_filter(text, dialect)
     except FilterError as exc:
         raise bad_request("bad_filter", exc.message, position=exc.position) from None
 
@@ -158,7 +158,7 @@ class ItemCollection(_Writer):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """A page of items matching `filter`, in `sort` order."""
-        where, params = parse_filter_param(req.get_param("filter") or "")
+        where, params = parse_filter_param(req.get_param("filter") or "", self.storage.dialect.name)
         try:
             sort = filters.parse_sort(req.get_param("sort"))
         except SortError as exc:
