@@ -9,6 +9,7 @@ traversable by anyone, a home directory such as /root is not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -127,10 +128,8 @@ class PostgresServer:
         if self.root is None:
             return
         if (self.data_dir / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RunFailed):  # already gone; the directory goes anyway
                 self.stop_server("immediate")
-            except RunFailed:
-                pass  # already gone; the directory goes anyway
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
