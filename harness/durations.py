@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from harness.errors import ConfigError
@@ -35,6 +36,8 @@ def parse_duration_s(text: str | float | int, where: str = "duration") -> float:
                 raise ConfigError(
                     f"expected a duration such as 30s, 2m or 1h30m, got {text!r}", where
                 ) from None
+    if not math.isfinite(seconds):
+        raise ConfigError(f"expected a finite duration, got {text!r}", where)
     if seconds <= 0:
         raise ConfigError(f"duration must be positive, got {text!r}", where)
     return seconds

@@ -23,8 +23,10 @@ def test_parses_common_forms(text: str, seconds: float) -> None:
     assert parse_duration_s(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "30x", "s30", "-5s", "0s", "1m 30s", "30s5"])
-def test_rejects_bad_input_with_a_named_place(text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["", "abc", "30x", "s30", "-5s", "0s", "1m 30s", "30s5", "inf", "nan", float("inf")]
+)
+def test_rejects_bad_input_with_a_named_place(text: str | float) -> None:
     with pytest.raises(ConfigError) as info:
         parse_duration_s(text, where="--duration")
     assert "--duration" in str(info.value)

@@ -10,6 +10,8 @@ from harness.durations import parse_duration_s
 from harness.errors import ConfigError
 
 _ROLES = ("admin", "service", "user", "viewer")  # checked against rbac.ROLES in tests
+MAX_TTL_S = 30 * 24 * 3600  # tokens.MAX_TOKEN_TTL_S, checked in tests; kept here so the
+# command's parsing imports neither PyJWT nor the service
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sub", default=None, help="subject (who the token names); default cli-ROLE"
     )
     parser.add_argument(
-        "--ttl", default="3600", help="lifetime: seconds or a duration such as 1h (default 3600)"
+        "--ttl",
+        default="3600",
+        help=f"lifetime: seconds or a duration such as 1h (default 3600, at most {MAX_TTL_S})",
     )
     parser.add_argument(
         "--data-dir",
@@ -46,12 +50,10 @@ def build_request(args: argparse.Namespace) -> TokenRequest:
     sub = args.sub if args.sub is not None else f"cli-{args.role}"
     if not sub.strip():
         raise ConfigError("expected a non-empty subject", "--sub")
-    return TokenRequest(
-        role=args.role,
-        sub=sub,
-        ttl_s=parse_duration_s(args.ttl, "--ttl"),
-        data_dir=args.data_dir,
-    )
+    ttl_s = parse_duration_s(args.ttl, "--ttl")
+    if ttl_s > MAX_TTL_S:
+        raise ConfigError(f"at most {MAX_TTL_S} seconds (30 days), got {args.ttl!r}", "--ttl")
+    return TokenRequest(role=args.role, sub=sub, ttl_s=ttl_s, data_dir=args.data_dir)
 
 
 def execute(args: argparse.Namespace) -> int:

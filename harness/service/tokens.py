@@ -40,6 +40,10 @@ AUDIENCE = "harness-reference-api"
 LEEWAY_S = 5
 """Clock skew tolerated on exp/nbf/iat, in seconds."""
 
+MAX_TOKEN_TTL_S = 30 * 24 * 3600
+"""Longest lifetime (exp - iat) a token may have: 30 days. Longer ones are neither issued
+nor accepted, so a leaked token cannot outlive a month (harness.commands.token keeps a copy)."""
+
 MAX_VERIFIED_TOKENS = 10_000
 """Tokens remembered after PyJWT verified them (the whole memo is dropped when full)."""
 
@@ -154,12 +158,12 @@ class Keyring:
         """A signed token for `role` and subject `sub`, valid for `ttl_s` seconds.
 
         Signed with the active key, or with `kid` (any key not revoked). Raises ValueError
-        for an unknown role, a non-positive ttl or an unusable kid.
+        for an unknown role, a ttl outside (0, MAX_TOKEN_TTL_S] or an unusable kid.
         """
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-        if ttl_s <= 0:
-            raise ValueError(f"ttl_s must be positive, got {ttl_s!r}")
+        if not 0 < ttl_s <= MAX_TOKEN_TTL_S:  # false for nan too
+            raise ValueError(f"ttl_s must be in (0, {MAX_TOKEN_TTL_S}] seconds, got {ttl_s!r}")
         self._refresh()
         key = self._signing_key(kid)
         now = int(self._clock())
@@ -234,6 +238,8 @@ class Keyring:
         role, sub = payload.get("role"), payload["sub"]
         if role not in ROLES or not isinstance(sub, str) or not isinstance(jti, str):
             raise TokenError("claims", "token claims are invalid")
+        if payload["exp"] - payload["iat"] > MAX_TOKEN_TTL_S:
+            raise TokenError("claims", f"token lifetime exceeds {MAX_TOKEN_TTL_S} seconds")
         return Claims(
             sub=sub,
             role=role,

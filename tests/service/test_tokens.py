@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import stat
 import subprocess
@@ -24,6 +25,7 @@ from harness.service.tokens import (
     AUDIENCE,
     ISSUER,
     LEEWAY_S,
+    MAX_TOKEN_TTL_S,
     TOKEN_ERROR_REASONS,
     Keyring,
     TokenError,
@@ -82,8 +84,10 @@ def test_issue_then_verify_round_trip(keyring: Keyring) -> None:
 def test_issue_rejects_bad_input(keyring: Keyring) -> None:
     with pytest.raises(ValueError, match="role"):
         keyring.issue("root", "x")
-    with pytest.raises(ValueError, match="ttl"):
-        keyring.issue("user", "x", ttl_s=0)
+    for ttl_s in (0, -1, math.inf, math.nan, 1e308, MAX_TOKEN_TTL_S + 1):
+        with pytest.raises(ValueError, match="ttl"):
+            keyring.issue("user", "x", ttl_s=ttl_s)
+    assert keyring.verify(keyring.issue("user", "x", ttl_s=MAX_TOKEN_TTL_S)).sub == "x"
     with pytest.raises(ValueError, match="kid"):
         keyring.issue("user", "x", kid="no-such-kid")
 
@@ -190,6 +194,18 @@ def test_missing_claim_and_unknown_role_refused(tmp_path: Path, keyring: Keyring
     assert _refused(keyring, jwt.encode(no_jti, secret, "HS256", {"kid": kid})) == "claims"
     root = jwt.encode(_claims(role="root"), secret, "HS256", {"kid": kid})
     assert _refused(keyring, root) == "claims"
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    kid = keyring.active_kid()
+    secret = _secret(tmp_path, kid)
+    now = int(time.time())
+    forever = _claims(iat=now, nbf=now, exp=now + 10**9)
+    assert _refused(keyring, jwt.encode(forever, secret, "HS256", {"kid": kid})) == "claims"
+    longest = _claims(iat=now, nbf=now, exp=now + MAX_TOKEN_TTL_S)
+    assert keyring.verify(jwt.encode(longest, secret, "HS256", {"kid": kid})).kid == kid
 
 
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "....", "eyJ.eyJ.sig", "\u00e9.\u00e9.x"])
@@ -324,7 +340,12 @@ def test_token_command_prints_an_accepted_token(
 
 @pytest.mark.parametrize(
     ("flags", "named"),
-    [(["--role", "root"], "--role"), (["--role", "user", "--ttl", "soon"], "--ttl")],
+    [
+        (["--role", "root"], "--role"),
+        (["--role", "user", "--ttl", "soon"], "--ttl"),
+        *((["--role", "user", "--ttl", ttl], "--ttl") for ttl in ("inf", "nan", "-5", "0")),
+        *((["--role", "user", "--ttl", ttl], "--ttl") for ttl in ("1e308", "2592001", "721h")),
+    ],
 )
 def test_token_command_bad_input_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
@@ -332,3 +353,9 @@ def test_token_command_bad_input_is_one_line_exit_2(
     assert cli.main(["token", *flags, "--data-dir", str(tmp_path)]) == 2
     out = capsys.readouterr()
     assert out.out == "" and len(out.err.strip().splitlines()) == 1 and named in out.err
+
+
+def test_the_command_and_the_keyring_share_one_maximum() -> None:
+    from harness.commands import token as token_command
+
+    assert token_command.MAX_TTL_S == MAX_TOKEN_TTL_S

@@ -16,9 +16,7 @@ from harness.service.resources.common import (
     send_json,
 )
 from harness.service.storage import Storage, StorageUnavailable
-from harness.service.tokens import Keyring
-
-MAX_TOKEN_TTL_S = 30 * 24 * 3600
+from harness.service.tokens import MAX_TOKEN_TTL_S, Keyring
 
 
 class EdgeCacheOps(Protocol):
