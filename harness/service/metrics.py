@@ -19,6 +19,10 @@ from typing import Any
 import falcon
 
 FLUSH_INTERVAL_S = 1.0
+OTHER = "other"
+"""The label of every method outside RFC 9110's and of every path no route matched, so a
+client inventing methods or paths cannot add series (each one costs Prometheus memory)."""
+KNOWN_METHODS = frozenset(falcon.constants.HTTP_METHODS)
 
 
 class Metrics:
@@ -115,8 +119,9 @@ class MetricsMiddleware:
         """Count the request by route template, method and status."""
         started = getattr(req.context, "started_at", None)
         latency_s = 0.0 if started is None else time.perf_counter() - started
-        route = req.uri_template or "unmatched"
-        self.metrics.observe(req.method, route, str(resp.status_code), latency_s)
+        method = req.method if req.method in KNOWN_METHODS else OTHER
+        route = req.uri_template or OTHER
+        self.metrics.observe(method, route, str(resp.status_code), latency_s)
 
 
 def _label(value: object) -> str:

@@ -124,3 +124,24 @@ def test_token_issue_refuses_a_huge_integer_ttl_and_a_surrogate_sub(call: Call) 
         call("POST", "/admin/tokens", body='{"role":"user","sub":"\\ud800"}'), "invalid_json", "sub"
     )
     assert call("POST", "/admin/tokens", body='{"role":"user","sub":"ok"}').status_code == 201
+
+
+def _series(call: Call, family: str) -> set[str]:
+    text = call("GET", "/metrics").text
+    return {line.split("} ")[0] for line in text.splitlines() if line.startswith(family + "{")}
+
+
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # what this test sends
+def test_made_up_methods_and_paths_add_no_metric_series(call: Call) -> None:
+    for i in range(5):  # the same label set each time, so the series exist before counting
+        call(f"BREW{i}", "/api/items")
+        call("GET", f"/no/such/path/{i}")
+    call("GET", "/metrics")
+    before = _series(call, "harness_http_requests_total")
+    for i in range(5, 200):
+        call(f"BREW{i}", "/api/items")
+        call("GET", f"/no/such/path/{i}")
+    after = _series(call, "harness_http_requests_total")
+    assert after == before
+    assert 'harness_http_requests_total{method="other",route="/api/items",status="405"' in after
+    assert 'harness_http_requests_total{method="GET",route="other",status="404"' in after
