@@ -193,3 +193,34 @@ def test_acknowledged_writes_survive_a_restart(
         ids = ",".join(str(item_id) for _, item_id in acked.values())
         assert len(client.get(f"/api/items/bulk?ids={ids}").body["items"]) == 40
         assert _list(client, "id<=20", limit=100).body["count"] == 20  # not reseeded
+
+
+def test_idempotency_keys_belong_to_their_caller(
+    service: Any, make_client: Callable[..., Any], make_token: Callable[..., str]
+) -> None:
+    data_dir = service.config.data_dir
+    alice = make_client(service.url, make_token(data_dir, "user", "user-1"))
+    mallory = make_client(service.url, make_token(data_dir, "user", "user-2"))
+    key, other_key = _key(), _key()
+    mine = alice.post("/api/items", NEW, headers={"Idempotency-Key": key})
+    alice.post("/api/items", {**NEW, "quantity": 7}, headers={"Idempotency-Key": other_key})
+    # The same key and body from another caller is that caller's own create, not a replay.
+    theirs = mallory.post("/api/items", NEW, headers={"Idempotency-Key": key})
+    assert (mine.status, theirs.status) == (201, 201)
+    assert "idempotent-replay" not in theirs.headers
+    assert theirs.body["item"]["id"] != mine.body["item"]["id"]
+    assert theirs.body["seq"] > mine.body["seq"]
+    # Another body under someone else's key is no conflict: nothing tells the key exists.
+    probe = mallory.post(
+        "/api/items", {**NEW, "quantity": 1}, headers={"Idempotency-Key": other_key}
+    )
+    assert probe.status == 201 and "idempotent-replay" not in probe.headers
+    # Each caller's replay answers its own write.
+    assert alice.post("/api/items", NEW, headers={"Idempotency-Key": key}).raw == mine.raw
+    assert mallory.post("/api/items", NEW, headers={"Idempotency-Key": key}).raw == theirs.raw
+    reused = mallory.post("/api/items", {**NEW, "quantity": 2}, headers={"Idempotency-Key": key})
+    assert reused.status == 422 and reused.body["seq"] == theirs.body["seq"]
+    # Read-back's lookup (service role) still finds the key: its first write.
+    reader = make_client(service.url, make_token(data_dir, "service"))
+    found = reader.post("/api/writes/lookup", {"keys": [key, other_key]}).body["found"]
+    assert found == {key: mine.body["seq"], other_key: mine.body["seq"] + 1}

@@ -16,6 +16,7 @@ import pytest
 
 from harness.service import seed
 from harness.service.storage import (
+    SCHEMA,
     Actor,
     IdempotencyConflict,
     ItemNotFound,
@@ -281,3 +282,25 @@ def test_many_threads_on_one_connection_get_gap_free_seqs(storage: Storage) -> N
     assert seqs == list(range(1, 12 * 9 + 1))
     assert sum(isinstance(o, ItemNotFound) for o in outcomes) == 12
     assert storage.db.commits <= 12 * 9
+
+
+def test_a_write_log_from_before_scoped_keys_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old_schema = SCHEMA.replace("    idem_scope TEXT NOT NULL DEFAULT '',\n", "").replace(
+        "    before TEXT,\n    UNIQUE (idem_scope, idem_key)\n",
+        "    before TEXT,\n    UNIQUE (idem_key)\n",
+    )
+    conn = sqlite3.connect(path)
+    conn.executescript(old_schema)
+    conn.execute(
+        "INSERT INTO writes (seq, idem_key, fingerprint, op, item_id, actor_sub, t, status, "
+        "response) VALUES (1, 'k', 'f', 'create', 1, 'alice', 0, 201, '{}')"
+    )
+    conn.commit()
+    conn.close()
+    create_sqlite(path, 0)
+    storage = Storage(SqliteDatabase(path))
+    assert storage.create(NEW, "k", Actor(sub="bob")).seq == 2  # bob's own key now
+    with pytest.raises(IdempotencyConflict):  # the old write is alice's, under her key
+        storage.create(NEW, "k", ALICE)
+    assert storage.lookup_writes(["k"]) == {"k": 1}

@@ -59,7 +59,8 @@ CREATE INDEX IF NOT EXISTS items_status ON items(status);
 CREATE INDEX IF NOT EXISTS items_created_at ON items(created_at);
 CREATE TABLE IF NOT EXISTS writes (
     seq BIGINT PRIMARY KEY,
-    idem_key TEXT NOT NULL UNIQUE,
+    idem_key TEXT NOT NULL,
+    idem_scope TEXT NOT NULL DEFAULT '',
     fingerprint TEXT NOT NULL,
     op TEXT NOT NULL,
     item_id BIGINT NOT NULL,
@@ -69,8 +70,10 @@ CREATE TABLE IF NOT EXISTS writes (
     t DOUBLE PRECISION NOT NULL,
     status INTEGER NOT NULL,
     response TEXT NOT NULL,
-    before TEXT
+    before TEXT,
+    UNIQUE (idem_scope, idem_key)
 );
+CREATE INDEX IF NOT EXISTS writes_key ON writes(idem_key, seq);
 CREATE INDEX IF NOT EXISTS writes_kid ON writes(actor_kid, seq);
 CREATE INDEX IF NOT EXISTS writes_sub ON writes(actor_sub, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

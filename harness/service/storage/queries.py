@@ -189,11 +189,14 @@ class Storage:
         return self._write("delete", item_id, {}, key, actor, apply)
 
     def lookup_writes(self, keys: Sequence[str]) -> dict[str, int]:
-        """The seq of each key that was written; absent keys are left out."""
+        """The seq of each key that was written, by any caller (the first write where
+        several callers used one key); absent keys are left out. For read-back, which
+        the service role does, across every caller's writes."""
         with self.db.reading() as conn:
             rows = conn.execute(
                 self._sql(
-                    f"SELECT idem_key, seq FROM writes WHERE {self.dialect.in_list('idem_key')}"
+                    "SELECT idem_key, MIN(seq) FROM writes "
+                    f"WHERE {self.dialect.in_list('idem_key')} GROUP BY idem_key"
                 ),
                 (self.dialect.list_param(keys),),
             ).fetchall()
@@ -248,13 +251,17 @@ class Storage:
         apply: Callable[[Connection, int], tuple[int, int, dict[str, Any], Any]],
     ) -> WriteResult:
         fingerprint = _fingerprint(op, item_id, fields)
+        # A key belongs to its caller (the token's sub): another caller's use of the same
+        # key is a write of its own, and nothing in the answer tells that the key exists.
+        scope = actor.sub or ""
 
         def work(conn: Connection) -> WriteResult:
             seen = conn.execute(
                 self._sql(
-                    "SELECT seq, fingerprint, status, response FROM writes WHERE idem_key = ?"
+                    "SELECT seq, fingerprint, status, response FROM writes "
+                    "WHERE idem_scope = ? AND idem_key = ?"
                 ),
-                (key,),
+                (scope, key),
             ).fetchone()
             if seen is not None:
                 if seen[1] != fingerprint:
@@ -265,12 +272,12 @@ class Storage:
             text = json.dumps(body, separators=(",", ":"))
             conn.execute(
                 self._sql(
-                    "INSERT INTO writes (seq, idem_key, fingerprint, op, item_id, actor_sub, "
-                    "actor_kid, actor_jti, t, status, response, before) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO writes (seq, idem_key, idem_scope, fingerprint, op, item_id, "
+                    "actor_sub, actor_kid, actor_jti, t, status, response, before) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 (
-                    seq, key, fingerprint, op, written_id, actor.sub, actor.kid, actor.jti,
+                    seq, key, scope, fingerprint, op, written_id, actor.sub, actor.kid, actor.jti,
                     time.time(), status, text, None if before is None else json.dumps(before),
                 ),
             )  # fmt: skip

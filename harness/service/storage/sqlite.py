@@ -56,7 +56,8 @@ CREATE INDEX IF NOT EXISTS items_status ON items(status);
 CREATE INDEX IF NOT EXISTS items_created_at ON items(created_at);
 CREATE TABLE IF NOT EXISTS writes (
     seq INTEGER PRIMARY KEY,
-    idem_key TEXT NOT NULL UNIQUE,
+    idem_key TEXT NOT NULL,
+    idem_scope TEXT NOT NULL DEFAULT '',
     fingerprint TEXT NOT NULL,
     op TEXT NOT NULL,
     item_id INTEGER NOT NULL,
@@ -66,8 +67,10 @@ CREATE TABLE IF NOT EXISTS writes (
     t REAL NOT NULL,
     status INTEGER NOT NULL,
     response TEXT NOT NULL,
-    before TEXT
+    before TEXT,
+    UNIQUE (idem_scope, idem_key)
 );
+CREATE INDEX IF NOT EXISTS writes_key ON writes(idem_key, seq);
 CREATE INDEX IF NOT EXISTS writes_kid ON writes(actor_kid, seq);
 CREATE INDEX IF NOT EXISTS writes_sub ON writes(actor_sub, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -228,6 +231,27 @@ class SqliteDatabase:
             raise
 
 
+def _scope_idempotency_keys(conn: sqlite3.Connection) -> None:
+    """Bring a write log from before keys were scoped to their caller (one key, one write
+    for everyone) to today's table, each key scoped to its writer. Runs inside the caller's
+    transaction."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(writes)")]
+    if "idem_scope" in columns:
+        return
+    conn.execute("ALTER TABLE writes RENAME TO writes_unscoped")
+    start = SCHEMA.index("CREATE TABLE IF NOT EXISTS writes")
+    conn.execute(SCHEMA[start : SCHEMA.index(");", start) + 2])
+    kept = ", ".join(columns)
+    conn.execute(
+        f"INSERT INTO writes ({kept}, idem_scope) "
+        f"SELECT {kept}, COALESCE(actor_sub, '') FROM writes_unscoped"
+    )
+    conn.execute("DROP TABLE writes_unscoped")  # its indexes go with it
+    for line in SCHEMA.splitlines():
+        if line.startswith("CREATE INDEX") and " ON writes(" in line:
+            conn.execute(line)
+
+
 def create_sqlite(path: Path, seed_items: int) -> int:
     """Create the schema if missing and seed once; return how many items were seeded now.
 
@@ -241,6 +265,7 @@ def create_sqlite(path: Path, seed_items: int) -> int:
         conn.execute("PRAGMA synchronous = FULL")
         conn.executescript(SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
+        _scope_idempotency_keys(conn)
         done = conn.execute("SELECT value FROM meta WHERE key = 'seeded_items'").fetchone()
         if done is not None:
             conn.execute("COMMIT")
