@@ -7,8 +7,11 @@ recovery the runner reads every key back and writes `readback.json`:
     {"checked_at": float, "missing": [key, ...]}        # the other way round
     {"checked_at": float, "error": "why it failed"}     # read-back impossible
 
-RPO = max(0, t_injected − t_ack of the oldest lost write); 0 when nothing is lost. Writes
-acknowledged after `checked_at` were not checked and are counted apart.
+plus `"unknown": [key, ...]`: keys whose check itself failed (neither present nor lost).
+
+RPO = max(0, t_injected − t_ack of the oldest lost write); 0 when nothing is lost; None
+when any key is unknown (the oldest loss cannot be known). Writes acknowledged after
+`checked_at` were not checked and are counted apart.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class DataLoss:
     checked_at: float | None
     unchecked_writes: int
     lost_keys: tuple[str, ...] = ()
+    unknown_writes: int | None = None
+    """Checked keys whose check failed (a timeout, a 5xx...): neither present nor lost."""
 
 
 def measure_data_loss(
@@ -51,11 +56,14 @@ def measure_data_loss(
     if not isinstance(checked_at, int | float):
         return DataLoss(len(acked), None, None, None, None, 0)
     checked = {k: t for k, t in acked.items() if t <= checked_at}
-    missing = _missing_keys(readback or {}, checked)
+    unknown = {str(k) for k in (readback or {}).get("unknown") or ()} & set(checked)
+    missing = _missing_keys(readback or {}, checked) - unknown
     lost = sorted(missing, key=lambda k: (checked[k], k))
     after = sum(1 for k in lost if t_injected is not None and checked[k] >= t_injected)
-    if not lost:
-        rpo_s: float | None = 0.0
+    if unknown:
+        rpo_s: float | None = None
+    elif not lost:
+        rpo_s = 0.0
     elif t_injected is None:
         rpo_s = None
     else:
@@ -68,6 +76,7 @@ def measure_data_loss(
         checked_at=float(checked_at),
         unchecked_writes=len(acked) - len(checked),
         lost_keys=tuple(lost[:50]),
+        unknown_writes=len(unknown),
     )
 
 

@@ -62,6 +62,7 @@ MEASURED_KEYS: tuple[str, ...] = (
     "lost_after_injection",
     "checked_at",
     "unchecked_writes",
+    "unknown_writes",
     "containment_s",
     "t_contained",
     "unauthorized_ok",
@@ -260,6 +261,11 @@ def compute_recovery(run_dir: Path) -> dict[str, Any]:
     loss = measure_data_loss(iter_jsonl(rd.ledger), read_readback(rd.path, warnings), t_inj)
     out.update(asdict(loss))
     out["lost_keys"] = list(loss.lost_keys)
+    if loss.unknown_writes:
+        warnings.append(
+            f"{loss.unknown_writes} acknowledged writes could not be checked (unknown): "
+            "RPO not given, lost writes counted among the others"
+        )
     attack_path = rd.path / ATTACK
     if scenario.fault.type == "security_breach" or attack_path.exists():
         breach = measure_breach(
@@ -280,8 +286,8 @@ def verdicts(scenario: Scenario, figures: Mapping[str, Any]) -> dict[str, bool]:
         out["rto"] = rto_s is not None and rto_s <= objectives.rto_s + 1e-9
     if objectives.rpo_s is not None:
         lost, rpo_s = figures.get("lost_writes"), figures.get("rpo_s")
-        if objectives.rpo_s == 0:
-            out["rpo"] = lost == 0
+        if objectives.rpo_s == 0:  # unknown keys might be lost: zero cannot be claimed
+            out["rpo"] = lost == 0 and not figures.get("unknown_writes")
         else:
             out["rpo"] = rpo_s is not None and rpo_s <= objectives.rpo_s + 1e-9
     if objectives.containment_s is not None:

@@ -184,7 +184,7 @@ def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
     shown = ", ".join(str(k) for k in keys[:5]) + (
         f" and {len(keys) - 5} more" if len(keys) > 5 else ""
     )
-    return [
+    facts = [
         Fact(
             "RPO (data-loss window)", rpo_text, ok, "oldest lost write before injection", objective
         ),
@@ -196,6 +196,18 @@ def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
             lost_objective,
         ),
     ]
+    unknown = recovery.get("unknown_writes")
+    if unknown is not None and lost is not None and acknowledged is not None:
+        present = int(acknowledged) - int(lost) - int(unknown)
+        facts.append(
+            Fact(
+                "Read-back: present / lost / unknown",
+                f"{fmt_count(present)} / {fmt_count(lost)} / {fmt_count(unknown)}",
+                None,
+                "unknown: the check itself failed (RPO not given)" if unknown else "",
+            )
+        )
+    return facts
 
 
 def _breach_figures(recovery: Json, summary: Json) -> list[Fact]:

@@ -76,6 +76,11 @@ class ReadBack:
     present: dict[str, int | None] | None = None
     missing: tuple[str, ...] | None = None
     error: str | None = None
+    unknown: tuple[str, ...] = ()
+    """Keys whose check itself failed (timeout, 5xx, unexpected status): not lost, not
+    present; any of them leaves RPO unknown."""
+    adapter: str | None = None
+    """The read-back adapter: `lookup`, `http` or `sql`."""
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = READBACK) -> ReadBack:
@@ -91,6 +96,8 @@ class ReadBack:
             present=present,
             missing=str_list(data, "missing", where) if "missing" in data else None,
             error=opt_str(data, "error", where),
+            unknown=str_list(data, "unknown", where),
+            adapter=opt_str(data, "adapter", where),
         )
 
 

@@ -105,6 +105,7 @@ def check_scenario(config: ScenarioRunConfig) -> None:
     """Everything that can be known wrong before the run starts (ConfigError)."""
     from harness.analysis.thresholds import parse_thresholds
     from harness.runner.profile import scenario_profile
+    from harness.runner.readback.adapters import check_readback
     from harness.runner.target import deployment_config
 
     scenario, source = config.scenario, config.source
@@ -116,6 +117,7 @@ def check_scenario(config: ScenarioRunConfig) -> None:
         )
     config.build_fault()
     _check_runbook(scenario, source)
+    check_readback(scenario, config.locustfile)
     scenario_profile(scenario)
     if scenario.target.kind == "deployment":
         deployment_config(scenario, Path("deployment"))

@@ -78,7 +78,6 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
 def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: Path) -> Any:
     """The load engine's RunConfig for this scenario against its started target."""
     from harness.load.config import RunConfig
-    from harness.scenarios import scenario_to_dict
 
     scenario = config.scenario
     return RunConfig(
@@ -96,10 +95,22 @@ def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: 
         item_ids=target.item_ids,
         kind="scenario",
         scenario_name=scenario.name,
-        scenario=scenario_to_dict(scenario),
+        scenario=_run_json_scenario(scenario),
         topology=target.topology,
         out_dir_prepared=True,
     )
+
+
+def _run_json_scenario(scenario: Any) -> dict[str, Any]:
+    """The scenario as run.json holds it: read-back secrets (header values, a DSN's
+    password) left out."""
+    from harness.runner.readback.spec import redacted
+    from harness.scenarios import scenario_to_dict
+
+    data = scenario_to_dict(scenario)
+    if isinstance(data.get("readback"), dict):
+        data["readback"] = redacted(data["readback"])
+    return data
 
 
 def judge(run_dir: Path) -> dict[str, Any]:

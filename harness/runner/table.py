@@ -41,6 +41,8 @@ def recovery_rows(recovery: Mapping[str, Any]) -> list[tuple[str, str, str, str]
          _verdict(verdicts, "rpo")),
         ("lost writes", lost_text, "", ""),
     ]  # fmt: skip
+    if recovery.get("unknown_writes"):
+        rows.append(("unknown writes (check failed)", _count(recovery["unknown_writes"]), "", ""))
     if recovery.get("forged_requests") is not None:
         rows += [
             ("time to containment", _seconds(recovery.get("containment_s")),

@@ -36,7 +36,9 @@ from harness.faults import FaultContext, FaultError, clear_fault, inject_fault
 from harness.load.live import LiveRun
 from harness.runner.config import ScenarioRunConfig
 from harness.runner.probe import ProbeLoop
-from harness.runner.readback import read_back
+from harness.runner.readback.adapters import build_adapter, scenario_dir
+from harness.runner.readback.core import read_back
+from harness.runner.readback.spec import readback_spec
 from harness.runner.relay import EventRelay
 from harness.runner.target import Target
 
@@ -252,20 +254,21 @@ class ScenarioTimeline:
     def _verify(self) -> None:
         live = self._require_live()
         self._phase("verify")
-        readback = read_back(
-            live,
-            self.target.url,
-            self.target.readback_token(),
-            self.config.readback_timeout_s,
-            Path(live.run_dir),
+        spec = readback_spec(self.scenario.readback, self.config.source)
+        adapter = build_adapter(
+            spec, self.target.url, self.target.readback_token, scenario_dir(self.scenario)
         )
+        readback = read_back(live, adapter, self.config.readback_timeout_s, Path(live.run_dir))
         live.emit(
             "readback",
             ok=readback.error is None,
+            adapter=readback.adapter,
             checked=readback.checked,
             present=readback.present,
             missing=readback.missing if readback.error is None else None,
+            unknown=readback.unknown if readback.error is None else None,
             checked_at=readback.checked_at,
+            took_s=round(readback.took_s, 3),
             detail=readback.detail(),
         )
         self.echo(readback.detail())

@@ -1,5 +1,6 @@
 """A scenario that runs the user's own locustfile (the `locustfile` key): its
-`ledger.record` calls reach ledger.jsonl with their fields, and the read-back checks them."""
+`ledger.record` calls reach ledger.jsonl with their fields, and the http read-back adapter
+checks each write on a URL built from a recorded field, with a header from the environment."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Shopper(FastHttpUser):
         body = {"name": "order " + key[:6], "category": "toys", "price": 3.5, "quantity": 1}
         resp = self.client.post("/api/items", json=body, headers=headers, name="order")
         if resp.status_code == 201:
-            ledger.record(key, shop="north", cents=350)
+            ledger.record(key, shop="north", cents=350, item_id=resp.json()["item"]["id"])
 """
 
 SCENARIO = """
@@ -51,6 +52,11 @@ window_s = 1
 [fault]
 type = "command"
 params = {{ command = "true" }}
+[readback]
+type = "http"
+url = "/api/items/{{item_id}}"
+headers = {{ Authorization = "$SHOP_READ_AUTH" }}
+concurrency = 4
 """
 
 
@@ -62,8 +68,10 @@ def test_a_scenario_runs_the_users_locustfile_and_reads_its_ledger_back(
     write(tmp_path / "users" / "shop.py", LOCUSTFILE)
     path = write(tmp_path / "s.toml", SCENARIO.format(url=own_service.url))
     run_dir = tmp_path / "run"
+    tokens = token_env(own_service.config.data_dir)
+    read_auth = "Bearer " + tokens["HARNESS_TOKEN_VIEWER"]
     done = run_harness("scenario", str(path), "--out", str(run_dir),
-                       env=token_env(own_service.config.data_dir))  # fmt: skip
+                       env={**tokens, "SHOP_READ_AUTH": read_auth})  # fmt: skip
     assert done.code == 0, done.out + done.err
     entries = list(iter_jsonl(run_dir / "ledger.jsonl"))
     assert entries, done.out
@@ -71,4 +79,8 @@ def test_a_scenario_runs_the_users_locustfile_and_reads_its_ledger_back(
     assert {line["name"] for line in iter_jsonl(run_dir / "intervals.jsonl")} == {"POST order"}
     recovery = summary(run_dir)["recovery"]
     assert recovery["lost_writes"] == 0 and recovery["acknowledged_writes"] > 0
-    assert events(run_dir, "readback")[0]["checked"] == recovery["acknowledged_writes"]
+    assert recovery["unknown_writes"] == 0 and recovery["rpo_s"] == 0
+    readback = events(run_dir, "readback")[0]
+    assert readback["adapter"] == "http" and readback["checked"] == recovery["acknowledged_writes"]
+    assert read_auth not in (run_dir / "run.json").read_text()
+    assert '"$SHOP_READ_AUTH"' in (run_dir / "run.json").read_text()

@@ -13,13 +13,8 @@ import pytest
 from harness.analysis.data_loss import measure_data_loss
 from harness.rundir import iter_jsonl
 from harness.runner import http
-from harness.runner.readback import (
-    ReadbackError,
-    ledger_keys,
-    lookup_all,
-    read_back,
-    wait_for_ledger,
-)
+from harness.runner.readback.core import ReadbackError, ledger_keys, read_back, wait_for_ledger
+from harness.runner.readback.lookup import LookupAdapter, lookup_all
 from harness.runner.relay import EventRelay
 from harness.runner.run import exit_code
 from harness.runner.table import recovery_table
@@ -104,14 +99,16 @@ def test_readback_file_feeds_rpo(tmp_path: Path) -> None:
     ledger = [{"key": f"k{i}", "seq": i, "t_ack": now - 10 + i} for i in range(6)]
     (tmp_path / "ledger.jsonl").write_text("".join(json.dumps(x) + "\n" for x in ledger), "utf-8")
     target = FakeTarget({"k0": 0, "k1": 1, "k2": 2, "k4": 4})
-    result = read_back(FakeLive(now + 1), "http://h:1", "tok", 5.0, tmp_path, send=target)
-    assert (result.checked, result.present, result.missing) == (6, 4, 2)
+    adapter = LookupAdapter("http://h:1", "tok", send=target)
+    result = read_back(FakeLive(now + 1), adapter, 5.0, tmp_path)
+    assert (result.checked, result.present, result.missing, result.unknown) == (6, 4, 2, 0)
     stored = json.loads((tmp_path / "readback.json").read_text())
-    assert set(stored) == {"checked_at", "present"} and stored["present"]["k4"] == 4
+    assert stored["present"]["k4"] == 4 and stored["adapter"] == "lookup"
+    assert stored["counts"] == {"present": 4, "lost": 2, "unknown": 0}
     loss = measure_data_loss(iter_jsonl(tmp_path / "ledger.jsonl"), stored, now - 5)
     assert loss.lost_writes == 2 and loss.lost_keys == ("k3", "k5")
     assert loss.rpo_s == pytest.approx(2.0, abs=1e-3)
-    no_token = read_back(FakeLive(now + 1), "http://h:1", None, 5.0, tmp_path)
+    no_token = read_back(FakeLive(now + 1), LookupAdapter("http://h:1", None), 5.0, tmp_path)
     assert no_token.error is not None and "HARNESS_TOKEN_SERVICE" in no_token.error
     assert "error" in json.loads((tmp_path / "readback.json").read_text())
 
