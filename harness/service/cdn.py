@@ -6,7 +6,7 @@ before the cache may answer it. Each route's tier (from `rbac.ROUTES`) fixes its
 | tier | Cache-Control | edge: fresh for | then |
 | static | public, max-age=31536000, immutable | a year | miss |
 | html | public, max-age=10, stale-while-revalidate=30 | 10 s | 30 s served stale, refreshed |
-| api | public, max-age=0, s-maxage=5, stale-if-error=60 | 5 s | 60 s usable if origin fails |
+| api | private, max-age=0, stale-if-error=60 | 5 s | 60 s usable if origin fails |
 | dynamic | no-store | never stored (BYPASS) | |
 
 Cacheable 200s get a strong ETag (BLAKE2b of the body); `If-None-Match` gets a 304 from

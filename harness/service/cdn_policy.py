@@ -40,9 +40,13 @@ class TierPolicy:
 POLICIES: dict[str, TierPolicy] = {
     "static": TierPolicy("static", "public, max-age=31536000, immutable", 31_536_000.0),
     "html": TierPolicy("html", "public, max-age=10, stale-while-revalidate=30", 10.0, 30.0),
+    # `private`: these answers need a bearer token, and a shared cache downstream (a real CDN,
+    # a proxy) may reuse a `public` or `s-maxage` answer for a request with another token or
+    # none (RFC 9111 section 3.5). Our own edge authorizes every request before it answers,
+    # so it keeps caching them for 5 s under its own policy.
     "api": TierPolicy(
         "api",
-        "public, max-age=0, s-maxage=5, stale-if-error=60",
+        "private, max-age=0, stale-if-error=60",
         5.0,
         0.0,
         60.0,
