@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.faults.base import FaultContext, FaultError, tail
+from harness.redaction import redact_text
 from harness.scenarios.fields import Table
 from harness.topology.processes import is_alive
 
@@ -126,9 +127,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _show(command: tuple[str, ...] | str | None) -> str:
+    """The command for events and the terminal, without tokens or URL secrets in it."""
     if command is None:
         return ""
-    return command if isinstance(command, str) else shlex.join(command)
+    return redact_text(command if isinstance(command, str) else shlex.join(command))
 
 
 def _signal_number(table: Table, key: str, default: str | None) -> signal.Signals | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.faults.base import FaultContext, FaultError, tail
 from harness.faults.generic import string_map
+from harness.redaction import redact_url
 from harness.scenarios.fields import Table
 
 
@@ -68,13 +69,15 @@ class HttpCall:
             status, text = exc.code, exc.read(2048)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise FaultError(fault_type, f"{self.method} {self.url} failed: {reason}") from None
+            where = redact_url(self.url)
+            raise FaultError(fault_type, f"{self.method} {where} failed: {reason}") from None
         ok = status in self.expect_status if self.expect_status else 200 <= status < 300
         if not ok:
             wanted = "/".join(map(str, self.expect_status or ())) or "2xx"
             raise FaultError(
                 fault_type,
-                f"{self.method} {self.url} answered {status}, expected {wanted}: {tail(text)}",
+                f"{self.method} {redact_url(self.url)} answered {status}, expected {wanted}: "
+                f"{tail(text)}",
             )
         return status
 
@@ -112,9 +115,9 @@ class HttpFault:
 
     def describe(self) -> str:
         """One line: the calls made."""
-        text = f"http: {self.inject_call.method} {self.inject_call.url}"
+        text = f"http: {self.inject_call.method} {redact_url(self.inject_call.url)}"
         if self.clear_call is not None:
-            text += f"; clear: {self.clear_call.method} {self.clear_call.url}"
+            text += f"; clear: {self.clear_call.method} {redact_url(self.clear_call.url)}"
         return text
 
     def inject(self, ctx: FaultContext) -> None:

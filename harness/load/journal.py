@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.redaction import redact_argv, redact_strings, redact_text
 from harness.rundir import SCHEMA_VERSION, JsonlAppender, RunDir, new_run_id, write_json_atomic
 
 
@@ -48,14 +49,14 @@ class Manifest:
             "kind": self.kind,
             "scenario": self.scenario,
             "profile": self.profile,
-            "target": self.target,
+            "target": redact_text(self.target),
             "embedded_service": self.embedded_service,
             "topology": self.topology,
             "workers_expected": self.workers_expected,
             "host": socket.gethostname(),
             "versions": versions(),
-            "argv": self.argv,
-            "config": self.config,
+            "argv": redact_argv(self.argv),  # never a secret in a run file
+            "config": redact_strings(self.config),
             "thresholds": self.thresholds,
             "planned_duration_s": self.planned_duration_s,
             "started_at": self.started_at,
@@ -106,7 +107,8 @@ class RunJournal:
 
     def event(self, kind: str, t: float | None = None, **fields: Any) -> None:
         """Append `{"t", "kind", ...fields}` to events.jsonl."""
-        self._events.append({"t": time.time() if t is None else t, "kind": kind, **fields})
+        record = {"t": time.time() if t is None else t, "kind": kind, **fields}
+        self._events.append(redact_strings(record))  # an event may quote a URL or a header
 
     def interval(self, line: dict[str, Any]) -> None:
         """Append one merged interval line."""

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.redaction import redact_strings
 from harness.rundir import JsonlAppender
 
 
@@ -35,7 +36,7 @@ class EventRelay:
     def emit(self, kind: str, **fields: Any) -> None:
         """Record one event; `t` defaults to now."""
         record: dict[str, Any] = {"t": fields.pop("t", None) or time.time(), "kind": kind}
-        record.update(fields)
+        record.update(redact_strings(fields))  # tokens and URL secrets never reach the file
         with self._lock:
             if self._live is not None:
                 self._live.emit(kind, **{k: v for k, v in record.items() if k != "kind"})

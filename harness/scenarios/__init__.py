@@ -8,7 +8,6 @@ from harness.scenarios.loader import (
     load_scenario,
     rescale_checked,
     scenario_from_mapping,
-    scenario_to_dict,
 )
 from harness.scenarios.model import (
     FAULT_TYPES,
@@ -26,6 +25,7 @@ from harness.scenarios.model import (
     Target,
     rescale,
 )
+from harness.scenarios.stored import scenario_to_dict
 
 __all__ = [
     "FAULT_TYPES",

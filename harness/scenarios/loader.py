@@ -11,7 +11,6 @@ import importlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -36,7 +35,6 @@ from harness.scenarios.model import (
     Target,
     freeze,
     rescale,
-    thaw,
 )
 
 NAME_MAX = 64
@@ -396,58 +394,3 @@ def _ensure_fault_params(scenario: Scenario, source: str) -> None:
 
     if fault_available(scenario.fault.type):
         build_fault(scenario.fault, source)
-
-
-def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain JSON data, readable back by `scenario_from_mapping`.
-
-    This is what the runner stores in run.json as `config.scenario`. Durations are seconds.
-    """
-    steady = scenario.steady_state
-    steady_dict: dict[str, Any] = {
-        "success_rate": steady.success_rate,
-        "min_requests": steady.min_requests,
-        "max_silence_s": "auto" if steady.max_silence_s is None else steady.max_silence_s,
-    }
-    for limit in steady.latency_ms:
-        steady_dict[limit.key] = limit.max_ms
-    if steady.probe is not None:
-        probe = steady.probe
-        steady_dict["probe"] = {
-            ("path" if probe.url.startswith("/") else "url"): probe.url,
-            "expect_status": probe.expect_status,
-            "timeout_s": probe.timeout_s,
-            "interval_s": probe.interval_s,
-            "name": probe.name,
-        }
-    fault = scenario.fault
-    fault_dict: dict[str, Any] = {"type": fault.type, "params": thaw(fault.params)}
-    if fault.at_s is not None:
-        fault_dict["at_s"] = fault.at_s
-    if fault.duration_s is not None:
-        fault_dict["duration_s"] = fault.duration_s
-    out: dict[str, Any] = {
-        "name": scenario.name,
-        "description": scenario.description,
-        "profile": scenario.profile.name or thaw(scenario.profile.inline),
-        "target": "deployment" if scenario.target.kind == "deployment" else scenario.target.url,
-        "phases": asdict(scenario.phases),
-        "steady_state": steady_dict,
-        "fault": fault_dict,
-        "recovery": {
-            "mode": scenario.recovery.mode,
-            "steps": [
-                {"action": s.action, "after_s": s.after_s, "params": thaw(s.params)}
-                for s in scenario.recovery.steps
-            ],
-        },
-        "thresholds": list(scenario.thresholds),
-        "objectives": {k: v for k, v in asdict(scenario.objectives).items() if v is not None},
-    }
-    if scenario.target.kind == "deployment":
-        out["deployment"] = asdict(scenario.deployment)
-    if scenario.locustfile is not None:
-        out["locustfile"] = scenario.locustfile
-    if scenario.readback is not None:
-        out["readback"] = thaw(scenario.readback)
-    return out

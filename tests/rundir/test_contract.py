@@ -47,8 +47,8 @@ def test_schema_1_run_directories_load_and_round_trip(name: str) -> None:
     assert events[0].kind is EventKind.RUN_STARTED
     assert events[-1].kind in (EventKind.RUN_STOPPED, EventKind.RECOVERY_ACTION)
     assert all(e.kind is not EventKind.OTHER for e in events)
-    assert all(e.to_dict() == json.loads(line) for e, line in
-               zip(events, (path / "events.jsonl").read_text().splitlines(), strict=True))  # fmt: skip
+    lines = (path / "events.jsonl").read_text().splitlines()
+    assert all(e.to_dict() == json.loads(line) for e, line in zip(events, lines, strict=True))
     assert all(entry.key for entry in read_ledger(path / "ledger.jsonl"))
 
 
@@ -77,9 +77,9 @@ def test_an_unknown_event_kind_is_kept_not_fatal() -> None:
 
 
 def test_a_field_of_the_wrong_type_names_the_file_and_field() -> None:
-    with pytest.raises(ConfigError, match="run.json: started_at: expected a number"):
+    with pytest.raises(ConfigError, match=r"run\.json: started_at: expected a number"):
         Manifest.from_dict({"run_id": "x", "started_at": "yesterday"})
-    with pytest.raises(ConfigError, match="summary.json: 'maybe' is not a valid Verdict"):
+    with pytest.raises(ConfigError, match=r"summary\.json: 'maybe' is not a valid Verdict"):
         Summary.from_dict({"run_id": "x", "verdict": "maybe"})
 
 

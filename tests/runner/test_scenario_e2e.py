@@ -4,7 +4,11 @@ that fails before the fault, bad input, a fault that cannot be injected, and a s
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +205,40 @@ def test_ctrl_c_during_the_observation_still_rolls_back(
     assert events(run_dir, "fault_cleared"), "the rollback ran on Ctrl-C"
     assert process_state(own_service.pid) != "T"
     assert summary(run_dir)["status"] == "interrupted"
+
+
+@pytest.mark.e2e
+def test_run_files_hold_no_secret_and_follow_the_umask(
+    tmp_path: Path, service: ServiceProcess
+) -> None:
+    tokens = token_env(service.config.data_dir)
+    admin = tokens["HARNESS_TOKEN_ADMIN"]
+    text = scenario(
+        "secrets",
+        service.url,
+        f'type = "http"\n[fault.params]\nurl = "{service.url}/healthz?token=URL-S3CRET"\n'
+        f'method = "GET"\nheaders = {{ Authorization = "Bearer {admin}", '
+        f'X-Api-Key = "HEADER-S3CRET" }}',
+        "warmup_s = 1\nsteady_check_s = 1\nobserve_s = 2\ncooldown_s = 0.5\nwindow_s = 1",
+        users=2,
+        rate=10,
+    )
+    run_dir = tmp_path / "run"
+    path = write(tmp_path / "s.toml", text)
+    # the user's umask, as for any file they write: no wider, and not narrowed to hide secrets
+    command = f"umask 027 && exec {sys.executable} -m harness scenario {path} --out {run_dir}"
+    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                          env={**os.environ, **tokens}, timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert events(run_dir, "fault_injected"), "the webhook was called with its real headers"
+    secrets = ("URL-S3CRET", "HEADER-S3CRET", *tokens.values())
+    for file in run_dir.rglob("*"):
+        if file.is_file():
+            content = file.read_text(encoding="utf-8", errors="replace")
+            assert not [s for s in secrets if s in content], file
+            if file.parent == run_dir:
+                assert file.stat().st_mode & 0o777 == 0o640, file
+    assert not [s for s in secrets if s in done.stdout + done.stderr]
+    stored = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    headers = stored["config"]["scenario"]["fault"]["params"]["headers"]
+    assert headers == {"Authorization": "<redacted>", "X-Api-Key": "<redacted>"}
