@@ -7,6 +7,9 @@ A fault is a small object with three methods:
   never ran, and the runner always calls it (rollbacks always run);
 - `describe()` says in one line what the fault does, for events and the report.
 
+A fault may also have `prepare(ctx)`: a bounded wait for what it acts on (the router's
+active region, say), run by `inject_fault` before the injection is timed.
+
 A fault that cannot do its job raises `FaultError`; `inject_fault` / `clear_fault` turn it
 into a `fault_failed` event, and the command line into exit code 3.
 """
@@ -98,12 +101,18 @@ class Fault(Protocol):
 def inject_fault(fault: Fault, ctx: FaultContext) -> float:
     """Inject `fault` and record it; return the injection time (when `inject` began).
 
-    Records `fault_injected` with `t` = the start of the injection and `took_s`. On
-    failure, records `fault_failed` (phase `inject`), rolls back at once with `clear_fault`
-    (its own failure is recorded too), then raises the FaultError.
+    Records `fault_injected` with `t` = the start of the injection and `took_s`. A fault
+    with a `prepare(ctx)` method (a wait for what it acts on, e.g. the router's active
+    region) has it called first, outside the injection's time. On failure of either,
+    records `fault_failed` (phase `inject`), rolls back at once with `clear_fault` (its own
+    failure is recorded too), then raises the FaultError.
     """
     t_start = ctx.clock()
     try:
+        prepare = getattr(fault, "prepare", None)
+        if prepare is not None:
+            prepare(ctx)
+            t_start = ctx.clock()
         fault.inject(ctx)
     except Exception as exc:
         error = _as_fault_error(fault, exc)

@@ -117,6 +117,9 @@ class RestoreResult:
     started_t: float
     done_t: float
     seq: int | None
+    replaced_seq: int | None = None
+    """The primary's last write seq at the moment the restore replaced it, read under the
+    restore's own write lock (None when unreadable): writes after `seq` up to it are lost."""
 
 
 def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -296,18 +299,41 @@ def restore_live(data_dir: Path, source: Path) -> RestoreResult:
     started = time.time()
     if integrity_check(source) != "ok":
         raise ReplicationError(f"{source} fails integrity_check; not restoring from it")
+    replaced: list[int | None] = []
+
+    def count_replaced(status: int, remaining: int, total: int) -> None:
+        # After the first step that succeeded (and did not finish) the copy holds the
+        # primary's write lock until it commits: no write can land any more, and another
+        # connection still reads the last committed state, the one being replaced.
+        if not replaced and status == sqlite3.SQLITE_OK and remaining > 0:
+            replaced.append(_committed_seq(primary))
+
     try:
         src = _connect(source, read_only=True)
         dst = sqlite3.connect(f"file:{primary.resolve()}?mode=rw", uri=True, timeout=10.0)
         try:
-            src.backup(dst)
+            pages = int(src.execute("PRAGMA page_count").fetchone()[0])
+            src.backup(dst, pages=max(1, pages - 1), progress=count_replaced)
             seq = _max_seq(dst)
         finally:
             src.close()
             dst.close()
     except sqlite3.Error as exc:
         raise ReplicationError(f"cannot restore {source} into the live {primary}: {exc}") from exc
-    return RestoreResult(source, "live", started, time.time(), seq)
+    done = time.time()
+    return RestoreResult(source, "live", started, done, seq, replaced[0] if replaced else None)
+
+
+def _committed_seq(path: Path) -> int | None:
+    """The last write seq committed in the database at `path`, None when unreadable."""
+    try:
+        conn = _connect(path, read_only=True)
+        try:
+            return _max_seq(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
 
 
 def replace_primary(data_dir: Path, source: Path) -> RestoreResult:
@@ -316,11 +342,12 @@ def replace_primary(data_dir: Path, source: Path) -> RestoreResult:
     started = time.time()
     staged = data_dir / f".{PRIMARY}.restore"
     snap = copy_database(source, staged, journal_mode="wal")
+    replaced_seq = _committed_seq(primary) if primary.is_file() else None  # no writer is left
     for stale in (Path(f"{primary}-wal"), Path(f"{primary}-shm"), Path(f"{primary}-journal")):
         stale.unlink(missing_ok=True)  # a stale WAL would be replayed onto the new file
     os.replace(staged, primary)
     _fsync_dir(data_dir)
-    return RestoreResult(source, "offline", started, time.time(), snap.seq)
+    return RestoreResult(source, "offline", started, time.time(), snap.seq, replaced_seq)
 
 
 def promote_standby(data_dir: Path, *, offline: bool = False) -> RestoreResult:

@@ -166,6 +166,12 @@ def restore_backup(
         result = deployment.restore_backup(chosen.path, offline=offline)
     if purge_cdn:
         purge_edge_cache(data_dir)
+    # Writes go on until the restore locks the primary (live) or stops its services
+    # (offline), so the seq read before it began misses the writes acknowledged meanwhile;
+    # the one the restore read at the moment of replacing is exact when live. Offline, a
+    # reopened WAL whose frames the corruption overwrote may end early: keep the larger.
+    if result.replaced_seq is not None:
+        seq_before = max(seq_before or 0, result.replaced_seq)
     discarded = None if seq_before is None or result.seq is None else seq_before - result.seq
     return {
         "source": chosen.path.name,

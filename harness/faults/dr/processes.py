@@ -16,6 +16,7 @@ that waits for the router to answer (`wait_ready`) are here too.
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 from harness.errors import RunFailed
@@ -24,6 +25,8 @@ from harness.faults.dr.common import http_request, require_deployment, target_ur
 from harness.scenarios.fields import Table
 
 CLEAR_TIMEOUT_S = 60.0
+ACTIVE_TIMEOUT_S = 10.0
+"""How long `region = "active"` waits for the router to name an active region."""
 
 
 def _signal_param(params: Table, default: str = "SIGKILL") -> signal.Signals:
@@ -39,24 +42,42 @@ def _signal_param(params: Table, default: str = "SIGKILL") -> signal.Signals:
 
 
 class ApiFailureFault:
-    """Kill every service process of one region; the supervisor restarts them."""
+    """Kill every service process of one region; the supervisor restarts them.
+
+    `region = "active"` means the region the router sends new connections to. The router
+    has none while it sees no region healthy (right after a restart its first checks may
+    fail, and under CPU contention a check can time out), though it still forwards to the
+    unhealthy endpoints as a last resort, so the service answers meanwhile. So `prepare`,
+    before the injection is timed, waits (at most `active_timeout_s`) for the router to name
+    one, and fails saying so when it does not.
+    """
 
     type = "api_failure"
 
     def __init__(
-        self, region: str = "a", sig: signal.Signals = signal.SIGKILL, restart: bool = True
+        self,
+        region: str = "a",
+        sig: signal.Signals = signal.SIGKILL,
+        restart: bool = True,
+        active_timeout_s: float = ACTIVE_TIMEOUT_S,
     ) -> None:
         self.region = region
         self.sig = sig
         self.restart = restart
+        self.active_timeout_s = active_timeout_s
+        self._resolved: str | None = None
         self._killed_region: str | None = None
 
     @classmethod
     def from_params(cls, params: Table) -> ApiFailureFault:
         """`region` (a region name, or `active`: the router's at injection; default `a`),
-        `signal` (SIGKILL), `restart` (true: the supervisor restarts them at once)."""
+        `signal` (SIGKILL), `restart` (true: the supervisor restarts them at once),
+        `active_timeout_s` (10: how long `active` waits for the router to have one)."""
         return cls(
-            params.string("region", "a"), _signal_param(params), params.boolean("restart", True)
+            params.string("region", "a"),
+            _signal_param(params),
+            params.boolean("restart", True),
+            params.duration("active_timeout_s", ACTIVE_TIMEOUT_S),
         )
 
     def describe(self) -> str:
@@ -66,12 +87,17 @@ class ApiFailureFault:
             f"api_failure: {self.sig.name} to every service process of region {self.region}; {then}"
         )
 
+    def prepare(self, ctx: FaultContext) -> None:
+        """Resolve `active` before the injection is timed (the wait is not part of RTO)."""
+        if self.region == "active":
+            self._resolved = self._active_region(require_deployment(ctx, self.type))
+
     def inject(self, ctx: FaultContext) -> None:
         """Resolve the region and signal its processes' groups."""
         deployment = require_deployment(ctx, self.type)
-        region = self.region
-        if region == "active":
-            region = str(deployment.router.status().get("active") or "")
+        region, self._resolved = self._resolved, None
+        if region is None:
+            region = self._active_region(deployment) if self.region == "active" else self.region
         if region not in deployment.regions:
             raise FaultError(
                 self.type,
@@ -82,6 +108,35 @@ class ApiFailureFault:
         if not pids:
             raise FaultError(self.type, f"region {region} has no running process to kill")
         ctx.emit("fault_effect", fault=self.type, region=region, pids=pids, signal=self.sig.name)
+
+    def _active_region(self, deployment: Any) -> str:
+        """The router's active region, waiting (bounded) while it has none."""
+        deadline = time.monotonic() + self.active_timeout_s
+        last = "no answer yet"
+        while True:
+            try:
+                status = deployment.router.status()
+            except RunFailed as exc:  # the router restarting: ask again until the deadline
+                last = f"its control API: {exc}"
+            else:
+                active = status.get("active")
+                if active:
+                    return str(active)
+                healthy = status.get("regions") or {}
+                last = "regions " + (
+                    ", ".join(
+                        f"{name} {'healthy' if info.get('healthy') else 'unhealthy'}"
+                        for name, info in healthy.items()
+                    )
+                    or "unknown"
+                )
+            if time.monotonic() >= deadline:
+                raise FaultError(
+                    self.type,
+                    f'region = "active": the router had no active region within '
+                    f"{self.active_timeout_s:g}s ({last}); nothing killed",
+                )
+            time.sleep(0.05)
 
     def clear(self, ctx: FaultContext) -> None:
         """Let the region run again if it was held, and wait until it is ready."""
