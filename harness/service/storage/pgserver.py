@@ -112,6 +112,10 @@ class PostgresServer:
         """Stop the server (`fast`: clean shutdown, `immediate`: as a crash) and start it
         again on the same port; every client connection is cut."""
         self.stop_server(mode)
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server again, on the same port, after `stop_server`."""
         self._pg_ctl_start()
 
     def stop_server(self, mode: str = "fast") -> None:

@@ -34,7 +34,8 @@ T = TypeVar("T")
 WRITE_LOCK_KEY = 0x68726E73_00000001
 SCHEMA_LOCK_KEY = 0x68726E73_00000002
 CONNECT_TIMEOUT_S = 3
-POOL_TIMEOUT_S = 3.0
+POOL_TIMEOUT_S = 2.0
+RECONNECT_GIVE_UP_S = 2.0
 # SQLSTATE classes that mean the server cannot serve now, whatever the statement:
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
 # cannot connect now), 58 system error; and 25006, a write sent to a read-only server.
@@ -135,9 +136,12 @@ class PostgresDatabase:
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
             check=ConnectionPool.check_connection,
             timeout=timeout_s,
-            # Keep trying to reconnect for as long as the service runs: a failover or a
-            # restart may take longer than the default five minutes.
-            reconnect_timeout=24 * 3600,
+            # Reconnection backs off exponentially (1 s, 2 s, 4 s...) for this long, then gives
+            # up until the next request asks for a connection, which tries at once. Kept
+            # short, the service is back within about a second of the server, however long
+            # the outage was (a five-minute default could leave it waiting 2 minutes more).
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
+            reconnect_failed=_quietly,
             name=f"harness-{self._where}",
             open=False,
         )
@@ -192,6 +196,10 @@ class PostgresDatabase:
             if unavailable is None or unavailable is exc:
                 raise
             raise unavailable from exc
+
+
+def _quietly(pool: ConnectionPool[Any]) -> None:
+    """A reconnection gave up: the next request tries again, and its 503 is logged."""
 
 
 @contextmanager
