@@ -231,6 +231,8 @@ def test_every_fault_type_is_accepted_by_the_loader(tmp_path: Path) -> None:
         "http": 'params = { url = "http://127.0.0.1:9/" }',
         "signal": "params = { pid = 1 }",
         "proxy": 'params = { toxic = "down" }',
+        "process": 'params = { pattern = "my-service" }',
+        "postgres": 'params = { dsn = "postgresql://127.0.0.1:9/x" }',
     }
     for fault_type in FAULT_TYPES:
         text = f'[fault]\ntype = "{fault_type}"\n{generic_params.get(fault_type, "")}\n'

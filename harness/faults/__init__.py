@@ -23,6 +23,7 @@ from harness.faults.base import (
     inject_fault,
 )
 from harness.faults.dr import DR_FAULTS
+from harness.faults.infra import INFRA_FAULTS
 from harness.scenarios.fields import Table
 from harness.scenarios.model import FaultSpec
 
@@ -38,6 +39,8 @@ _FACTORIES: dict[str, FaultFactory | str] = {
 
 # The six disaster-recovery faults of the reference deployment (harness.faults.dr).
 _FACTORIES.update(DR_FAULTS)
+# Faults on the user's real infrastructure (harness.faults.infra).
+_FACTORIES.update(INFRA_FAULTS)
 
 
 def register_fault(fault_type: str, factory: FaultFactory | str) -> None:

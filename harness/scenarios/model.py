@@ -27,8 +27,11 @@ FAULT_TYPES: tuple[str, ...] = (
     "http",
     "signal",
     "proxy",
+    "process",
+    "postgres",
 )
-"""Every fault type a scenario may name: the six DR failures, then the generic faults."""
+"""Every fault type a scenario may name: the six DR failures, the generic faults, then the
+faults on real infrastructure (harness.faults.infra)."""
 
 RECOVERY_MODES: tuple[str, ...] = ("automatic", "runbook")
 

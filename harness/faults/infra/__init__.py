@@ -1,0 +1,15 @@
+"""Faults on real infrastructure a user runs, each tested here against the real thing:
+
+- `process`: signal the processes found by pid file, command-line pattern or systemd unit;
+- `postgres`: terminate (or cancel) every client backend of a PostgreSQL server;
+- `toxiproxy`: add a toxic through a Toxiproxy server's HTTP API (or our router's, which
+  speaks the same subset), remove it at clear.
+
+docs/faults.md documents every parameter.
+"""
+
+INFRA_FAULTS: dict[str, str] = {
+    "process": "harness.faults.infra.process:ProcessFault.from_params",
+    "postgres": "harness.faults.infra.postgres:PostgresFault.from_params",
+}
+"""Fault type → the `module:factory` path `build_fault` imports when the type is used."""
