@@ -116,7 +116,7 @@ after_s = 5
 action = "first"
 params = { x = [1, 2] }
 [objectives]
-rto_s = "30s"
+rto_s = "18s"
 rpo_s = 0
 containment_s = 5
 """
@@ -134,7 +134,7 @@ containment_s = 5
     assert probe is not None and probe.expect_status == 204 and probe.timeout_s == 0.5
     assert scenario.inject_at_s == 6.0 and scenario.clear_at_s == 10.0
     assert [s.action for s in scenario.recovery.steps] == ["first", "second"]
-    assert scenario.objectives.rpo_s == 0.0 and scenario.objectives.rto_s == 30.0
+    assert scenario.objectives.rpo_s == 0.0 and scenario.objectives.rto_s == 18.0
 
 
 @pytest.mark.parametrize(
@@ -247,8 +247,8 @@ def test_rescale_keeps_proportions_and_the_window(tmp_path: Path) -> None:
     assert longer.phases.window_s == scenario.phases.window_s
     assert longer.objectives == scenario.objectives
     runbook = load_scenario(SCENARIOS_DIR / "complete-outage.toml")
-    half = rescale_checked(runbook, 15.0)
-    assert [s.after_s for s in half.recovery.steps] == [2.5, 3.0]
+    double = rescale_checked(runbook, 74.0)
+    assert [s.after_s for s in double.recovery.steps] == [10.0, 12.0]
 
 
 def test_rescale_too_short_for_one_window_is_a_config_error() -> None:

@@ -16,7 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("paths", nargs="*", type=Path, metavar="FILE|DIR", help="scenario files or folders "
         "(default: scenarios/)")  # fmt: skip
     add("--out", type=Path, metavar="DIR", help="suite folder (default: reports/suite-<id>/)")
-    add("--duration", metavar="DUR", help="rescale every scenario to this total length")
+    add(
+        "--duration",
+        metavar="DUR",
+        help="rescale every scenario to this total length (default: each one's own)",
+    )
     add("--workers", type=int, default=1, metavar="N", help="local load workers per scenario")
     add("--threshold", action="append", default=[], metavar="EXPR", help="for every scenario")
     add("--readback-timeout", default="20s", metavar="DUR", help="per scenario's read-back")

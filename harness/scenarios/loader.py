@@ -36,6 +36,7 @@ from harness.scenarios.model import (
     freeze,
     rescale,
 )
+from harness.scenarios.observation import ensure_observation
 
 NAME_MAX = 64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -68,8 +69,11 @@ def load_scenario(path: Path | str, duration_s: float | None = None) -> Scenario
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from None
     scenario = scenario_from_mapping(data, source, default_name=path.stem)
+    flag = "duration" if "duration" in data else None
     if duration_s is not None:
         scenario = rescale_checked(scenario, duration_s, source)
+        flag = f"--duration {duration_s:g}s"
+    ensure_observation(scenario, source, flag)
     return scenario
 
 

@@ -14,6 +14,7 @@ from harness.runner.profile import fit_profile, scenario_profile
 from harness.runner.suite import prepare_suite, scenario_command, scenario_files
 from harness.scenarios import load_scenario, scenario_from_mapping, scenario_to_dict
 from harness.scenarios.model import Phases
+from harness.scenarios.observation import min_total_s
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -50,15 +51,15 @@ def config_error(path: Path, **kwargs: object) -> str:
 
 
 def test_objectives_become_thresholds_unless_already_judged(tmp_path: Path) -> None:
-    path = scenario_file(tmp_path, "[objectives]\nrto_s = 10\nrpo_s = 0\ncontainment_s = 5\n")
+    path = scenario_file(tmp_path, "[objectives]\nrto_s = 3\nrpo_s = 0\ncontainment_s = 5\n")
     scenario = load_scenario(path)
     assert scenario_thresholds(scenario) == (
-        "rto<=10s",
+        "rto<=3s",
         "lost_writes==0",
         "containment<=5s",
         "forged_after_containment==0",
     )
-    own = scenario_file(tmp_path, "[objectives]\nrto_s = 10\nrpo_s = 2\n", name="own",
+    own = scenario_file(tmp_path, "[objectives]\nrto_s = 3\nrpo_s = 2\n", name="own",
                         top='thresholds = ["rto<8s", "rpo==0"]')  # fmt: skip
     assert scenario_thresholds(load_scenario(own), ["p(95)<1s"]) == (
         "rto<8s", "rpo==0", "p(95)<1s")  # fmt: skip
@@ -160,9 +161,42 @@ def test_duration_rescales_and_fits_the_profile(tmp_path: Path) -> None:
 
 def test_every_shipped_scenario_is_ready_to_run() -> None:
     for path in sorted(SHIPPED.glob("*.toml")):
-        config = prepare_scenario(path, duration_s=30.0)
+        config = prepare_scenario(path)
         assert config.scenario.target.kind == "deployment"
         assert any(expr.startswith("rto") for expr in config.all_thresholds())
+        assert min_total_s(config.scenario) <= config.scenario.duration_s  # as shipped it fits
+
+
+def test_duration_too_short_for_the_objective_is_refused_with_the_minimum(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.cli import main
+
+    corruption = SHIPPED / "data-corruption.toml"
+    assert main(["scenario", str(corruption), "--duration", "30s"]) == 2
+    err = capsys.readouterr().err
+    assert "--duration 30s: too short for scenario data-corruption" in err
+    assert "the RTO objective (20s) and one window (3s) need an observation of at least 23s" in err
+    assert "expected at least 32.9s" in err and len(err.strip().splitlines()) == 1
+    assert prepare_scenario(corruption, duration_s=32.9).scenario.phases.observe_s >= 23.0
+    # the suite checks every scenario before the first starts
+    assert main(["suite", str(SHIPPED), "--duration", "30s", "--out", "/nonexistent/x"]) == 2
+    assert "too short for scenario complete-outage" in capsys.readouterr().err
+
+
+def test_an_observation_shorter_than_the_runbook_or_the_hold_needs_is_refused(
+    tmp_path: Path,
+) -> None:
+    runbook = (
+        '[recovery]\nmode = "runbook"\n[[recovery.steps]]\naction = "wait_ready"\nafter_s = 5\n'
+    )
+    message = config_error(scenario_file(tmp_path, runbook, name="late"))
+    assert "late.toml: phases.observe_s: scenario late: the runbook's last step" in message
+    assert "(wait_ready at 5s) and one window (3s) need an observation of at least 8s" in message
+    held = scenario_file(tmp_path, name="held").read_text(encoding="utf-8")
+    (tmp_path / "held.toml").write_text(held.replace("[fault]", "[fault]\nduration_s = 5"))
+    with pytest.raises(ConfigError, match=r"--duration 8s: too short .* fault's hold"):
+        prepare_scenario(tmp_path / "held.toml", duration_s=8.0)
 
 
 def test_suite_checks_every_file_before_anything_starts(tmp_path: Path) -> None:
