@@ -33,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", default="90s", help="how long to wait for readiness (default 90s)"
     )
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgresql"), default="sqlite",
+        help="sqlite (embedded, default) or postgresql: etcd + two Patroni nodes + HAProxy",
+    )  # fmt: skip
+    parser.add_argument(
+        "--synchronous", action="store_true",
+        help="with postgresql: Patroni's synchronous_mode (no acknowledged write lost)",
+    )  # fmt: skip
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -50,9 +58,13 @@ def execute(args: argparse.Namespace) -> int:
         standby_interval_s=parse_duration_s(args.standby_interval, "--standby-interval"),
         backup_interval_s=parse_duration_s(args.backup_interval, "--backup-interval"),
         keep_backups=args.keep_backups,
+        database=args.database,
+        synchronous_replication=args.synchronous,
     )
     state = up(config, timeout_s=parse_duration_s(args.timeout, "--timeout"))
     regions = ", ".join(f"{name} {ports}" for name, ports in state["regions"].items())
+    if state.get("postgres"):
+        regions += f"; PostgreSQL leader via HAProxy {state['postgres']}"
     print(state["url"], flush=True)
     print(
         f"harness up: router {state['url']} (control {state['control']}), regions {regions}; "

@@ -80,6 +80,10 @@ def deployment_config(scenario: Scenario, data_dir: Path) -> Any:
             backup_interval_s=spec.backup_interval_s,
             keep_backups=spec.keep_backups,
             seed_items=spec.seed_items,
+            database=spec.database,
+            synchronous_replication=spec.synchronous_replication,
+            replication_lag_ms=spec.replication_lag_ms,
+            patroni_ttl_s=spec.patroni_ttl_s,
         )
     except ConfigError as exc:
         raise ConfigError(str(exc), f"{scenario.source or 'scenario'}: deployment") from None

@@ -374,6 +374,10 @@ def _deployment(table: Table | None, target: Target) -> DeploymentSpec:
         standby_interval_s=table.duration("standby_interval_s", defaults.standby_interval_s),
         backup_interval_s=table.duration("backup_interval_s", defaults.backup_interval_s),
         keep_backups=table.integer("keep_backups", defaults.keep_backups, low=1, high=1000),
+        database=table.choice("database", ("sqlite", "postgresql"), defaults.database),
+        synchronous_replication=table.boolean("synchronous_replication", False),
+        replication_lag_ms=table.integer("replication_lag_ms", 0, low=0, high=60_000),
+        patroni_ttl_s=table.integer("patroni_ttl_s", defaults.patroni_ttl_s, low=3, high=300),
     )
     table.finish()
     return spec

@@ -63,6 +63,10 @@ class DeploymentSpec:
     standby_interval_s: float = 1.0
     backup_interval_s: float = 30.0
     keep_backups: int = 5
+    database: str = "sqlite"
+    synchronous_replication: bool = False
+    replication_lag_ms: int = 0
+    patroni_ttl_s: int = 10
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.service import replication
 from harness.service.config import DEFAULT_SEED_ITEMS, MAX_SEED_ITEMS
+from harness.topology.postgres.config import PgClusterConfig
 from harness.topology.region import region_names
 from harness.topology.router import HealthCheck
+
+DATABASES = ("sqlite", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class DeploymentConfig:
     failback: bool = True
     health: HealthCheck = field(default_factory=HealthCheck)
     ready_timeout_s: float = 60.0
+    database: str = "sqlite"
+    synchronous_replication: bool = False
+    replication_lag_ms: int = 0
+    patroni_ttl_s: int = 10
 
     def __post_init__(self) -> None:
         region_names(self.regions)
@@ -37,6 +44,26 @@ class DeploymentConfig:
         if not 0 <= self.router_port <= 65535:
             raise ConfigError("expected a port in 0..65535", "router_port")
         self.replication  # noqa: B018 - validates the intervals
+        if self.database not in DATABASES:
+            raise ConfigError(f"expected one of {', '.join(DATABASES)}, got {self.database!r}",
+                              "database")  # fmt: skip
+        if not 0 <= self.replication_lag_ms <= 60_000:
+            raise ConfigError("expected 0..60000", "replication_lag_ms")
+        if self.database == "postgresql":
+            self.postgres  # noqa: B018 - validates Patroni's timing
+
+    @property
+    def postgres(self) -> PgClusterConfig:
+        """The PostgreSQL cluster's configuration (`database = "postgresql"`).
+
+        retry_timeout follows the ttl (Patroni needs loop_wait + 2 * retry_timeout <= ttl).
+        """
+        ttl_s = self.patroni_ttl_s
+        return PgClusterConfig(
+            self.data_dir, synchronous=self.synchronous_replication, ttl_s=ttl_s,
+            retry_timeout_s=max(1, min(ttl_s // 2 - 1, 10)),
+            ready_timeout_s=max(self.ready_timeout_s, 120.0),
+        )  # fmt: skip
 
     @property
     def replication(self) -> replication.ReplicationConfig:

@@ -85,6 +85,11 @@ class Deployment:
         )
         self._status = "new"
         self._stopping = False
+        self.pg: Any = None  # the PostgreSQL cluster, with database = "postgresql"
+        if config.database == "postgresql":
+            from harness.topology.postgres.cluster import PgCluster
+
+            self.pg = PgCluster(config.postgres, env=self.env, on_event=self._emit)
 
     # -- what callers read ------------------------------------------------------------------
 
@@ -124,7 +129,13 @@ class Deployment:
             "backup_interval_s": config.backup_interval_s,
             "keep_backups": config.keep_backups,
             "data_dir": str(self.data_dir),
+            "database": "sqlite" if self.pg is None else self.pg.describe(),
         }
+
+    @property
+    def database(self) -> str:
+        """What the services use: "sqlite", or the cluster's DSN (through HAProxy)."""
+        return "sqlite" if self.pg is None else str(self.pg.dsn)
 
     def replication_state(self) -> replication.StandbyState:
         """The standby's last sync time and seq, and the backups (from replication.json)."""
@@ -141,11 +152,14 @@ class Deployment:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._status = "starting"
+            if self.pg is not None:
+                self._start_postgres()
             self._register()
             services = [s.name for slots in self.slots.values() for s in slots]
             self.supervisor.launch_now(services[0])  # creates and seeds the database once
             self._wait_ready(services[:1], strict=True)
-            for name in [*services[1:], REPLICATOR, ROUTER]:
+            helpers = [ROUTER] if self.pg is not None else [REPLICATOR, ROUTER]
+            for name in [*services[1:], *helpers]:
                 self.supervisor.launch_now(name)
             self._wait_ready([*services, ROUTER], strict=True)
             self.router.client.wait(
@@ -180,6 +194,8 @@ class Deployment:
                 process.signal(signal.SIGTERM)
         for process in processes:
             process.stop(timeout_s=5.0)
+        if self.pg is not None:
+            self.pg.stop()
         for pid in marked_processes(self.id):
             self._kill_stray(pid)
         self._tail.stop()
@@ -300,6 +316,10 @@ class Deployment:
                     lambda slot=slot: service_ready(slot),  # type: ignore[misc]
                     role="service", region=slot.region, port=slot.port,
                 )  # fmt: skip
+        if self.pg is not None:  # Patroni keeps the replica: no SQLite replicator
+            self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env),
+                                  self.router.is_ready, role=ROUTER)  # fmt: skip
+            return
         rep = config.replication
         command = [sys.executable, "-m", "harness.service.replication", "--data-dir",
                    str(self.data_dir), "--standby-interval-s", str(rep.standby_interval_s),
@@ -312,7 +332,19 @@ class Deployment:
                               role=ROUTER)  # fmt: skip
 
     def _launcher(self, slot: ServiceSlot) -> Callable[[], Any]:
-        return lambda: launch_service(slot, self.data_dir, self.config.seed_items, self.env)
+        return lambda: launch_service(
+            slot, self.data_dir, self.config.seed_items, self.env, self.database
+        )
+
+    def _start_postgres(self) -> None:
+        """Start the cluster, the replication links lagged as configured, and record its
+        processes so that `harness down` stops them even if this process dies."""
+        self.pg.start()
+        if self.config.replication_lag_ms:
+            for member in self.pg.members.values():
+                member.link.add_toxic("latency", name="replication-lag",
+                                      latency_ms=self.config.replication_lag_ms)  # fmt: skip
+        self._save_state()
 
     def _wait_ready(
         self, names: list[str], *, strict: bool = False, timeout_s: float | None = None
@@ -360,12 +392,16 @@ class Deployment:
             for e in entries
             if e.process is not None and e.process.returncode is None
         ]
+        if self.pg is not None:
+            processes += [p.record.to_json() | {"role": "postgres", "port": None}
+                          for p in self.pg.processes()]  # fmt: skip
         write_deployment_state(self.data_dir, {
             "id": self.id, "status": self._status, "url": self.url,
             "control": f"{self.router.config.listen_host}:{self.router.control_port}",
             "data_dir": str(self.data_dir), "owner": this_process(self.owner),
             "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
             "processes": processes,
+            "postgres": None if self.pg is None else f"127.0.0.1:{self.pg.haproxy_port}",
         })  # fmt: skip
 
     def _kill_stray(self, pid: int) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.service.config import ServiceConfig
+from harness.service.config import ENV_DATABASE, ServiceConfig
 from harness.service.server import pick_free_port, probe_status, serve_command
 from harness.topology.processes import ManagedProcess, spawn
 
@@ -92,19 +92,25 @@ def pick_fixed_port(host: str = LOOPBACK, attempts: int = 50) -> int:
     return pick_free_port(host)
 
 
-def service_config(slot: ServiceSlot, data_dir: Path, seed_items: int) -> ServiceConfig:
-    """The service configuration of one slot."""
+def service_config(
+    slot: ServiceSlot, data_dir: Path, seed_items: int, database: str = "sqlite"
+) -> ServiceConfig:
+    """The service configuration of one slot (`database`: "sqlite" or a postgresql:// DSN)."""
     return ServiceConfig(
-        host=slot.host, port=slot.port, workers=1, data_dir=data_dir, seed_items=seed_items
-    )
+        host=slot.host, port=slot.port, workers=1, data_dir=data_dir, seed_items=seed_items,
+        database=database,
+    )  # fmt: skip
 
 
 def launch_service(
-    slot: ServiceSlot, data_dir: Path, seed_items: int, env: dict[str, str]
-) -> ManagedProcess:
-    """Start one service process (not waiting for it); output goes to `logs/<name>.log`."""
-    command = serve_command(service_config(slot, data_dir, seed_items))
-    return spawn(slot.name, command, data_dir / "logs" / f"{slot.name}.log", env=env)
+    slot: ServiceSlot, data_dir: Path, seed_items: int, env: dict[str, str],
+    database: str = "sqlite",
+) -> ManagedProcess:  # fmt: skip
+    """Start one service process (not waiting for it); output goes to `logs/<name>.log`.
+    The DSN travels in the environment, never on the command line."""
+    config = service_config(slot, data_dir, seed_items, database)
+    env = {**env, ENV_DATABASE: database}
+    return spawn(slot.name, serve_command(config), data_dir / "logs" / f"{slot.name}.log", env=env)
 
 
 def service_ready(slot: ServiceSlot, timeout_s: float = 0.25) -> bool:
