@@ -16,6 +16,7 @@ from harness.service.auth import AuthMiddleware
 from harness.service.cdn import EdgeCache
 from harness.service.config import ServiceConfig
 from harness.service.metrics import Metrics, MetricsMiddleware
+from harness.service.query_guard import QueryGuard
 from harness.service.rbac import ROUTES
 from harness.service.resources.admin import (
     CdnPurge,
@@ -54,7 +55,7 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App:
     metrics = Metrics(config.metrics_dir)
     auth = AuthMiddleware(keyring)
     edge = EdgeCache(config.cdn_dir)
-    middleware: list[Any] = [MetricsMiddleware(metrics), auth, edge]
+    middleware: list[Any] = [MetricsMiddleware(metrics), auth, QueryGuard(), edge]
     app = falcon.App(middleware=middleware)
     resources: dict[str, object] = {
         "/healthz": Health(),

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import falcon
 
@@ -159,7 +160,7 @@ class EdgeCache:
         if purge_generation != self._seen_purge:
             self._drop_all()
             self._seen_purge = purge_generation
-        key = req.relative_uri
+        key = _cache_key(req)
         if policy.vary_environ is not None:
             key = f"{key}\n{req.env.get(policy.vary_environ, '')}"
         dep_slot = dependency_slot(policy, params)
@@ -358,6 +359,16 @@ class EdgeCache:
     def drain(self, timeout_s: float = 5.0) -> bool:
         """Wait until background refreshes are done; False if `timeout_s` passed first."""
         return self._refresher.drain(timeout_s)
+
+
+def _cache_key(req: falcon.Request) -> str:
+    """The path and the parsed query in one spelling: `?b=2&a=1`, `?a=1&b=2&` and `?&a=1&b=2`
+    are one entry, so the number of keys is bounded by the distinct queries, not by how
+    clients spell them (QueryGuard has refused unknown and repeated parameters)."""
+    if not req.query_string:
+        return req.path
+    query = sorted(req.params.items())
+    return req.path + "?" + urlencode(query) if query else req.path
 
 
 def _item_id(req: falcon.Request) -> int | None:

@@ -145,3 +145,27 @@ def test_made_up_methods_and_paths_add_no_metric_series(call: Call) -> None:
     assert after == before
     assert 'harness_http_requests_total{method="other",route="/api/items",status="405"' in after
     assert 'harness_http_requests_total{method="GET",route="other",status="404"' in after
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/app.css?bust=1", "/pages/about?v=2", "/?utm=x", "/api/items?limt=5",
+     "/api/items/1?expand=all", "/api/items/bulk?ids=1&x=", "/admin/audit?since=3"],
+)  # fmt: skip
+def test_an_unknown_query_parameter_is_a_400_naming_it(call: Call, path: str) -> None:
+    body = _refused(call("GET", path), "unknown_parameter")
+    assert body["field"] == path.rsplit("&", 1)[-1].split("?")[-1].split("=")[0]
+
+
+def test_a_repeated_query_parameter_is_a_400(call: Call) -> None:
+    _refused(call("GET", "/api/items?limit=5&limit=6"), "bad_parameter", "limit")
+
+
+def test_spellings_of_one_query_share_one_edge_cache_entry(call: Call) -> None:
+    entries = call("GET", "/admin/cdn/stats").json["entries"]
+    spellings = ["/static/app.css", "/static/app.css?", "/api/items?limit=5&sort=-price"]
+    spellings += ["/api/items?sort=-price&limit=5", "/api/items?&limit=5&&sort=-price&"]
+    spellings += [f"/api/items?limit=5{'&' * i}&sort=-price" for i in range(50)]
+    for path in spellings:
+        assert call("GET", path, "viewer").status_code == 200, path
+    assert call("GET", "/admin/cdn/stats").json["entries"] == entries + 2
