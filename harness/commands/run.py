@@ -41,6 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'p(95)<250ms'")
     add("--seed-items", type=int, default=None, metavar="N", help="items in the embedded service")
     add("--service-workers", type=int, default=1, metavar="N", help="embedded service processes")
+    add_cluster_arguments(parser)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, metrics: bool = True) -> None:
+    """`--cluster-secret-file` (run, scenario, worker) and `--metrics-bind` (run, scenario)."""
+    parser.add_argument(
+        "--cluster-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the secret shared by master and workers (or HARNESS_CLUSTER_SECRET)",
+    )
+    if metrics:
+        parser.add_argument(
+            "--metrics-bind",
+            metavar="HOST:PORT",
+            help="serve the run's Prometheus metrics there (e.g. 127.0.0.1:9646)",
+        )
 
 
 def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> RunConfig:
@@ -75,6 +92,11 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         bind_host, bind_port = parse_master(args.master_bind, "--master-bind")
     if args.seed_items is not None and args.seed_items < 1:
         raise ConfigError(f"expected at least 1, got {args.seed_items}", "--seed-items")
+    from harness.load.cluster import check_cluster, load_secret
+    from harness.load.metrics import parse_metrics_bind
+
+    secret = load_secret(args.cluster_secret_file)
+    check_cluster(bind_host, workers, expect, secret)
     return RunConfig(
         profile=profile,
         profile_name=profile_name,
@@ -92,6 +114,8 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         seed_items=args.seed_items or DEFAULT_SEED_ITEMS,
         service_workers=args.service_workers,
         argv=tuple(argv if argv is not None else sys.argv),
+        cluster_secret=secret,
+        metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
     )
 
 

@@ -29,11 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DUR",
         help="how long the read-back of acknowledged writes waits for the target",
     )
+    from harness.commands.run import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the scenario; the verdict's exit code."""
     from harness.durations import parse_duration_s
+    from harness.load.cluster import load_secret
+    from harness.load.metrics import parse_metrics_bind
     from harness.runner import prepare_scenario
 
     config = prepare_scenario(
@@ -45,6 +50,8 @@ def execute(args: argparse.Namespace) -> int:
         readback_timeout_s=parse_duration_s(args.readback_timeout, "--readback-timeout"),
         argv=sys.argv,
         locustfile=args.locustfile,
+        cluster_secret=load_secret(args.cluster_secret_file),
+        metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
     )
     from harness.load.table import summary_table
     from harness.runner.run import run_scenario

@@ -1,4 +1,5 @@
-"""`harness worker --master HOST[:PORT] [--locustfile FILE]`: join a distributed run."""
+"""`harness worker --master HOST[:PORT] [--cluster-secret-file FILE] [--locustfile FILE]`:
+join a distributed run (the secret, or HARNESS_CLUSTER_SECRET, is required)."""
 
 from __future__ import annotations
 
@@ -55,16 +56,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the same locustfile the master runs (default: the harness's own users)",
     )
+    from harness.commands.run import add_cluster_arguments
+
+    add_cluster_arguments(parser, metrics=False)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run users for the master until it says quit; returns 0."""
+    from harness.load.cluster import SECRET_ENV, SECRET_FLAG, load_secret
     from harness.load.locustfile import check_locustfile
 
     host, port = parse_master(args.master)
     locustfile = check_locustfile(args.locustfile) if args.locustfile else None
+    secret = load_secret(args.cluster_secret_file)
+    if secret is None:
+        raise ConfigError(f"no cluster secret: give {SECRET_FLAG} FILE or set {SECRET_ENV}")
     config = WorkerConfig(host, port, locustfile, args.parent_pid)
     from harness.load.worker import run_worker
 
-    return run_worker(config.master_host, config.master_port, config.locustfile, config.parent_pid)
+    return run_worker(
+        config.master_host, config.master_port, secret, config.locustfile, config.parent_pid
+    )

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.load.cluster import ClusterSecret
 from harness.load.profiles import Profile
 
 DEFAULT_SEED_ITEMS = 2_000
@@ -51,6 +52,10 @@ class RunConfig:
     """run.json `topology`: the reference deployment's layout."""
     out_dir_prepared: bool = False
     """`out_dir` was created by the caller and may already hold its files (a deployment)."""
+    cluster_secret: ClusterSecret | None = None
+    """The workers' shared secret; None: one generated for this run's local workers."""
+    metrics_bind: tuple[str, int] | None = None
+    """Where the master serves Prometheus metrics during the run (None: nowhere)."""
 
     @property
     def duration_s(self) -> float:
@@ -74,6 +79,9 @@ class RunConfig:
         data.pop("argv")
         data["tokens"] = sorted(self.tokens) if self.tokens else None  # roles, never secrets
         data["item_ids"] = None if self.item_ids is None else len(self.item_ids)
+        # where the secret came from, never the secret
+        data["cluster_secret"] = self.cluster_secret.source if self.cluster_secret else "generated"
+        data["metrics_bind"] = list(self.metrics_bind) if self.metrics_bind else None
         for key in ("kind", "scenario_name", "topology", "out_dir_prepared"):
             data.pop(key)  # manifest fields of their own, or nothing a reader needs
         if self.scenario is None:

@@ -22,6 +22,7 @@ from gevent import Greenlet
 from locust.user import User
 
 from harness.errors import HarnessError, RunFailed
+from harness.load.cluster import SECRET_FLAG, check_cluster, generate_secret
 from harness.load.config import RunConfig
 from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
@@ -29,6 +30,7 @@ from harness.load.live import LiveRun, TimelineHook
 from harness.load.locustfile import check_locustfile, load_user_classes
 from harness.load.master import MasterSession
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
+from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.users import USER_CLASSES
@@ -64,6 +66,9 @@ def run_load(
     its exception is an `error` event and fails the run; `live.stop()` ends the load.
     Raises ConfigError or RunFailed only for problems found before the run directory exists.
     """
+    check_cluster(
+        config.master_bind_host, config.workers, config.expect_workers, config.cluster_secret
+    )
     if config.locustfile is not None:
         check_locustfile(config.locustfile)
     if config.host is not None:
@@ -118,6 +123,7 @@ class _Run:
         self.service: EmbeddedService | None = None
         self.session: MasterSession | None = None
         self.workers: LocalWorkers | None = None
+        self.metrics_server: MetricsServer | None = None
         self.stage_name = ""
         self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
 
@@ -148,16 +154,22 @@ class _Run:
         return RunOutcome(self.journal.run_dir.path, status, error)
 
     def _run(self) -> str:
+        secret = self.config.cluster_secret or generate_secret()
         session = self.session = MasterSession(
             self.journal,
             self.classes,
             self.config.host,
+            secret,
             self.config.master_bind_host,
             self.config.master_bind_port,
             recent_s=self._live_window_s(),
         )
+        if self.config.metrics_bind is not None:
+            self._serve_metrics(session, *self.config.metrics_bind)
         # workers import Locust while the target starts: both take seconds
-        self.workers = LocalWorkers(self.config.workers, session.port, self.config.locustfile)
+        self.workers = LocalWorkers(
+            self.config.workers, session.port, self.config.locustfile, secret
+        )
         self.workers.start()
         host, worker_config = self._target()
         if self.config.locustfile is None and worker_config["tokens"].get("admin"):
@@ -167,7 +179,8 @@ class _Run:
         if self.config.workers < self.config.expect_workers:
             self.echo(
                 f"waiting for {self.config.expect_workers - self.config.workers} remote workers: "
-                f"harness worker --master {self.config.master_bind_host}:{session.port}"
+                f"harness worker --master {self.config.master_bind_host}:{session.port} "
+                f"{SECRET_FLAG} FILE"
             )
         session.wait_for_workers(
             self.config.expect_workers, self.config.expect_workers_timeout_s, self._worker_hope
@@ -177,6 +190,23 @@ class _Run:
             f"{self.config.duration_s:g}s, {session.live_workers} workers, target {host}"
         )
         return self._drive(session, self._shape(session))
+
+    def _serve_metrics(self, session: MasterSession, host: str, port: int) -> None:
+        """Follow the run's lines and events as Prometheus metrics, served at host:port."""
+        metrics = RunMetrics(
+            self.journal.manifest.run_id,
+            LiveGauges(
+                users=lambda: int(session.runner.user_count),
+                workers_connected=lambda: session.live_workers,
+                workers_lost=lambda: len(session.lost),
+            ),
+        )
+        self.journal.interval_listeners.append(metrics.observe_line)
+        self.journal.event_listeners.append(metrics.observe_event)
+        self.metrics_server = MetricsServer(metrics, host, port)
+        self.journal.event(
+            "metrics_serving", url=f"http://{host}:{self.metrics_server.port}/metrics"
+        )
 
     def _live_window_s(self) -> float:
         """How much merged live data the master keeps: enough to judge an extreme step."""
@@ -352,6 +382,8 @@ class _Run:
             steps.append(("workers", self._stop_workers))
         if self.service is not None:
             steps.append(("service", self._stop_service))
+        if self.metrics_server is not None:
+            steps.append(("metrics", self.metrics_server.stop))
         for what, step in steps:
             try:
                 step()

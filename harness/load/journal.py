@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,16 +103,23 @@ class RunJournal:
         self._events = JsonlAppender(run_dir.events)
         self._ledger = JsonlAppender(run_dir.ledger)
         self.ledger_count = 0
+        # who follows the run as it is written (the live metrics)
+        self.event_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.interval_listeners: list[Callable[[dict[str, Any]], None]] = []
         write_json_atomic(run_dir.run_json, manifest.as_json())
 
     def event(self, kind: str, t: float | None = None, **fields: Any) -> None:
         """Append `{"t", "kind", ...fields}` to events.jsonl."""
         record = {"t": time.time() if t is None else t, "kind": kind, **fields}
         self._events.append(redact_strings(record))  # an event may quote a URL or a header
+        for listener in self.event_listeners:
+            listener(record)
 
     def interval(self, line: dict[str, Any]) -> None:
         """Append one merged interval line."""
         self._intervals.append(line)
+        for listener in self.interval_listeners:
+            listener(line)
 
     def ledger(self, entries: Iterable[dict[str, Any]]) -> None:
         """Append acknowledged writes."""

@@ -22,6 +22,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, RunFailed
+from harness.load.cluster import ClusterSecret
 from harness.load.messages import ROLES
 
 TOKEN_TTL_MARGIN_S = 3600.0
@@ -87,10 +88,13 @@ class EmbeddedService:
 class LocalWorkers:
     """N `harness worker` processes on this machine, joined to the master at `port`."""
 
-    def __init__(self, count: int, port: int, locustfile: Path | None) -> None:
+    def __init__(
+        self, count: int, port: int, locustfile: Path | None, secret: ClusterSecret
+    ) -> None:
         self.count = count
         self.port = port
         self.locustfile = locustfile
+        self.secret = secret
         self.processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
@@ -114,6 +118,7 @@ class LocalWorkers:
                     stdout=subprocess.DEVNULL,
                     stderr=log,
                     start_new_session=True,
+                    env={**os.environ, **self.secret.env()},  # never on the command line
                 )
             )
 

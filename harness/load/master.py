@@ -1,9 +1,15 @@
 """The in-process Locust master: workers, the shape, the exact merge and the timeline.
 
 `MasterSession` owns a Locust `MasterRunner` (Locust as a library), answers each worker's
-hello with its configuration (tokens, items, pacing), merges the workers' seconds into
-intervals.jsonl, writes ledger entries, and turns worker arrivals, heartbeat losses and
-departures into events by watching `runner.clients`. Imports Locust: load processes only.
+authenticated hello with its configuration (tokens, items, pacing), merges the workers'
+seconds into intervals.jsonl, writes ledger entries, and turns worker arrivals, heartbeat
+losses and departures into events by watching `runner.clients`.
+
+Every message of ours travels sealed (`harness.load.cluster`); one that fails the check is
+dropped and becomes a `message_rejected` event. Locust's own messages from a peer that has
+not proven the cluster secret never reach Locust: its `client_ready` is held until its hello
+checks out, so Locust neither answers it nor gives it users. Imports Locust: load
+processes only.
 """
 
 from __future__ import annotations
@@ -15,19 +21,21 @@ from typing import Any
 
 import gevent
 import locust
+import zmq
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner
 from locust.user import User
 
 from harness.errors import RunFailed
-from harness.load import messages
+from harness.load import cluster, messages
 from harness.load.aggregator import Aggregator
 from harness.load.journal import RunJournal
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
 
 STOP_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 3.0
+MAX_REJECTION_EVENTS = 100  # a flooding peer must not fill events.jsonl; the rest are counted
 
 
 class MasterSession:
@@ -38,6 +46,7 @@ class MasterSession:
         journal: RunJournal,
         user_classes: list[type[User]],
         host: str | None,
+        secret: cluster.ClusterSecret,
         bind_host: str = "127.0.0.1",
         bind_port: int = 0,
         recent_s: float = 120.0,
@@ -46,14 +55,22 @@ class MasterSession:
         logging.getLogger("locust").setLevel(logging.ERROR)
         self.journal = journal
         self.aggregator = Aggregator(journal.interval, recent_s=recent_s)
+        self.channel = cluster.Channel(secret, master=True, run_id=journal.manifest.run_id)
         self.worker_config: dict[str, Any] | None = None
         self._waiting_hellos: list[str] = []
+        self.authenticated: dict[str, str] = {}  # worker -> the nonce of its hello
+        self._held_ready: dict[str, Message] = {}  # Locust's client_ready, until the hello
+        self.rejected = 0
         # Locust's global events: a locustfile's `@events.request.add_listener` hooks work
         self.env = Environment(user_classes=user_classes, host=host, events=locust.events)
         try:
             self.runner: MasterRunner = self.env.create_master_runner(bind_host, bind_port)
         except SystemExit:  # Locust exits when the port is taken
             raise RunFailed(f"cannot listen for workers on {bind_host}:{bind_port}") from None
+        self.runner.server.socket.setsockopt(zmq.MAXMSGSIZE, cluster.MAX_WIRE_BYTES)
+        self._locust_handle_message = self.runner.handle_message
+        # Locust's one seam for incoming messages: unauthenticated peers stop here
+        self.runner.handle_message = self._gate  # type: ignore[method-assign]
         self.runner.register_message(messages.HELLO, self._on_hello)
         self.runner.register_message(messages.INTERVALS, self._on_intervals)
         self.known: set[str] = set()
@@ -75,21 +92,73 @@ class MasterSession:
     def configure(self, host: str, worker_config: dict[str, Any]) -> None:
         """Set the target and what each worker gets; answers workers that already asked."""
         self.env.host = host
-        self.worker_config = dict(worker_config)
+        self.worker_config = {**worker_config, "host": host}
         for worker in self._waiting_hellos:
-            self.runner.send_message(messages.CONFIG, self.worker_config, client_id=worker)
+            self._send_config(worker)
         self._waiting_hellos.clear()
 
+    def _gate(self, client_id: str, msg: Message) -> None:
+        """Pass a message to Locust only from a worker that proved the cluster secret."""
+        if msg.type in (messages.HELLO, messages.INTERVALS):
+            if msg.node_id != client_id:  # our envelope names the connection it came on
+                self._reject(client_id, msg.type, "node id differs from the connection's")
+            else:
+                self._locust_handle_message(client_id, msg)
+        elif client_id in self.authenticated and msg.node_id == client_id:
+            self._locust_handle_message(client_id, msg)
+        elif msg.type == "client_ready" and len(self._held_ready) < 1000:
+            self._held_ready[client_id] = msg  # answered once its hello checks out
+        # anything else from an unproven peer is Locust's, unanswered and not ours to log
+
+    def _open(self, msg: Message, check: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+        try:
+            body = self.channel.open(msg.type, msg.data, msg.node_id)
+            check(body)
+        except cluster.Rejected as exc:
+            self._reject(msg.node_id, msg.type, str(exc))
+            return None
+        return body
+
+    def _reject(self, worker: str, msg_type: str, reason: str) -> None:
+        self.rejected += 1
+        if self.rejected <= MAX_REJECTION_EVENTS:
+            self.journal.event(
+                "message_rejected", worker=str(worker)[:128], type=str(msg_type)[:64], reason=reason
+            )
+
     def _on_hello(self, environment: Environment, msg: Message) -> None:
+        body = self._open(msg, lambda body: None)
+        if body is None:
+            return
+        worker = msg.node_id
+        self.authenticated[worker] = str(body["nonce"])
+        held = self._held_ready.pop(worker, None)
+        if held is not None:
+            self._locust_handle_message(worker, held)
         if self.worker_config is None:  # the target is still starting
-            self._waiting_hellos.append(msg.node_id)
+            self._waiting_hellos.append(worker)
         else:
-            self.runner.send_message(messages.CONFIG, self.worker_config, client_id=msg.node_id)
+            self._send_config(worker)
+
+    def _send(self, msg_type: str, body: dict[str, Any], worker: str) -> None:
+        sealed = self.channel.seal(msg_type, body, worker)
+        self.runner.send_message(msg_type, sealed, client_id=worker)
+
+    def _send_config(self, worker: str) -> None:
+        assert self.worker_config is not None
+        body = {**self.worker_config, "nonce": self.authenticated[worker]}
+        self._send(messages.CONFIG, body, worker)
+
+    def _connected(self) -> list[str]:
+        """Authenticated workers Locust still counts (our messages go to these only)."""
+        return [worker for worker in self.runner.clients if worker in self.authenticated]
 
     def _on_intervals(self, environment: Environment, msg: Message) -> None:
-        data = msg.data
-        self.aggregator.add(msg.node_id, data.get("entries", ()), data.get("through_t"))
-        if data.get("ledger"):
+        data = self._open(msg, cluster.check_intervals)
+        if data is None:
+            return
+        self.aggregator.add(msg.node_id, data["entries"], data.get("through_t"))
+        if data["ledger"]:
             self.journal.ledger(data["ledger"])
 
     def watch(self) -> None:
@@ -97,7 +166,7 @@ class MasterSession:
         if not self._watching:
             return
         now = time.time()
-        current = dict(self.runner.clients.items())
+        current = {w: n for w, n in self.runner.clients.items() if w in self.authenticated}
         for worker, node in current.items():
             if worker not in self.known:
                 self.known.add(worker)
@@ -150,7 +219,8 @@ class MasterSession:
         pacing = {"per_user_rate_per_s": change.per_user_rate_per_s}
         if self.worker_config is not None:
             self.worker_config.update(pacing)
-        self.runner.send_message(messages.PACING, pacing)
+        for worker in self._connected():
+            self._send(messages.PACING, pacing, worker)
         self.journal.event(
             "stage",
             change.t,
@@ -184,7 +254,8 @@ class MasterSession:
         if self.worker_config is None:
             return
         self.worker_config["tokens"] = {**self.worker_config.get("tokens", {}), **tokens}
-        self.runner.send_message(messages.CONFIG, self.worker_config)  # to every worker
+        for worker in self._connected():  # never a broadcast: proven workers only
+            self._send_config(worker)
 
     def flush(self) -> None:
         """Write complete seconds and push every file to the OS."""
@@ -211,6 +282,10 @@ class MasterSession:
         for worker in sorted(self.known - self.lost - self.quit):
             self.quit.add(worker)
             self.journal.event("worker_quit", now, worker=worker)
+        if self.rejected > MAX_REJECTION_EVENTS:
+            self.journal.event(
+                "message_rejected", now, count=self.rejected, reason="in all (events capped)"
+            )
         self.runner.quit()
         self.runner.server.close(linger=0)
         self.journal.flush()

@@ -1,10 +1,12 @@
 """Names of the harness's own Locust messages between master and workers (no Locust import).
 
-- worker → master `harness_hello` (no data): sent once connected; the master answers with
-  `harness_config`.
+Each travels sealed in a `harness.load.cluster` envelope; below are the bodies.
+
+- worker → master `harness_hello`: `{"nonce", "t", "pid"}`, sent before Locust's own
+  `client_ready`; the master answers with `harness_config`.
 - master → worker `harness_config`: `{"tokens": {role: token}, "item_ids": [..] | null,
-  "per_user_rate_per_s": float | null}`.
-- master → workers `harness_pacing`: `{"per_user_rate_per_s": float | null}` at each stage.
+  "per_user_rate_per_s": float | null, "host": url, "nonce": the hello's}`.
+- master → each worker `harness_pacing`: `{"per_user_rate_per_s": float | null}` per stage.
 - worker → master `harness_intervals`: `{"entries": [...], "through_t": float,
   "ledger": [...]}` every second, and once more when the worker stops (its partial second).
 """

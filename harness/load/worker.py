@@ -1,7 +1,11 @@
 """A load process: joins a master, runs the users, records every request, ships each second.
 
 Started as `harness worker --master HOST[:PORT]`, locally by `harness run` or from another
-machine. Importing this module imports Locust (gevent monkey-patching): load processes only.
+machine. The worker trusts only what the master seals with the cluster secret
+(`harness.load.cluster`): its users start, with the master's tokens and against the
+master's target, only once an authenticated configuration arrived; the target Locust's own
+(unauthenticated) spawn message names is ignored. Importing this module imports Locust
+(gevent monkey-patching): load processes only.
 """
 
 from __future__ import annotations
@@ -14,19 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import locust
+import zmq
 from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import WorkerRunner
 from locust.user import User
 
 from harness import ledger
 from harness.errors import RunFailed
-from harness.load import messages
+from harness.load import cluster, messages
 from harness.load.messages import ROLES
 from harness.load.recorder import IntervalRecorder
 from harness.load.users import SETTINGS, USER_CLASSES
 
 SHIP_OFFSET_S = 0.05  # ship just after each whole second, once that second is complete
+CONFIG_TIMEOUT_S = 120.0  # users wait this long for an authenticated configuration
 
 
 def env_tokens() -> dict[str, str]:
@@ -47,21 +55,138 @@ def apply_config(data: dict[str, Any]) -> None:
     SETTINGS.per_user_rate_per_s = data.get("per_user_rate_per_s")
 
 
+class PinnedEnvironment(Environment):
+    """An Environment whose target is the one the authenticated configuration names.
+
+    Locust's spawn message sets `host` on the worker; it is not authenticated, so it only
+    counts until the harness's own configuration has named the target.
+    """
+
+    pinned_host: str | None = None
+
+    @property
+    def host(self) -> str | None:
+        return self.pinned_host if self.pinned_host is not None else self._locust_host
+
+    @host.setter
+    def host(self, value: str | None) -> None:
+        self._locust_host = value
+
+    def create_harness_worker_runner(
+        self, master_host: str, master_port: int, link: MasterLink
+    ) -> HarnessWorkerRunner:
+        """Locust's `create_worker_runner`, with the harness's runner class."""
+        return self._create_runner(HarnessWorkerRunner, master_host, master_port, link)
+
+
+class MasterLink:
+    """This worker's side of the channel: opens the master's messages, seals its own."""
+
+    def __init__(self, env: PinnedEnvironment, secret: cluster.ClusterSecret) -> None:
+        self.env = env
+        self.channel = cluster.Channel(secret, master=False)
+        self.configured = gevent.event.Event()
+        self.rejected = 0
+        self._runner: WorkerRunner | None = None
+
+    @property
+    def runner(self) -> WorkerRunner:
+        """The Locust worker runner this link speaks through."""
+        assert self._runner is not None, "attach() first"
+        return self._runner
+
+    def attach(self, runner: WorkerRunner) -> None:
+        """Take over `runner`'s messages of ours, then say hello (before Locust's own
+        `client_ready`: the master lets Locust answer only a worker that proved the secret)."""
+        self._runner = runner
+        runner.client.socket.setsockopt(zmq.MAXMSGSIZE, cluster.MAX_WIRE_BYTES)
+        runner.register_message(messages.CONFIG, self.on_config)
+        runner.register_message(messages.PACING, self.on_pacing)
+        self.gate_users()
+        self.hello()
+
+    def send(self, msg_type: str, body: dict[str, Any]) -> None:
+        """Seal and send one of our messages to the master."""
+        self.runner.send_message(msg_type, self.channel.seal(msg_type, body, self.runner.client_id))
+
+    def hello(self) -> None:
+        """Prove the secret to the master and ask for the configuration."""
+        sealed = self.channel.hello(self.runner.client_id, pid=os.getpid())
+        self.runner.send_message(messages.HELLO, sealed)
+
+    def _open(self, msg: Message, check: Any) -> dict[str, Any] | None:
+        try:
+            body: dict[str, Any] = self.channel.open(msg.type, msg.data, self.runner.client_id)
+            check(body)
+        except cluster.Rejected as exc:
+            self.rejected += 1
+            log = logging.getLogger("harness.worker")
+            log.error("dropped %s from the master: %s", msg.type, exc)
+            return None
+        return body
+
+    def on_config(self, environment: Environment, msg: Message) -> None:
+        body = self._open(msg, cluster.check_config)
+        if body is None:
+            return
+        apply_config(body)
+        if body.get("host"):
+            self.env.pinned_host = body["host"]
+        self.configured.set()
+
+    def on_pacing(self, environment: Environment, msg: Message) -> None:
+        body = self._open(msg, cluster.check_pacing)
+        if body is not None:
+            SETTINGS.per_user_rate_per_s = body.get("per_user_rate_per_s")
+
+    def gate_users(self) -> None:
+        """Start users (Locust's spawn) only after an authenticated configuration."""
+        start_worker = self.runner.start_worker
+
+        def start_when_configured(user_classes_count: dict[str, int], **kwargs: Any) -> Any:
+            if not self.configured.wait(timeout=CONFIG_TIMEOUT_S):
+                logging.getLogger("harness.worker").error(
+                    "no authenticated configuration from the master in %gs: users not started",
+                    CONFIG_TIMEOUT_S,
+                )
+                return None
+            return start_worker(user_classes_count, **kwargs)
+
+        self.runner.start_worker = start_when_configured  # type: ignore[method-assign]
+
+
 def _yield() -> None:
     """Let other greenlets (responses in flight) run between two histogram encodings."""
     gevent.sleep(0)
 
 
+class HarnessWorkerRunner(WorkerRunner):
+    """Locust's worker runner, with the harness's hello sent before `client_ready`."""
+
+    def __init__(self, environment: Environment, host: str, port: int, link: MasterLink) -> None:
+        self._link: MasterLink | None = link
+        super().__init__(environment, host, port)
+
+    def connect_to_master(self) -> None:
+        """Locust's connect (it waits for the master's ack), after our hello on first call."""
+        if self._link is not None:
+            link, self._link = self._link, None
+            link.attach(self)
+        super().connect_to_master()
+
+
 class Shipper:
     """Sends finished seconds and acknowledged writes to the master."""
 
-    def __init__(self, runner: WorkerRunner, recorder: IntervalRecorder) -> None:
-        self.runner = runner
+    def __init__(self, link: MasterLink, recorder: IntervalRecorder) -> None:
+        self.link = link
         self.recorder = recorder
         self.messages_sent = 0
 
     def ship(self, final: bool = False) -> None:
         """Send every finished second (and the partial one when `final`) with a watermark."""
+        if not self.link.configured.is_set():
+            return  # no proven master yet: nothing recorded, and nowhere to send it
         now = time.time()
         entries = self.recorder.take(now, final=final, pause=None if final else _yield)
         through_t = now if final else float(int(now))
@@ -70,7 +195,7 @@ class Shipper:
             "through_t": through_t,
             "ledger": self.recorder.take_ledger(),
         }
-        self.runner.send_message(messages.INTERVALS, payload)
+        self.link.send(messages.INTERVALS, payload)
         self.messages_sent += 1
 
     def loop(self) -> None:
@@ -84,6 +209,7 @@ class Shipper:
 def run_worker(
     master_host: str,
     master_port: int,
+    secret: cluster.ClusterSecret,
     locustfile: Path | None = None,
     parent_pid: int | None = None,
 ) -> int:
@@ -96,26 +222,19 @@ def run_worker(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(name)s: %(message)s")
     recorder = IntervalRecorder()
     SETTINGS.tokens = env_tokens()
-    env = Environment(user_classes=classes, events=locust.events)  # a locustfile's hooks too
+    env = PinnedEnvironment(user_classes=classes, events=locust.events)  # a locustfile's hooks
     env.events.request.add_listener(recorder.on_request)
+    link = MasterLink(env, secret)
     try:
-        runner = env.create_worker_runner(master_host, master_port)
+        runner = env.create_harness_worker_runner(master_host, master_port, link)
     except ConnectionError:
         raise RunFailed(f"no master answered at {master_host}:{master_port}") from None
     ledger.install(recorder.add_ledger, worker=runner.client_id)
     print(f"worker {runner.client_id} joined {master_host}:{master_port}", flush=True)
-    shipper = Shipper(runner, recorder)
+    shipper = Shipper(link, recorder)
     # the final partial second leaves before Locust tells the master this worker stopped
     env.events.test_stop.add_listener(lambda **_kw: shipper.ship(final=True))
-    runner.register_message(messages.CONFIG, lambda environment, msg: apply_config(msg.data))
-    runner.register_message(
-        messages.PACING,
-        lambda environment, msg: setattr(
-            SETTINGS, "per_user_rate_per_s", msg.data.get("per_user_rate_per_s")
-        ),
-    )
     runner.greenlet.spawn(shipper.loop)
-    runner.send_message(messages.HELLO, {"pid": os.getpid()})
 
     def quit_soon() -> None:
         gevent.spawn(runner.quit)

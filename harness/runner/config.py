@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.faults import Fault, build_fault
+from harness.load.cluster import ClusterSecret
 from harness.scenarios import Scenario, load_scenario
 from harness.scenarios.model import FAULT_TYPES
 
@@ -38,6 +39,10 @@ class ScenarioRunConfig:
     argv: tuple[str, ...] = ()
     locustfile: Path | None = None
     """The user's own users (`--locustfile`, else the scenario's `locustfile`); None: ours."""
+    cluster_secret: ClusterSecret | None = None
+    """The load workers' shared secret (None: generated for the run)."""
+    metrics_bind: tuple[str, int] | None = None
+    """Where the master serves the run's Prometheus metrics (None: nowhere)."""
 
     @property
     def source(self) -> str:
@@ -63,6 +68,8 @@ def prepare_scenario(
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S,
     argv: Sequence[str] = (),
     locustfile: Path | None = None,
+    cluster_secret: ClusterSecret | None = None,
+    metrics_bind: tuple[str, int] | None = None,
 ) -> ScenarioRunConfig:
     """Load and check a scenario file; ConfigError for anything wrong (nothing started)."""
     scenario = load_scenario(path, duration_s)
@@ -80,6 +87,8 @@ def prepare_scenario(
         readback_timeout_s=readback_timeout_s,
         argv=tuple(argv),
         locustfile=_locustfile(locustfile, scenario),
+        cluster_secret=cluster_secret,
+        metrics_bind=metrics_bind,
     )
     check_scenario(config)
     return config

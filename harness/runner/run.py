@@ -98,6 +98,8 @@ def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: 
         scenario=_run_json_scenario(scenario),
         topology=target.topology,
         out_dir_prepared=True,
+        cluster_secret=config.cluster_secret,
+        metrics_bind=config.metrics_bind,
     )
 
 

@@ -155,6 +155,8 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
             for role in ("admin", "user", "viewer", "service")
         }
         run_dir = tmp_path / "run"
+        secret = tmp_path / "cluster.secret"
+        secret.write_text("netns-cluster-secret-0123456789\n")
         master = start(
             "master",
             "run",
@@ -174,10 +176,13 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
             f"{network.address('master')}:5557",
             "--out",
             str(run_dir),
+            "--cluster-secret-file",
+            str(secret),
             env=tokens,
         )
         for node in ("w1", "w2"):
-            start(node, "worker", "--master", f"{network.address('master')}:5557")
+            master_at = f"{network.address('master')}:5557"
+            start(node, "worker", "--master", master_at, "--cluster-secret-file", str(secret))
         _out, err = master.communicate(timeout=RUN_TIMEOUT_S)
         assert master.returncode == 0, err
     finally:

@@ -45,7 +45,8 @@ def test_extreme_objectives_are_not_thresholds() -> None:
     assert _config("--profile", "extreme").all_thresholds == ()
 
 
-def test_master_bind_and_remote_workers() -> None:
+def test_master_bind_and_remote_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_CLUSTER_SECRET", "a-test-secret-of-some-length")
     config = _config("--workers", "0", "--expect-workers", "2", "--master-bind", "10.0.0.5:5557")
     assert (config.master_bind_host, config.master_bind_port) == ("10.0.0.5", 5557)
     assert config.expect_workers == 2

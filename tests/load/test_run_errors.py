@@ -7,6 +7,7 @@ Cases found before Locust is imported run in-process through `harness.cli.main`;
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -72,13 +73,14 @@ def test_locustfile_with_a_syntax_error(capsys: pytest.CaptureFixture[str], tmp_
     assert "syntax error at line 1" in _one_line_error(capsys.readouterr().err)
 
 
-def _harness(*args: str) -> subprocess.CompletedProcess[str]:
+def _harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness", "run", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -106,6 +108,7 @@ def test_a_master_that_never_gets_its_workers(tmp_path: Path, listener: str) -> 
         listener,
         "--out",
         str(run_dir),
+        env={"HARNESS_CLUSTER_SECRET": "a-test-secret-of-some-length"},
     )
     assert done.returncode == 3
     assert "waited 1s for 1 workers, 0 joined" in _one_line_error(done.stderr)
