@@ -54,6 +54,9 @@ class EventKind(StrEnum):
     WARNING = "warning"
     ERROR = "error"
     ATTACK_STOPPED = "attack_stopped"
+    MESSAGE_REJECTED = "message_rejected"
+    """A master/worker message of ours failed the cluster check and was dropped."""
+    METRICS_SERVING = "metrics_serving"
     # the reference deployment's own events (harness.topology)
     TOPOLOGY_STARTED = "topology_started"
     TOPOLOGY_STOPPED = "topology_stopped"
