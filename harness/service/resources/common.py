@@ -57,7 +57,7 @@ def read_json_object(req: falcon.Request) -> dict[str, Any]:
         raise ApiError(
             falcon.HTTP_413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes"
         )
-    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    raw = _read_body(req, MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(
             falcon.HTTP_413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes"
@@ -74,6 +74,26 @@ def read_json_object(req: falcon.Request) -> dict[str, Any]:
         raise bad_request("invalid_json", f"expected a JSON object, got {type(body).__name__}")
     ensure_plain_json(body)
     return body
+
+
+def _read_body(req: falcon.Request, limit: int) -> bytes:
+    """Up to `limit` bytes of the body. A chunked body has no Content-Length, and Falcon's
+    bounded stream reads such a body as empty, so it is read from the server's stream (which
+    decodes the chunks) until it ends or passes `limit`."""
+    if (
+        req.content_length is not None
+        or "chunked" not in (req.get_header("Transfer-Encoding") or "").lower()
+    ):
+        return req.bounded_stream.read(limit)
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = req.stream.read(min(65536, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _too_deep_message() -> str:
