@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "scenario": "Run one disaster-recovery scenario under load.",
     "suite": "Run several scenarios in a row and write an index page.",
     "report": "Render the HTML report (and summary) of a run directory.",
-    "gate": "Judge a finished run against thresholds: exit 0 pass, 1 fail.",
+    "gate": "Judge a finished run against thresholds: exit 0 pass, 1 fail, 4 incomplete.",
 }
 
 
@@ -50,22 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, help_text in COMMANDS.items():
-        module = _command_module(name)
-        if module is None:
-            continue
+        module = importlib.import_module(f"harness.commands.{name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)
     return parser
-
-
-def _command_module(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return importlib.import_module(f"harness.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"harness.commands.{name}":
-            return None
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("HARNESS_DEBUG"):
             raise
+        if isinstance(exc, ImportError):  # a declared part is missing: never a silent pass
+            print(
+                f"harness {args.command}: broken installation: {exc} "
+                "(reinstall the package with its dependencies)",
+                file=sys.stderr,
+            )
+            return EXIT_RUN_FAILED
         print(
             f"harness {args.command}: internal error: {type(exc).__name__}: {exc} "
             "(set HARNESS_DEBUG=1 for a traceback)",

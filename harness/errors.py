@@ -2,7 +2,9 @@
 
 Library code raises these; only `harness.cli` turns them into exit codes and one-line
 messages. Exit codes are shared by every command that runs or judges a test:
-0 pass, 1 a threshold or objective failed, 2 bad input or configuration, 3 the run failed.
+0 pass, 1 a threshold or objective failed, 2 bad input or configuration, 3 the run failed
+(or the installation is broken), 4 the run was interrupted or did not finish (an external
+abort: k6 gives such a run its own code too, 105), so it was not judged a pass.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ EXIT_PASS = 0
 EXIT_THRESHOLD_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 3
+EXIT_INCOMPLETE = 4
 
 
 class HarnessError(Exception):

@@ -12,7 +12,6 @@ HdrHistogram's `get_value_at_percentile` (docs/thresholds.md compares it with nu
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -280,17 +279,12 @@ def _workers(path: Path) -> tuple[int, int]:
 
 
 def _recovery(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """compute_recovery(run_dir) from harness.analysis.recovery, for scenarios, if present."""
+    """The recovery figures of a scenario run (None for a plain load run)."""
     if manifest.get("kind") != "scenario":
         return None
-    try:
-        module = importlib.import_module("harness.analysis.recovery")
-    except ModuleNotFoundError as exc:
-        if exc.name == "harness.analysis.recovery":
-            return None
-        raise
-    compute = getattr(module, "compute_recovery", None)
-    return None if compute is None else dict(compute(run_dir))
+    from harness.analysis.recovery import compute_recovery  # scenarios only: loads more
+
+    return dict(compute_recovery(run_dir))
 
 
 def collect_thresholds(
@@ -309,14 +303,21 @@ def collect_thresholds(
     return unique(found)
 
 
-def verdict(status: str, results: Sequence[ThresholdResult]) -> str:
-    """`error` when the run itself failed, else `pass` if every threshold held, else `fail`."""
+def verdict(status: str, results: Sequence[ThresholdResult], allow_incomplete: bool = False) -> str:
+    """`error` when the run itself failed; `incomplete` when it was interrupted or never
+    finished (unless `allow_incomplete`: then judged on what it recorded); else `pass` if
+    every threshold held, else `fail`. An incomplete run never passes by default: a CI job
+    killed by its own timeout must not read green."""
     if status == "failed":
         return "error"
+    if status != "completed" and not allow_incomplete:
+        return "incomplete"
     return "pass" if all(r.ok for r in results) else "fail"
 
 
-def build_summary(run: Measurements, results: Sequence[ThresholdResult]) -> dict[str, Any]:
+def build_summary(
+    run: Measurements, results: Sequence[ThresholdResult], allow_incomplete: bool = False
+) -> dict[str, Any]:
     """The summary.json document of measured data and evaluated thresholds."""
     manifest = run.manifest
     summary: dict[str, Any] = {
@@ -334,7 +335,7 @@ def build_summary(run: Measurements, results: Sequence[ThresholdResult]) -> dict
         "workers": {"count": run.workers_count, "lost": run.workers_lost},
         "recovery": run.recovery,
         "thresholds": [r.as_dict() for r in results],
-        "verdict": verdict(run.status, results),
+        "verdict": verdict(run.status, results, allow_incomplete),
         "error": manifest.get("error"),
     }
     return summary
@@ -372,6 +373,7 @@ def summarize(
     *,
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,
+    allow_incomplete: bool = False,
 ) -> dict[str, Any]:
     """The summary.json document of a run directory (not written; see write_summary).
 
@@ -384,7 +386,7 @@ def summarize(
     base = load_baseline(baseline_dir) if baseline_dir is not None else None
     run = measure(Path(run_dir))
     results = evaluate(thresholds, run, None if base is None else base.observer)
-    summary = build_summary(run, results)
+    summary = build_summary(run, results, allow_incomplete)
     if base is not None:
         summary["baseline"] = compare(summary, base.summary)
     return summary
@@ -396,10 +398,15 @@ def write_summary(
     *,
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,
+    allow_incomplete: bool = False,
 ) -> dict[str, Any]:
     """Compute summary.json, write it atomically into the run directory, and return it."""
     summary = summarize(
-        run_dir, extra_thresholds, thresholds_file=thresholds_file, baseline_dir=baseline_dir
+        run_dir,
+        extra_thresholds,
+        thresholds_file=thresholds_file,
+        baseline_dir=baseline_dir,
+        allow_incomplete=allow_incomplete,
     )
     write_json_atomic(RunDir(Path(run_dir)).summary, summary)
     return summary

@@ -1,7 +1,8 @@
 """`harness gate RUN_DIR`: judge a finished (or partial) run against thresholds.
 
 Exit codes: 0 every threshold held, 1 a threshold failed, 2 bad input (not a run
-directory, a malformed expression, a missing baseline), 3 the run itself failed.
+directory, a malformed expression, a missing baseline), 3 the run itself failed, 4 the run
+was interrupted or never finished (unless `--allow-incomplete`: then judged on its data).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.errors import EXIT_PASS, EXIT_RUN_FAILED, EXIT_THRESHOLD_FAILED
+from harness.errors import EXIT_RUN_FAILED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,24 +37,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--junit", type=Path, metavar="FILE", help="JUnit XML output (default RUN_DIR/junit.xml)"
     )
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="Markdown summary output")
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="judge an interrupted or unfinished run on its data instead of failing it (exit 4)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     """Judge the run, print the table; the verdict's exit code."""
-    from harness.analysis.gate import GateConfig, result_table, run_gate
+    from harness.commands.exits import exit_code_of
+    from harness.report.judge import judge
+    from harness.report.tables import result_table
+    from harness.rundir import Verdict
 
-    config = GateConfig(
-        run_dir=args.run_dir,
-        thresholds=tuple(args.threshold),
+    judgement = judge(
+        args.run_dir,
+        tuple(args.threshold),
+        args.baseline,
         thresholds_file=args.thresholds,
-        baseline_dir=args.baseline,
         junit_path=args.junit,
         markdown_path=args.markdown,
+        allow_incomplete=args.allow_incomplete,
     )
-    result = run_gate(config)
-    print(result_table(result.summary), flush=True)
-    if result.verdict == "error":
-        reason = result.summary.get("error") or "run.json status is failed"
+    print(result_table(judgement.summary), flush=True)
+    if judgement.verdict is Verdict.ERROR:
+        reason = judgement.summary.error or "run.json status is failed"
         print(f"harness gate: the run itself failed: {reason}", file=sys.stderr)
         return EXIT_RUN_FAILED
-    return EXIT_PASS if result.verdict == "pass" else EXIT_THRESHOLD_FAILED
+    if judgement.verdict is Verdict.INCOMPLETE:
+        print(
+            f"harness gate: the run did not finish (status {judgement.summary.status.value}); "
+            "an incomplete run never passes (--allow-incomplete judges its data)",
+            file=sys.stderr,
+        )
+    return exit_code_of(judgement.verdict)

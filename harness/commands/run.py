@@ -2,8 +2,9 @@
 
 Builds a typed `RunConfig` from the flags, checks what can be checked before anything
 starts (profile, durations, locustfile syntax, target reachability) without importing
-Locust, then runs the load, writes summary.json and report.html, prints the table, and
-returns the verdict's exit code: 0 pass, 1 a threshold failed, 2 bad input, 3 run failed.
+Locust, then runs the load, judges it (summary.json, report.html, junit.xml), prints the
+table, and returns the verdict's exit code: 0 pass, 1 a threshold failed, 2 bad input,
+3 run failed, 4 interrupted or unfinished (an incomplete run never passes).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.errors import EXIT_PASS, EXIT_RUN_FAILED, EXIT_THRESHOLD_FAILED, ConfigError, RunFailed
+from harness.commands.exits import exit_code_of
+from harness.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
     from harness.load.config import RunConfig
+    from harness.rundir import Verdict
 
 DEFAULT_USERS_DURATION = "30s"
 
@@ -137,30 +140,20 @@ def execute(args: argparse.Namespace) -> int:
 
     outcome = run_load(config)
     print(f"run directory: {outcome.run_dir}", flush=True)
-    summary = _summarize(outcome.run_dir)
+    verdict = _judge(outcome.run_dir)
     if outcome.status == "failed":
         raise RunFailed(outcome.error or "the run failed")
-    if summary is None:
-        return EXIT_PASS
-    return {"pass": EXIT_PASS, "fail": EXIT_THRESHOLD_FAILED}.get(
-        str(summary.get("verdict")), EXIT_RUN_FAILED
-    )
+    return exit_code_of(verdict)
 
 
-def _summarize(run_dir: Path) -> dict[str, Any] | None:
-    """write_summary and write_report when those parts are installed; print the table."""
-    from harness.load.table import summary_table
+def _judge(run_dir: Path) -> Verdict:
+    """summary.json, report.html and junit.xml (every part is required: a missing one is a
+    broken install, which the command line reports as exit 3); print the table."""
+    from harness.report.judge import judge
+    from harness.report.tables import summary_table
 
-    try:
-        from harness.analysis.summary import write_summary
-    except ImportError:
-        print("summary: harness.analysis.summary is not available", file=sys.stderr)
-        return None
-    summary = write_summary(run_dir)
-    print(summary_table(summary), flush=True)
-    try:
-        from harness.report.html import write_report
-    except ImportError:
-        return summary
-    print(f"report: {write_report(run_dir)}", flush=True)
-    return summary
+    judgement = judge(run_dir)
+    print(summary_table(judgement.summary), flush=True)
+    print(f"report: {judgement.report_path}", flush=True)
+    print(f"junit: {judgement.junit_path}", flush=True)
+    return judgement.verdict

@@ -2,7 +2,8 @@
 
 Checks the whole scenario first (exit 2 before anything starts), runs it (progress lines),
 prints the per-request table, the recovery table and the run directory, and returns the
-verdict's exit code: 0 pass, 1 an objective or threshold failed, 3 the run itself failed.
+verdict's exit code: 0 pass, 1 an objective or threshold failed, 3 the run itself failed,
+4 the run was interrupted or did not finish.
 """
 
 from __future__ import annotations
@@ -53,19 +54,18 @@ def execute(args: argparse.Namespace) -> int:
         cluster_secret=load_secret(args.cluster_secret_file),
         metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
     )
-    from harness.load.table import summary_table
+    from harness.commands.exits import exit_code_of
+    from harness.report.tables import recovery_table, summary_table
     from harness.runner.run import run_scenario
-    from harness.runner.table import recovery_table
 
     def echo(line: str) -> None:
         print(line, flush=True)
 
     outcome = run_scenario(config, echo)
-    if outcome.summary is not None:
-        print(summary_table(outcome.summary))
-        print(recovery_table(outcome.summary))
+    print(summary_table(outcome.summary))
+    print(recovery_table(outcome.summary))
     print(f"run directory: {outcome.run_dir}", flush=True)
     print(f"report: {outcome.run_dir / 'report.html'}", flush=True)
     if outcome.status == "failed":
         raise RunFailed(outcome.error or "the scenario run failed")
-    return outcome.exit_code
+    return exit_code_of(outcome.summary.verdict)

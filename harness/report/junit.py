@@ -2,8 +2,9 @@
 
 CI systems (GitHub Actions reporters, GitLab, Jenkins) read this format: a failed
 threshold is a `<failure>` whose message is the threshold's own ("observed 312.4 ms >
-limit 250 ms"); a run that itself failed is an `<error>` testcase named `run`. Built with
-xml.etree.ElementTree, so names and messages are always escaped correctly.
+limit 250 ms"); a run that itself failed is an `<error>` testcase named `run`, and an
+interrupted or unfinished run (verdict `incomplete`) a `<failure>` of that testcase. Built
+with xml.etree.ElementTree, so names and messages are always escaped correctly.
 """
 
 from __future__ import annotations
@@ -13,60 +14,72 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from harness.rundir import RunStatus, Summary, ThresholdRow, Verdict, as_summary
+
+SummaryLike = Summary | Mapping[str, object]
 
 
-def junit_suite(summary: Mapping[str, Any], suite_name: str) -> ET.Element:
+def junit_suite(summary: SummaryLike, suite_name: str) -> ET.Element:
     """The `<testsuite>` of one run: a `run` testcase, then one testcase per threshold."""
-    thresholds: Sequence[Mapping[str, Any]] = summary.get("thresholds") or ()
-    failed = sum(1 for t in thresholds if not t.get("ok"))
-    run_failed = summary.get("status") == "failed" or summary.get("verdict") == "error"
+    s = as_summary(summary)
+    failed = len(s.failed_thresholds) + int(s.verdict is Verdict.INCOMPLETE)
+    run_failed = s.status is RunStatus.FAILED or s.verdict is Verdict.ERROR
     suite = ET.Element(
         "testsuite",
         {
             "name": suite_name,
-            "tests": str(len(thresholds) + 1),
+            "tests": str(len(s.thresholds) + 1),
             "failures": str(failed),
             "errors": str(int(run_failed)),
             "skipped": "0",
-            "time": _seconds(summary.get("duration_s")),
+            "time": f"{s.duration_s:.3f}",
         },
     )
-    started = summary.get("started_at")
-    if isinstance(started, int | float):
-        stamp = dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
+    if s.started_at is not None:
+        stamp = dt.datetime.fromtimestamp(s.started_at, dt.UTC).replace(tzinfo=None)
         suite.set("timestamp", stamp.isoformat(timespec="seconds"))
     properties = ET.SubElement(suite, "properties")
-    for key in ("run_id", "scenario", "profile", "status", "complete", "verdict"):
-        value = summary.get(key)
+    facts: tuple[tuple[str, str | None], ...] = (
+        ("run_id", s.run_id or None),
+        ("scenario", s.scenario),
+        ("profile", s.profile),
+        ("status", s.status.value),
+        ("complete", str(s.complete).lower()),
+        ("verdict", s.verdict.value),
+    )
+    for key, value in facts:
         if value is not None:
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            ET.SubElement(properties, "property", {"name": key, "value": text})
-    suite.append(_run_case(summary, suite_name, run_failed))
-    for threshold in thresholds:
+            ET.SubElement(properties, "property", {"name": key, "value": value})
+    suite.append(_run_case(s, suite_name, run_failed))
+    for threshold in s.thresholds:
         suite.append(_threshold_case(threshold, suite_name))
     return suite
 
 
-def _run_case(summary: Mapping[str, Any], suite_name: str, run_failed: bool) -> ET.Element:
+def _run_case(s: Summary, suite_name: str, run_failed: bool) -> ET.Element:
     case = ET.Element("testcase", {"classname": suite_name, "name": "run", "time": "0"})
-    status = str(summary.get("status") or "unknown")
+    status = s.status.value
     if run_failed:
-        message = str(summary.get("error") or f"the run failed (status {status})")
+        message = s.error or f"the run failed (status {status})"
         error = ET.SubElement(case, "error", {"message": message, "type": "RunFailed"})
         error.text = message
+    elif s.verdict is Verdict.INCOMPLETE:
+        message = f"the run did not finish (status {status}): an incomplete run never passes"
+        failure = ET.SubElement(case, "failure", {"message": message, "type": "RunIncomplete"})
+        failure.text = message
     else:
         out = ET.SubElement(case, "system-out")
-        complete = "complete" if summary.get("complete") else "incomplete"
-        out.text = f"status {status} ({complete}), verdict {summary.get('verdict')}"
+        complete = "complete" if s.complete else "incomplete"
+        out.text = f"status {status} ({complete}), verdict {s.verdict.value}"
     return case
 
 
-def _threshold_case(threshold: Mapping[str, Any], suite_name: str) -> ET.Element:
-    name = str(threshold.get("expr") or threshold.get("metric") or "threshold")
+def _threshold_case(threshold: ThresholdRow, suite_name: str) -> ET.Element:
+    name = threshold.expr or threshold.metric or "threshold"
     case = ET.Element("testcase", {"classname": suite_name, "name": name, "time": "0"})
-    message = str(threshold.get("message") or "")
-    if not threshold.get("ok"):
+    message = threshold.message
+    if not threshold.ok:
         failure = ET.SubElement(case, "failure", {"message": message, "type": "threshold"})
         failure.text = f"{name}: {message}"
     else:
@@ -74,7 +87,7 @@ def _threshold_case(threshold: Mapping[str, Any], suite_name: str) -> ET.Element
     return case
 
 
-def junit_document(suites: Sequence[tuple[str, Mapping[str, Any]]], name: str) -> ET.ElementTree:
+def junit_document(suites: Sequence[tuple[str, SummaryLike]], name: str) -> ET.ElementTree:
     """A `<testsuites>` document of several (suite name, summary) pairs."""
     root = ET.Element("testsuites", {"name": name})
     totals = {"tests": 0, "failures": 0, "errors": 0}
@@ -92,13 +105,13 @@ def junit_document(suites: Sequence[tuple[str, Mapping[str, Any]]], name: str) -
     return ET.ElementTree(root)
 
 
-def write_junit(summary: Mapping[str, Any], path: Path, suite_name: str) -> None:
+def write_junit(summary: SummaryLike, path: Path, suite_name: str) -> None:
     """Write the JUnit XML of one run (a `<testsuites>` holding its one testsuite)."""
     write_junit_suite([(suite_name, summary)], path, suite_name)
 
 
 def write_junit_suite(
-    suites: Sequence[tuple[str, Mapping[str, Any]]], path: Path, name: str = "harness"
+    suites: Sequence[tuple[str, SummaryLike]], path: Path, name: str = "harness"
 ) -> None:
     """Write the JUnit XML of several runs (a suite of scenarios), one testsuite each.
 
@@ -111,10 +124,6 @@ def write_junit_suite(
     os.replace(tmp, path)
 
 
-def suite_name_of(summary: Mapping[str, Any]) -> str:
+def suite_name_of(summary: SummaryLike) -> str:
     """The testsuite name a summary gets by default: its scenario, else its run id."""
-    return str(summary.get("scenario") or summary.get("run_id") or "run")
-
-
-def _seconds(value: Any) -> str:
-    return f"{float(value):.3f}" if isinstance(value, int | float) else "0"
+    return as_summary(summary).name or "run"

@@ -13,7 +13,7 @@ from typing import Any
 from harness.analysis.baseline import compare
 
 MAX_ENDPOINTS = 25
-_VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "💥 ERROR"}
+_VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "incomplete": "⏹️ INCOMPLETE", "error": "💥 ERROR"}
 _RECOVERY = (
     ("rto_s", "RTO", "s"),
     ("ttd_s", "Time to detect", "s"),

@@ -92,18 +92,19 @@ def build_verdict(run: Json, summary: Json) -> Verdict:
     if run.get("status") == "failed" or verdict == "error":
         reason = run.get("error") or summary.get("error") or "the run could not be judged"
         return Verdict("error", "ERROR", str(reason), failed)
-    if run_is_incomplete(run):
+    if run_is_incomplete(run) or verdict == "incomplete":
         status = run.get("status") or "running"
         why = {
             "running": "The run has not finished: run.json still says running (it may have "
             "crashed).",
             "interrupted": "The run was interrupted before its planned end.",
         }.get(str(status), "The run has no end time.")
-        partial = judged.get(verdict, verdict)
+        so_far = verdict if verdict in judged else ("fail" if failed else "pass")
         return Verdict(
             "incomplete",
             "INCOMPLETE",
-            f"{why} On the data so far: {verdict.upper()} ({partial}).",
+            f"{why} On the data so far: {so_far.upper()} ({judged[so_far]}). "
+            "An incomplete run never passes.",
             failed,
         )
     if verdict == "pass":

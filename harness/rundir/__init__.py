@@ -62,6 +62,7 @@ from harness.rundir.summary import (
     Summary,
     ThresholdRow,
     Verdict,
+    as_summary,
     read_summary,
     write_summary_file,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "ThresholdRow",
     "Verdict",
     "WorkerPayload",
+    "as_summary",
     "iter_jsonl",
     "new_run_id",
     "of_kind",

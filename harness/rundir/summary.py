@@ -231,6 +231,7 @@ _RECOVERY_INTS = (
     "acknowledged_writes",
     "lost_after_injection",
     "unchecked_writes",
+    "unknown_writes",
     "unauthorized_ok",
     "forged_requests",
     "forged_ok_after_containment",
@@ -427,6 +428,12 @@ class Summary:
         if self.baseline is not None:
             out["baseline"] = dict(self.baseline)
         return out
+
+
+def as_summary(summary: Summary | Mapping[str, object]) -> Summary:
+    """A Summary from a Summary or a decoded summary.json document (normalised once, at the
+    edge, so renderers read typed fields)."""
+    return summary if isinstance(summary, Summary) else Summary.from_dict(summary)
 
 
 def read_summary(run_dir: Path) -> Summary:

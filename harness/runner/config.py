@@ -137,12 +137,8 @@ def check_scenario(config: ScenarioRunConfig) -> None:
 def _check_runbook(scenario: Scenario, source: str) -> None:
     if not scenario.recovery.steps:
         return
-    try:
-        from harness.faults.runbook import check_steps
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "runbook actions are not available in this version", f"{source}: recovery.steps"
-        ) from None
+    from harness.faults.runbook import check_steps
+
     check_steps(scenario.recovery.steps, source)
 
 

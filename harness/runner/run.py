@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import EXIT_PASS, EXIT_RUN_FAILED, EXIT_THRESHOLD_FAILED
+from harness.rundir import Summary
 from harness.runner.config import ScenarioRunConfig
 
 Echo = Callable[[str], None]
@@ -23,13 +23,12 @@ TOKEN_TTL_MARGIN_S = 3600.0
 
 @dataclass(frozen=True)
 class ScenarioOutcome:
-    """How a scenario run ended: its directory, status, summary and exit code."""
+    """How a scenario run ended: its directory, status and judged summary."""
 
     run_dir: Path
     status: str
     error: str | None
-    summary: dict[str, Any] | None
-    exit_code: int
+    summary: Summary
 
 
 def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutcome:
@@ -40,6 +39,7 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
     """
     from harness.load.engine import run_load  # gevent patching: before any thread starts
     from harness.load.journal import prepare_run_dir
+    from harness.report.judge import judge
     from harness.runner.profile import scenario_profile
     from harness.runner.relay import EventRelay
     from harness.runner.target import Target, start_target
@@ -69,10 +69,8 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
             echo("stopping the target")
             target.stop()
         relay.close()
-    summary = judge(run_dir)
-    return ScenarioOutcome(
-        run_dir, outcome.status, outcome.error, summary, exit_code(outcome.status, summary)
-    )
+    judgement = judge(run_dir)
+    return ScenarioOutcome(run_dir, outcome.status, outcome.error, judgement.summary)
 
 
 def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: Path) -> Any:
@@ -113,26 +111,3 @@ def _run_json_scenario(scenario: Any) -> dict[str, Any]:
     if isinstance(data.get("readback"), dict):
         data["readback"] = redacted(data["readback"])
     return data
-
-
-def judge(run_dir: Path) -> dict[str, Any]:
-    """Write summary.json (recovery included), report.html and junit.xml; the summary."""
-    from harness.analysis.summary import write_summary
-    from harness.report.html import write_report
-    from harness.report.junit import suite_name_of, write_junit
-    from harness.rundir import RunDir
-
-    summary = write_summary(run_dir)
-    write_report(run_dir)
-    write_junit(summary, RunDir(run_dir).junit, suite_name_of(summary))
-    return summary
-
-
-def exit_code(status: str, summary: dict[str, Any] | None) -> int:
-    """3 when the run failed, else the verdict's: 0 pass, 1 a threshold failed."""
-    if status == "failed" or summary is None:
-        return EXIT_RUN_FAILED
-    verdict = summary.get("verdict")
-    if verdict == "pass":
-        return EXIT_PASS
-    return EXIT_THRESHOLD_FAILED if verdict == "fail" else EXIT_RUN_FAILED

@@ -7,7 +7,6 @@ same reader turns the scenario stored in `run.json` (`config.scenario`) back int
 
 from __future__ import annotations
 
-import importlib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -118,7 +117,6 @@ def scenario_from_mapping(
         readback=freeze(readback.data) if readback is not None else None,
     )
     ensure_timeline(scenario, source)
-    _ensure_thresholds(scenario, source)
     _ensure_fault_params(scenario, source)
     if total_s is not None:
         scenario = rescale_checked(scenario, total_s, source, key="duration")
@@ -381,19 +379,6 @@ def _deployment(table: Table | None, target: Target) -> DeploymentSpec:
     )
     table.finish()
     return spec
-
-
-def _ensure_thresholds(scenario: Scenario, source: str) -> None:
-    """Parse each threshold with the analysis' parser, so a bad one fails before the run."""
-    try:
-        module = importlib.import_module("harness.analysis.thresholds")
-    except ModuleNotFoundError:
-        return
-    parse = getattr(module, "parse_threshold", None)
-    if parse is None:
-        return
-    for index, expr in enumerate(scenario.thresholds):
-        parse(expr, f"{source}: thresholds[{index}]")
 
 
 def _ensure_fault_params(scenario: Scenario, source: str) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml
 
-from harness.analysis.gate import gate, result_table
 from harness.analysis.synthetic import make_run_dir
 from harness.cli import main
 from harness.errors import ConfigError
+from harness.report.judge import judge
+from harness.report.tables import result_table
 from harness.rundir import read_json
 
 
@@ -111,11 +112,40 @@ def test_thresholds_file_and_run_json_thresholds(
     assert [t["ok"] for t in summary["thresholds"]] == [True, True, False]
 
 
-def test_partial_run_can_be_gated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unfinished_run_never_passes_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = make_run_dir(tmp_path / "cut", duration_s=4, complete=False)
-    code, out, _err = _gate([str(run.path), "--threshold", "p(95)<10s"], capsys)
+    code, out, err = _gate([str(run.path), "--threshold", "p(95)<10s"], capsys)
+    assert code == 4 and "verdict: INCOMPLETE" in out and "never passes" in err
+    summary = read_json(run.path / "summary.json")
+    assert summary["complete"] is False and summary["verdict"] == "incomplete"
+    suite = JUnitXml.fromfile(str(run.path / "junit.xml"))
+    assert suite.failures == 1 and suite.tests == 2
+
+
+@pytest.mark.parametrize("status", ["interrupted", "running"])
+def test_an_interrupted_run_with_no_thresholds_is_incomplete_not_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: str
+) -> None:
+    run = make_run_dir(tmp_path / "cut", duration_s=3, status=status, complete=status != "running")
+    code, _out, _err = _gate([str(run.path)], capsys)
+    assert code == 4
+    assert read_json(run.path / "summary.json")["verdict"] == "incomplete"
+
+
+def test_allow_incomplete_judges_a_partial_run_on_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run_dir(tmp_path / "cut", duration_s=4, complete=False)
+    code, out, _err = _gate(
+        [str(run.path), "--allow-incomplete", "--threshold", "p(95)<10s"], capsys
+    )
     assert code == 0 and "(incomplete)" in out
-    assert read_json(run.path / "summary.json")["complete"] is False
+    code, _out, _err = _gate(
+        [str(run.path), "--allow-incomplete", "--threshold", "p(95)<1ms"], capsys
+    )
+    assert code == 1
 
 
 def test_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,11 +160,12 @@ def test_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_library_function_raises_instead_of_exiting(run_dir: Path) -> None:
-    result = gate(run_dir, ["p(95)<5s"])
+    result = judge(run_dir, ["p(95)<5s"])
     assert result.verdict == "pass" and result.failed == []
     assert result.junit_path == run_dir / "junit.xml"
+    assert result.report_path == run_dir / "report.html" and result.report_path.is_file()
     with pytest.raises(ConfigError):
-        gate(run_dir, ["p(95)<"])
+        judge(run_dir, ["p(95)<"])
     assert "verdict: PASS" in result_table(result.summary)
 
 

@@ -101,6 +101,8 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert summary["verdict"] == "pass" and summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] == sum(line["requests"] for line in lines)
     assert (run_dir / "report.html").is_file()
+    junit = (run_dir / "junit.xml").read_text(encoding="utf-8")  # every judged run has one
+    assert '<property name="verdict" value="pass"' in junit and "<failure" not in junit
     service_stats = json.loads((run_dir / "service-stats.json").read_text())
     assert service_stats["cdn"]["hits"] > 0 and service_stats["auth"]["allowed"] > 0
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
@@ -228,7 +230,8 @@ def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path:
 
 
 @pytest.mark.e2e
-def test_sigterm_stops_cleanly_and_still_writes_summary_and_report(tmp_path: Path) -> None:
+def test_sigterm_stops_cleanly_is_judged_incomplete_and_never_passes(tmp_path: Path) -> None:
+    # A CI job killed by its own timeout must not read green: exit 4, verdict incomplete.
     run_dir = tmp_path / "run"
     run = harness(
         "run", "--profile", "light", "--duration", "60s", "--workers", "1", "--out", str(run_dir)
@@ -238,10 +241,12 @@ def test_sigterm_stops_cleanly_and_still_writes_summary_and_report(tmp_path: Pat
         run.send_signal(signal.SIGTERM)
     finally:
         code, _out, err = finish(run)
-    assert code == 0, err
+    assert code == 4, err
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["ended_at"] is not None
     assert events(run_dir, "run_stopped")[0]["reason"] == "interrupted"
-    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
-    assert (run_dir / "report.html").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["verdict"] == "incomplete"
+    assert ">INCOMPLETE<" in (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'type="RunIncomplete"' in (run_dir / "junit.xml").read_text(encoding="utf-8")
     assert "service_stopped" in [e["kind"] for e in events(run_dir)]

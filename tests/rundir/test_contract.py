@@ -48,7 +48,7 @@ def test_schema_1_run_directories_load_and_round_trip(name: str) -> None:
     assert events[-1].kind in (EventKind.RUN_STOPPED, EventKind.RECOVERY_ACTION)
     assert all(e.kind is not EventKind.OTHER for e in events)
     lines = (path / "events.jsonl").read_text().splitlines()
-    assert all(e.to_dict() == json.loads(line) for e, line in zip(events, lines, strict=True))
+    assert [e.to_dict() for e in events] == [json.loads(line) for line in lines]
     assert all(entry.key for entry in read_ledger(path / "ledger.jsonl"))
 
 

@@ -248,7 +248,7 @@ def test_importing_the_runner_and_its_commands_patches_nothing() -> None:
     import sys
 
     code = (
-        "import sys, harness.runner, harness.runner.suite, harness.runner.table, "
+        "import sys, harness.runner, harness.runner.suite, harness.report.tables, "
         "harness.commands.scenario, harness.commands.suite;"
         "print(','.join(m for m in ('locust', 'gevent') if m in sys.modules))"
     )

@@ -1,0 +1,44 @@
+"""A missing part of the harness is a broken install (exit 3), never a silent pass."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.analysis.synthetic import make_run_dir
+from harness.cli import main
+
+PACKAGE = Path(__file__).resolve().parents[1] / "harness"
+
+
+def test_run_with_its_judging_part_missing_exits_3_not_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A finished run whose summary code cannot be imported: it used to exit 0 unjudged.
+    run = make_run_dir(tmp_path / "run", duration_s=3)
+    import harness.load.engine as engine
+
+    def fake_run_load(config: object, *args: object) -> SimpleNamespace:
+        return SimpleNamespace(run_dir=run.path, status="completed", error=None)
+
+    monkeypatch.setattr(engine, "run_load", fake_run_load)
+    monkeypatch.setitem(sys.modules, "harness.analysis.summary", None)
+    monkeypatch.setitem(sys.modules, "harness.report.judge", None)
+    code = main(["run", "--users", "1", "--duration", "1s", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "broken installation" in err and "Traceback" not in err
+
+
+def test_the_package_has_no_if_installed_fallbacks() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"except\s*\(?[^:]*\b(ImportError|ModuleNotFoundError)\b", line)
+    ]
+    assert found == []
