@@ -29,6 +29,7 @@ FAULT_TYPES: tuple[str, ...] = (
     "proxy",
     "process",
     "postgres",
+    "patroni_failover",
 )
 """Every fault type a scenario may name: the six DR failures, the generic faults, then the
 faults on real infrastructure (harness.faults.infra)."""

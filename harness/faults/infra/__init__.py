@@ -2,6 +2,7 @@
 
 - `process`: signal the processes found by pid file, command-line pattern or systemd unit;
 - `postgres`: terminate (or cancel) every client backend of a PostgreSQL server;
+- `patroni_failover`: the reference deployment's PostgreSQL leader lost (docs/postgresql.md);
 - `toxiproxy`: add a toxic through a Toxiproxy server's HTTP API (or our router's, which
   speaks the same subset), remove it at clear.
 
@@ -11,5 +12,6 @@ docs/faults.md documents every parameter.
 INFRA_FAULTS: dict[str, str] = {
     "process": "harness.faults.infra.process:ProcessFault.from_params",
     "postgres": "harness.faults.infra.postgres:PostgresFault.from_params",
+    "patroni_failover": "harness.faults.infra.patroni:PatroniFailoverFault.from_params",
 }
 """Fault type → the `module:factory` path `build_fault` imports when the type is used."""

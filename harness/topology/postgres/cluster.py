@@ -273,6 +273,20 @@ class PgCluster:
 
         wait_for(caught_up, timeout_s, "the replicas to replay the leader's WAL", interval_s=0.05)
 
+    def replication_lag_bytes(self) -> dict[str, int]:
+        """Bytes of WAL each replica has not replayed yet, as the leader sees it now."""
+        leader = self.leader()
+        if leader is None:
+            return {}
+        with connect(self.member_dsn(leader)) as conn:
+            rows = conn.execute(
+                "select application_name,"
+                " coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), -1)::bigint"
+                " from pg_stat_replication where application_name = any(%s)",
+                (list(self.members),),
+            ).fetchall()
+        return {str(name): int(lag) for name, lag in rows}
+
     # -- faults and recovery ------------------------------------------------------------------
 
     def lose_member(self, name: str, *, cut_link: bool = True) -> list[int]:
