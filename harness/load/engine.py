@@ -201,6 +201,7 @@ class _Run:
                 workers_lost=lambda: len(session.lost),
             ),
         )
+        session.entry_listeners.append(lambda entries: metrics.announce(e["name"] for e in entries))
         self.journal.interval_listeners.append(metrics.observe_line)
         self.journal.event_listeners.append(metrics.observe_event)
         self.metrics_server = MetricsServer(metrics, host, port)

@@ -61,6 +61,7 @@ class MasterSession:
         self.authenticated: dict[str, str] = {}  # worker -> the nonce of its hello
         self._held_ready: dict[str, Message] = {}  # Locust's client_ready, until the hello
         self.rejected = 0
+        self.entry_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         # Locust's global events: a locustfile's `@events.request.add_listener` hooks work
         self.env = Environment(user_classes=user_classes, host=host, events=locust.events)
         try:
@@ -157,6 +158,8 @@ class MasterSession:
         data = self._open(msg, cluster.check_intervals)
         if data is None:
             return
+        for listener in self.entry_listeners:
+            listener(data["entries"])
         self.aggregator.add(msg.node_id, data["entries"], data.get("through_t"))
         if data["ledger"]:
             self.journal.ledger(data["ledger"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -89,6 +89,15 @@ class RunMetrics:
         self.rejected = 0
         self.version = 0  # changes with every line or event observed
         self.scraped_version = -1
+
+    def announce(self, names: Iterable[str]) -> None:
+        """Names a worker has just recorded: their series start at 0 before the merged lines
+        (a second or two later) count them, so `increase()` sees each name's first requests."""
+        with self._lock:
+            for name in names:
+                if name not in self._names:
+                    self._names[name] = _Name()
+                    self.version += 1
 
     def observe_line(self, line: Mapping[str, Any]) -> None:
         """Add one merged intervals.jsonl line."""

@@ -118,3 +118,11 @@ def test_bad_metrics_bind(text: str) -> None:
 def test_metrics_bind_forms() -> None:
     assert parse_metrics_bind("127.0.0.1:9646") == ("127.0.0.1", 9646)
     assert parse_metrics_bind("[::1]:0") == ("::1", 0)
+
+
+def test_a_name_starts_at_zero_when_a_worker_first_reports_it() -> None:
+    metrics = RunMetrics("run-4")
+    metrics.announce(["GET /new"])
+    samples = _samples(metrics)
+    assert samples[("harness_requests_total", (("name", "GET /new"),))] == 0
+    assert samples[("harness_request_duration_seconds_count", (("name", "GET /new"),))] == 0
