@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "suite": "Run several scenarios in a row and write an index page.",
     "report": "Render the HTML report (and summary) of a run directory.",
     "gate": "Judge a finished run against thresholds: exit 0 pass, 1 fail, 4 incomplete.",
+    "audit": "Audit an HTTP API against the OWASP API Security Top 10 (2023).",
 }
 
 
