@@ -38,7 +38,8 @@ def secrets_echoed(ctx: AuditContext) -> None:
         key_block = PRIVATE_KEY.search(reply.text)
         if not (hit or key_block):
             continue
-        route = f"{reply.exchange.method} {reply.exchange.url.split('?')[0]}"
+        path = "/" + reply.exchange.url.split("://", 1)[-1].split("/", 1)[-1].split("?")[0]
+        route = f"{reply.exchange.method} {ctx.index.template_of(path) or path}"
         if route in seen:
             continue
         seen.add(route)

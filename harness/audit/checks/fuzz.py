@@ -100,7 +100,7 @@ def schemathesis_check(ctx: AuditContext) -> None:
             ctx.client.history.append(Reply(exchange, response.text[:KEPT_BODY_CHARS], role))
             try:
                 case.validate_response(response, checks=checks)
-            except Exception as exc:  # schemathesis reports failures as exceptions
+            except (Exception, BaseExceptionGroup) as exc:  # how schemathesis reports failures
                 _record(ctx, label, exc, exchange, seen)
 
         run_case()
@@ -137,7 +137,7 @@ def _exchange(ctx: AuditContext, case: Any, response: Any, base_url: str) -> Exc
 def _record(
     ctx: AuditContext,
     label: str,
-    exc: Exception,
+    exc: BaseException,
     exchange: Exchange,
     seen: set[tuple[str, str]],
 ) -> None:
