@@ -95,7 +95,7 @@ class Limits:
     in_list_path: str | None = None
     in_list_param: str = "filter"
     in_list_template: str = "id in ({values})"
-    in_list_count: int = 20_000
+    in_list_count: int = 2_000
     slow: tuple[Call, ...] = ()
     max_refusal_ms: float = 1000.0
     max_slow_ms: float = 2000.0

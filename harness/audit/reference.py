@@ -84,7 +84,7 @@ def reference_matrix() -> Matrix:
         in_list_path="/api/items",
         in_list_param="filter",
         in_list_template="id in ({values})",
-        in_list_count=20_000,
+        in_list_count=2_000,
         slow=(
             Call(
                 "GET",

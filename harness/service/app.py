@@ -55,7 +55,7 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App:
     metrics = Metrics(config.metrics_dir)
     auth = AuthMiddleware(keyring)
     edge = EdgeCache(config.cdn_dir)
-    middleware: list[Any] = [MetricsMiddleware(metrics), auth, QueryGuard(), edge]
+    middleware: list[Any] = [NoSniff(), MetricsMiddleware(metrics), auth, QueryGuard(), edge]
     app = falcon.App(middleware=middleware)
     resources: dict[str, object] = {
         "/healthz": Health(),
@@ -84,6 +84,17 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App:
         app.add_route(template, resources[template])
     install_error_handling(app)
     return app
+
+
+class NoSniff:
+    """Every answer says `X-Content-Type-Options: nosniff`, so no browser renders a JSON or
+    text body as HTML (first in the middleware list: its process_response runs last)."""
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        """Set the header on whatever answer is going out."""
+        resp.set_header("X-Content-Type-Options", "nosniff")
 
 
 def install_error_handling(app: falcon.App) -> None:

@@ -113,7 +113,11 @@ SCHEMAS: dict[str, Any] = {
     "Status": {
         "type": "object",
         "required": ["status"],
-        "properties": {"status": {"type": "string"}},
+        "properties": {
+            "status": {"type": "string"},
+            "storage": {"type": "string", "description": "readiness: the storage check"},
+            "last_seq": {"type": "integer", "description": "readiness: the last write's seq"},
+        },
     },
     "Me": {
         "type": "object",

@@ -218,8 +218,11 @@ class Notes:
             return "404 Not Found", {"error": "no such note"}, []
         if method == "PATCH":
             body = _body(environ)
-            self.db.execute("UPDATE notes SET title = ?, body = ? WHERE id = ?",
-                            (str(body.get("title", note["title"])), str(body.get("body", note["body"])), note_id))  # fmt: skip
+            title = str(body.get("title", note["title"]))
+            text = str(body.get("body", note["body"]))
+            self.db.execute(
+                "UPDATE notes SET title = ?, body = ? WHERE id = ?", (title, text, note_id)
+            )
             note = self.get(note_id)
         elif method == "DELETE":
             self.db.execute("DELETE FROM notes WHERE id = ?", (note_id,))

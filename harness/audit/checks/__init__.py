@@ -17,10 +17,11 @@ Check = tuple[CheckSpec, Callable[[AuditContext], None]]
 CHECKS: tuple[Check, ...] = (
     *authn.CHECKS,
     *authz.CHECKS,
-    *properties.CHECKS,
+    properties.CHECKS[0],
     *resources.CHECKS,
     *fuzz.CHECKS,
     # these read every response the checks above recorded, so they run last
+    properties.CHECKS[1],
     *misconfig.CHECKS,
     *exposure.CHECKS,
 )

@@ -85,8 +85,8 @@ def cache_control(ctx: AuditContext) -> None:
 def nosniff(ctx: AuditContext) -> None:
     seen: set[str] = set()
     for reply in list(ctx.client.history):
-        if reply.status is None:
-            continue
+        if reply.status is None or not reply.text:
+            continue  # an empty body has nothing to sniff
         if (reply.exchange.response_header("X-Content-Type-Options") or "").lower() == "nosniff":
             continue
         route = _once(ctx, seen, reply)
