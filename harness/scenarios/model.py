@@ -30,6 +30,7 @@ FAULT_TYPES: tuple[str, ...] = (
     "process",
     "postgres",
     "patroni_failover",
+    "toxiproxy",
 )
 """Every fault type a scenario may name: the six DR failures, the generic faults, then the
 faults on real infrastructure (harness.faults.infra)."""

@@ -42,11 +42,22 @@ def set_nodelay(sock: gsocket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def control_handler(router: Controlled) -> Handler:
-    """The API: GET /status, GET /toxics, POST /toxics, DELETE /toxics[/NAME]."""
+class Extension(Protocol):
+    """Another API served on the same port (the Toxiproxy subset)."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, Any]: ...
+
+
+def control_handler(router: Controlled, extension: Extension | None = None) -> Handler:
+    """The API: GET /status, GET /toxics, POST /toxics, DELETE /toxics[/NAME]; the paths
+    `extension` handles go to it."""
 
     def handle(method: str, target: str, body: bytes) -> tuple[int, Any]:
         path = target.split("?", 1)[0].rstrip("/") or "/"
+        if extension is not None and extension.handles(path):
+            return extension.handle(method, path, body)
         try:
             if method == "GET" and path == "/status":
                 return 200, router.status()

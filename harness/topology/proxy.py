@@ -40,9 +40,10 @@ from harness.rundir import JsonlAppender, read_json, write_json_atomic
 from harness.topology.control import control_handler, serve_control, set_nodelay
 from harness.topology.health import check_endpoint
 from harness.topology.pipes import CHUNK_BYTES, Connection, Pipe, reset_socket
-from harness.topology.router import RouterConfig
+from harness.topology.router import HealthCheck, RouterConfig, UpstreamAddress
 from harness.topology.routing import Endpoint, RoutingTable
 from harness.topology.toxics import LISTENER, Effect, Toxic, effect_of, toxic_from_json
+from harness.topology.toxiproxy_api import ToxiproxyApi
 
 StreamName = Literal["upstream", "downstream"]
 
@@ -206,17 +207,35 @@ class Proxy:
     ) -> None:
         """Forward `src` to `dst`: straight through, or via a queue when a chunk is delayed."""
         pipe = Pipe(conn, dst, self._flowing)
+        exhausted = False
         try:
             while self._flowing(conn):
                 data = src.recv(CHUNK_BYTES)
                 if not data:
                     break
+                effect = conn.effect
+                limit = effect.byte_limit(stream)
+                if limit is not None and conn.bytes[stream] + len(data) >= limit:
+                    data = data[: max(0, int(limit) - conn.bytes[stream])]  # limit_data
+                    exhausted = True
                 conn.bytes[stream] += len(data)
-                pipe.send(data, conn.effect.delay_s(stream, self.rng))
+                rate = effect.rate_bytes_per_s(stream)
+                if rate:  # bandwidth: 100 ms slices, each leaving after its time at the rate
+                    step = max(1, int(rate / 10))
+                    for start in range(0, len(data), step):
+                        piece = data[start : start + step]
+                        gevent.sleep(len(piece) / rate)
+                        pipe.send(piece, effect.delay_s(stream, self.rng))
+                else:
+                    pipe.send(data, effect.delay_s(stream, self.rng))
+                if exhausted:
+                    break
         except OSError:
             conn.close()
         finally:
             pipe.finish()
+            if exhausted:
+                conn.close()
 
     # -- health -------------------------------------------------------------------------------
 
@@ -286,6 +305,46 @@ class Proxy:
 
     # -- control API ----------------------------------------------------------------------------
 
+    def listen_address(self) -> str:
+        """`host:port` of the listener (Toxiproxy's `listen`)."""
+        return f"{self.config.listen_host}:{self.listen_port}"
+
+    def upstream_address(self) -> str:
+        """`host:port` of the active region's first endpoint (Toxiproxy's `upstream`)."""
+        candidates = self.table.candidates()
+        endpoint = candidates[0] if candidates else self.table.endpoints[0]
+        return f"{endpoint.host}:{endpoint.port}"
+
+    def serve(self) -> None:
+        """Listen and trust the upstreams without checking (a proxy made through the API)."""
+        self.open_listener()
+        for state in self.table.health.values():
+            self._record(state.endpoint, True, "health checks off")
+
+    def shutdown(self) -> None:
+        """Stop listening and close every connection (a proxy deleted through the API)."""
+        self.close_listener()
+        self.close_connections(lambda c: True, "proxy deleted")
+
+    def toxiproxy_api(self) -> ToxiproxyApi:
+        """The Toxiproxy API subset over this router and the proxies it creates."""
+
+        def make(name: str, host: str, port: int, up_host: str, up_port: int) -> Proxy:
+            config = RouterConfig(
+                upstreams=(UpstreamAddress(name, up_host, up_port),),
+                listen_host=host,
+                listen_port=port,
+                health=HealthCheck("none"),
+                connect_timeout_s=self.config.connect_timeout_s,
+            )
+            proxy = Proxy(config, self.events)
+            proxy.serve()
+            self.emit("proxy_created", name=name, listen=proxy.listen_address(),
+                      upstream=f"{up_host}:{up_port}")  # fmt: skip
+            return proxy
+
+        return ToxiproxyApi(self, make)
+
     def status(self) -> dict[str, Any]:
         """State for GET /status."""
         per_endpoint: dict[str, int] = {}
@@ -312,7 +371,7 @@ class Proxy:
         set_nodelay(control)
         control.bind((self.config.listen_host, self.config.control_port))
         control.listen(64)
-        serve_control(control, control_handler(self))
+        serve_control(control, control_handler(self, self.toxiproxy_api()))
         for state in self.table.health.values():
             if self.config.health.kind == "none":
                 self._record(state.endpoint, True, "health checks off")

@@ -11,6 +11,11 @@ also seen as unhealthy and failed over). Pure data and validation; no sockets, n
 | `timeout` | `timeout_ms` (0 = never) | holds data both ways (blackhole); closes after timeout |
 | `reset_peer` | `timeout_ms` | resets (RST) the client connection after timeout_ms |
 | `down` | (none) | listener: stops accepting (refused); upstream: unreachable |
+| `bandwidth` | `rate_kbps` | at most rate_kbps KB (1000 bytes) per second on `stream` |
+| `limit_data` | `bytes` | closes the connection once `bytes` have passed on `stream` |
+
+The same toxics, under Toxiproxy's names and attributes, are reachable through the
+Toxiproxy HTTP API subset the router also serves (`harness.topology.toxiproxy_api`).
 """
 
 from __future__ import annotations
@@ -22,10 +27,17 @@ from typing import Any, Literal, cast
 
 from harness.errors import ConfigError
 
-ToxicType = Literal["latency", "timeout", "reset_peer", "down"]
+ToxicType = Literal["latency", "timeout", "reset_peer", "down", "bandwidth", "limit_data"]
 Stream = Literal["upstream", "downstream", "both"]
 
-TOXIC_TYPES: tuple[ToxicType, ...] = ("latency", "timeout", "reset_peer", "down")
+TOXIC_TYPES: tuple[ToxicType, ...] = (
+    "latency",
+    "timeout",
+    "reset_peer",
+    "down",
+    "bandwidth",
+    "limit_data",
+)
 STREAMS: tuple[Stream, ...] = ("upstream", "downstream", "both")
 LISTENER = "listener"
 _ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -33,8 +45,11 @@ _ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout_ms",),
     "reset_peer": ("timeout_ms",),
     "down": (),
+    "bandwidth": ("rate_kbps",),
+    "limit_data": ("bytes",),
 }
 _MAX_MS = 3_600_000.0
+_MAX = {"rate_kbps": 1e9, "bytes": 1e15}
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,10 @@ class Toxic:
     def delays(self, stream: Literal["upstream", "downstream"]) -> bool:
         """True when this is a latency toxic acting on `stream`."""
         return self.type == "latency" and self.stream in (stream, "both")
+
+    def acts_on(self, stream: Literal["upstream", "downstream"]) -> bool:
+        """True when this toxic's `stream` covers `stream`."""
+        return self.stream in (stream, "both")
 
     def delay_s(self, rng: random.Random) -> float:
         """One chunk's delay in seconds: latency plus uniform jitter, never negative."""
@@ -131,7 +150,10 @@ def _attributes(kind: str, raw: Any) -> dict[str, float]:
             f"unknown attributes {unknown} for a {kind} toxic; expected {list(allowed)}",
             "toxic.attributes",
         )
-    return {key: _number(raw.get(key, 0), f"toxic.attributes.{key}", 0, _MAX_MS) for key in allowed}
+    return {
+        key: _number(raw.get(key, 0), f"toxic.attributes.{key}", 0, _MAX.get(key, _MAX_MS))
+        for key in allowed
+    }
 
 
 def _number(value: Any, where: str, low: float, high: float) -> float:
@@ -156,10 +178,24 @@ class Effect:
     reset: bool = False
     reset_timeout_ms: float = 0.0
     latency: tuple[Toxic, ...] = ()
+    shaping: tuple[Toxic, ...] = ()
+    """`bandwidth` and `limit_data` toxics in force."""
 
     def delay_s(self, stream: Literal["upstream", "downstream"], rng: random.Random) -> float:
         """The summed delay of every latency toxic acting on `stream`."""
         return sum(toxic.delay_s(rng) for toxic in self.latency if toxic.delays(stream))
+
+    def rate_bytes_per_s(self, stream: Literal["upstream", "downstream"]) -> float | None:
+        """The tightest bandwidth limit on `stream`, in bytes per second (None: unlimited)."""
+        rates = [t.attribute("rate_kbps") * 1000 for t in self.shaping
+                 if t.type == "bandwidth" and t.acts_on(stream)]  # fmt: skip
+        return min(rates) if rates else None
+
+    def byte_limit(self, stream: Literal["upstream", "downstream"]) -> float | None:
+        """The smallest `limit_data` on `stream` (None: unlimited)."""
+        limits = [t.attribute("bytes") for t in self.shaping
+                  if t.type == "limit_data" and t.acts_on(stream)]  # fmt: skip
+        return min(limits) if limits else None
 
 
 def effect_of(toxics: Iterable[Toxic], scopes: Iterable[str], rng: random.Random) -> Effect:
@@ -168,6 +204,7 @@ def effect_of(toxics: Iterable[Toxic], scopes: Iterable[str], rng: random.Random
     down = hold = reset = False
     hold_ms = reset_ms = 0.0
     latency: list[Toxic] = []
+    shaping: list[Toxic] = []
     for toxic in toxics:
         if toxic.scope not in wanted:
             continue
@@ -182,9 +219,11 @@ def effect_of(toxics: Iterable[Toxic], scopes: Iterable[str], rng: random.Random
             after_ms = toxic.attribute("timeout_ms")
             reset_ms = min(reset_ms, after_ms) if reset else after_ms
             reset = True
+        elif toxic.type in ("bandwidth", "limit_data"):
+            shaping.append(toxic)
         else:
             latency.append(toxic)
-    return Effect(down, hold, hold_ms, reset, reset_ms, tuple(latency))
+    return Effect(down, hold, hold_ms, reset, reset_ms, tuple(latency), tuple(shaping))
 
 
 def _soonest(current_ms: float, new_ms: float) -> float:

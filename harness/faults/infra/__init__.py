@@ -13,5 +13,6 @@ INFRA_FAULTS: dict[str, str] = {
     "process": "harness.faults.infra.process:ProcessFault.from_params",
     "postgres": "harness.faults.infra.postgres:PostgresFault.from_params",
     "patroni_failover": "harness.faults.infra.patroni:PatroniFailoverFault.from_params",
+    "toxiproxy": "harness.faults.infra.toxiproxy:ToxiproxyFault.from_params",
 }
 """Fault type → the `module:factory` path `build_fault` imports when the type is used."""
