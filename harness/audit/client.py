@@ -35,9 +35,11 @@ class Redactor:
         self._secrets: dict[str, str] = {}
 
     def add(self, secret: str, label: str) -> None:
-        """Redact `secret` as `<label>` from now on (secrets under 8 characters are kept)."""
+        """Redact `secret` as `<label>` from now on (secrets under 8 characters are kept; a
+        secret already known keeps its first label: a re-signed copy of a role's token may
+        be byte for byte that token)."""
         if len(secret) >= 8:
-            self._secrets[secret] = f"<{label}>"
+            self._secrets.setdefault(secret, f"<{label}>")
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -119,15 +121,9 @@ class AuditClient:
     ) -> Reply:
         """One request; a fresh Idempotency-Key on writes, `Bearer token` when given."""
         self._check_budget()
-        all_headers = {"Accept": "application/json"}
-        if method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
-            all_headers["Idempotency-Key"] = f"audit-{uuid.uuid4().hex}"
-        if token is not None:
-            all_headers["Authorization"] = f"Bearer {token}"
         if json_body is not _NO_BODY:
             data = json.dumps(json_body).encode()
-            all_headers["Content-Type"] = "application/json"
-        all_headers.update(headers or {})
+        all_headers = _headers(method, token, json_body is not _NO_BODY, headers)
         request = requests.Request(method, self.url(path), headers=all_headers, params=params)
         prepared = self.session.prepare_request(request)
         if data is not None:
@@ -191,6 +187,11 @@ class AuditClient:
             error=error,
         )
 
+    def count_request(self) -> None:
+        """Count a request sent by another client (schemathesis's) against the bounds."""
+        self._check_budget()
+        self.sent += 1
+
     def _check_budget(self) -> None:
         if self.sent >= self.max_requests:
             raise RunFailed(f"the audit reached its bound of {self.max_requests} requests")
@@ -200,6 +201,21 @@ class AuditClient:
     def close(self) -> None:
         """Close the connection pool."""
         self.session.close()
+
+
+def _headers(
+    method: str, token: str | None, is_json: bool, extra: Mapping[str, str] | None
+) -> dict[str, str]:
+    """A request's headers: JSON accepted, a fresh Idempotency-Key on writes, the bearer."""
+    headers = {"Accept": "application/json"}
+    if method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        headers["Idempotency-Key"] = f"audit-{uuid.uuid4().hex}"
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if is_json:
+        headers["Content-Type"] = "application/json"
+    headers.update(extra or {})
+    return headers
 
 
 def _first_line(text: str) -> str:

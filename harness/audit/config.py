@@ -23,7 +23,6 @@ class AuditConfig:
     host: str | None = None
     spec: str | None = None
     matrix: Path | None = None
-    out_dir: Path | None = None
     fail_on: Severity = Severity.LOW
     seed: int = DEFAULT_SEED
     max_examples: int = DEFAULT_MAX_EXAMPLES

@@ -150,31 +150,7 @@ def report_context(run: AuditRun) -> dict[str, Any]:
     headline, subtitle = _VERDICTS[run.verdict]
     counts = severity_counts(run.findings)
     by_status = {s: sum(1 for r in run.results if r.status is s) for s in Status}
-    kpis = [
-        {
-            "label": "High",
-            "value": counts["high"],
-            "ok": not counts["high"] if fail_on <= Severity.HIGH else None,
-        },
-        {
-            "label": "Medium",
-            "value": counts["medium"],
-            "ok": not counts["medium"] if fail_on <= Severity.MEDIUM else None,
-        },
-        {
-            "label": "Low",
-            "value": counts["low"],
-            "ok": not counts["low"] if fail_on <= Severity.LOW else None,
-        },
-        {
-            "label": "Checks passed",
-            "value": f"{by_status[Status.PASS]} / {len(run.results)}",
-            "ok": None,
-        },
-        {"label": "Skipped", "value": by_status[Status.SKIPPED], "ok": None},
-        {"label": "Requests", "value": f"{run.requests:,}", "ok": None},
-        {"label": "Duration", "value": f"{run.ended_at - run.started_at:.1f} s", "ok": None},
-    ]
+    kpis = _kpis(run, counts, by_status)
     return {
         "title": run.target_url,
         "run_id": run.run_id,
@@ -196,6 +172,31 @@ def report_context(run: AuditRun) -> dict[str, Any]:
         "checks": [_check_row(r) for r in run.results],
         "facts": _facts(run),
     }
+
+
+def _kpis(
+    run: AuditRun, counts: dict[str, int], by_status: dict[Status, int]
+) -> list[dict[str, Any]]:
+    fail_on = run.config.fail_on
+    severities = [
+        {
+            "label": s.label.capitalize(),
+            "value": counts[s.label],
+            "ok": not counts[s.label] if s >= fail_on else None,
+        }
+        for s in sorted(Severity, reverse=True)
+    ]
+    return [
+        *severities,
+        {
+            "label": "Checks passed",
+            "value": f"{by_status[Status.PASS]} / {len(run.results)}",
+            "ok": None,
+        },
+        {"label": "Skipped", "value": by_status[Status.SKIPPED], "ok": None},
+        {"label": "Requests", "value": f"{run.requests:,}", "ok": None},
+        {"label": "Duration", "value": f"{run.ended_at - run.started_at:.1f} s", "ok": None},
+    ]
 
 
 def _categories(results: Sequence[CheckResult]) -> list[dict[str, Any]]:

@@ -46,8 +46,8 @@ def _concrete(method: str, template: str) -> str:
     return re.sub(r"\{(\w+)(?::[^}]*)?\}", fill, template)
 
 
-def reference_matrix() -> Matrix:
-    """The matrix of the reference service, from its route table."""
+def reference_routes() -> tuple[RouteRule, ...]:
+    """Every route of `rbac.ROUTES` but key rotation, with each role's expected status."""
     from harness.service.rbac import ROLES, ROUTES, roles_with
 
     routes = []
@@ -63,6 +63,14 @@ def reference_matrix() -> Matrix:
             _BODIES.get((route.method, route.template)),
         )
         routes.append(RouteRule(call, MappingProxyType(expect)))
+    return tuple(routes)
+
+
+def reference_matrix() -> Matrix:
+    """The matrix of the reference service, from its route table."""
+    from harness.service.rbac import ROLES
+    from harness.service.tokens import LEEWAY_S
+
     item = ObjectRule(
         name="item",
         owner="user",
@@ -99,8 +107,8 @@ def reference_matrix() -> Matrix:
     return Matrix(
         source="reference service (harness.service.rbac)",
         roles=tuple(ROLES),
-        routes=tuple(routes),
+        routes=reference_routes(),
         objects=(item,),
         limits=limits,
-        auth=AuthRules(leeway_s=5.0, revoke=revoke),
+        auth=AuthRules(leeway_s=float(LEEWAY_S), revoke=revoke),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from harness.audit.client import AuditClient, Redactor
 from harness.audit.config import AuditConfig
 from harness.audit.context import AuditContext, CheckFailedToRun, Skip
 from harness.audit.matrix import Matrix, load_matrix
-from harness.audit.model import CheckResult, Finding, Severity, Status
+from harness.audit.model import CheckResult, CheckSpec, Finding, Severity, Status
 from harness.audit.spec import SpecIndex, load_spec
 from harness.audit.target import Target, embedded_target, url_target
 from harness.errors import HarnessError
@@ -67,7 +68,7 @@ class AuditRun:
         return "pass"
 
 
-def run_audit(config: AuditConfig, run_dir: Path, run_id: str) -> AuditRun:
+def run_audit(config: AuditConfig, run_id: str) -> AuditRun:
     """Audit the configured target; the caller writes the files (harness.audit.output)."""
     from harness.audit.reference import reference_matrix
 
@@ -97,27 +98,8 @@ def _run_checks(
 ) -> AuditRun:
     from harness.audit.checks import CHECKS
 
-    redactor = Redactor()
-    for role, token in target.tokens.items():
-        redactor.add(token, f"token:{role}")
-    client = AuditClient(
-        target.url,
-        redactor,
-        timeout_s=config.request_timeout_s,
-        max_requests=config.max_requests,
-        deadline_s=config.deadline_s,
-    )
-    ctx = AuditContext(
-        client=client,
-        matrix=matrix,
-        tokens=target.tokens,
-        signing_key=target.signing_key,
-        public_key=target.public_key,
-        spec=document,
-        index=SpecIndex(document),
-        seed=config.seed,
-        max_examples=config.max_examples,
-    )
+    ctx = _context(config, matrix, target, document)
+    client, redactor = ctx.client, ctx.client.redactor
     run = AuditRun(
         run_id=run_id,
         target_url=target.url,
@@ -139,7 +121,35 @@ def _run_checks(
     return run
 
 
-def _run_one(ctx: AuditContext, spec, check) -> CheckResult:  # type: ignore[no-untyped-def]
+def _context(
+    config: AuditConfig, matrix: Matrix, target: Target, document: dict[str, object]
+) -> AuditContext:
+    redactor = Redactor()
+    for role, token in target.tokens.items():
+        redactor.add(token, f"token:{role}")
+    client = AuditClient(
+        target.url,
+        redactor,
+        timeout_s=config.request_timeout_s,
+        max_requests=config.max_requests,
+        deadline_s=config.deadline_s,
+    )
+    return AuditContext(
+        client=client,
+        matrix=matrix,
+        tokens=target.tokens,
+        signing_key=target.signing_key,
+        public_key=target.public_key,
+        spec=document,
+        index=SpecIndex(document),
+        seed=config.seed,
+        max_examples=config.max_examples,
+    )
+
+
+def _run_one(
+    ctx: AuditContext, spec: CheckSpec, check: Callable[[AuditContext], None]
+) -> CheckResult:
     result = CheckResult(spec)
     ctx.result = result
     sent_before = ctx.client.sent

@@ -58,14 +58,13 @@ def execute(args: argparse.Namespace) -> int:
         host=args.host,
         spec=args.spec,
         matrix=args.matrix,
-        out_dir=args.out,
         fail_on=parse_severity(args.fail_on),
         seed=args.seed,
         max_examples=args.max_examples,
     )
     run_id = new_run_id("audit")
     run_dir = args.out or Path("reports") / run_id
-    run = run_audit(config, run_dir, run_id)
+    run = run_audit(config, run_id)
     files = write_audit(run, run_dir, run.secrets)
     counts = severity_counts(run.findings)
     print(

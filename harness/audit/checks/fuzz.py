@@ -48,62 +48,71 @@ def _widest_role(ctx: AuditContext) -> str | None:
     return max(scores, key=lambda r: scores[r]) if scores else next(iter(ctx.tokens), None)
 
 
-def schemathesis_check(ctx: AuditContext) -> None:
-    import hypothesis
-    import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
+def _checks() -> list[Any]:
     from schemathesis.checks import (
         content_type_conformance,
         not_a_server_error,
         response_schema_conformance,
         status_code_conformance,
     )
-    from schemathesis.core.result import Ok
 
-    checks = [
+    return [
         not_a_server_error,
         status_code_conformance,
         content_type_conformance,
         response_schema_conformance,
     ]
+
+
+def _settings(ctx: AuditContext) -> Any:
+    """Hypothesis settings: bounded by --max-examples, no example database, no deadline."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(
+        max_examples=ctx.max_examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
+
+
+def schemathesis_check(ctx: AuditContext) -> None:
+    import hypothesis
+    import schemathesis
+    from hypothesis import given
+    from schemathesis.core.result import Ok
+
+    checks = _checks()
     role = _widest_role(ctx)
     token = ctx.token(role)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     schema = schemathesis.openapi.from_dict(dict(ctx.spec))
-    base_url = ctx.client.base_url
     seen: set[tuple[str, str]] = set()
-    cases = 0
+    before = ctx.client.sent
     for result in schema.get_all_operations():
         if not isinstance(result, Ok):
             ctx.find(Severity.LOW, "an operation schemathesis cannot read", str(result.err())[:400])
             continue
-        operation = result.ok()
 
         @hypothesis.seed(ctx.seed)
-        @settings(
-            max_examples=ctx.max_examples,
-            deadline=None,
-            database=None,
-            derandomize=False,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.generate],
-        )
-        @given(case=operation.as_strategy())
+        @_settings(ctx)
+        @given(case=result.ok().as_strategy())
         def run_case(case: Any) -> None:
-            nonlocal cases
-            label = case.operation.label
-            ctx.client._check_budget()
-            cases += 1
-            ctx.client.sent += 1
-            response = case.call(base_url=base_url, headers=headers, timeout=ctx.client.timeout_s)
-            exchange = _exchange(ctx, case, response, base_url)
+            ctx.client.count_request()
+            response = case.call(
+                base_url=ctx.client.base_url, headers=headers, timeout=ctx.client.timeout_s
+            )
+            exchange = _exchange(ctx, case, response)
             ctx.client.history.append(Reply(exchange, response.text[:KEPT_BODY_CHARS], role))
             try:
                 case.validate_response(response, checks=checks)
             except (Exception, BaseExceptionGroup) as exc:  # how schemathesis reports failures
-                _record(ctx, label, exc, exchange, seen)
+                _record(ctx, case.operation.label, exc, exchange, seen)
 
         run_case()
+    cases = ctx.client.sent - before
     ctx.measure("cases", cases)
     per_operation = f"up to {ctx.max_examples} per operation"
     ctx.note(f"{cases} generated requests (seed {ctx.seed}, {per_operation}) as {role}.")
@@ -114,13 +123,12 @@ def _text(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
-def _exchange(ctx: AuditContext, case: Any, response: Any, base_url: str) -> Exchange:
+def _exchange(ctx: AuditContext, case: Any, response: Any) -> Exchange:
     redact = ctx.client.redactor
     request = response.request
     body = (
         request.body.decode("utf-8", "replace") if isinstance(request.body, bytes) else request.body
     )
-    curl = case.as_curl_command(headers=dict(request.headers), base_url=base_url)
     return Exchange(
         method=case.method,
         url=redact(str(request.url)),
@@ -130,7 +138,6 @@ def _exchange(ctx: AuditContext, case: Any, response: Any, base_url: str) -> Exc
         response_headers=tuple((k, redact(_text(v))) for k, v in response.headers.items()),
         response_body=redact(response.text[:1500]),
         latency_ms=float(getattr(response, "elapsed", 0.0)) * 1000.0,
-        curl_override=redact(curl),
     )
 
 
