@@ -233,7 +233,10 @@ class Deployment:
         """A complete outage: every process killed and held down until `cold_start`."""
         names = list(self.supervisor.watched)
         self.supervisor.hold(names)
-        return self.supervisor.kill([ROUTER, *(n for n in names if n != ROUTER)], sig)
+        pids = self.supervisor.kill([ROUTER, *(n for n in names if n != ROUTER)], sig)
+        if self.pg is not None:  # every node and etcd too
+            pids += self.pg.kill_all()
+        return pids
 
     def restore(self, *targets: str, timeout_s: float | None = None) -> float:
         """Let held regions or processes (`a`, `a-0`, `router`) run again and wait until they
@@ -254,6 +257,9 @@ class Deployment:
             if entry.process is not None:
                 entry.process.stop(timeout_s=5.0)
         self._emit("cold_start_begun")
+        if self.pg is not None:  # the database first: the services' readiness needs it
+            self.pg.cold_start(timeout_s)
+            self._save_state()
         duration_s = self.restore(*names, timeout_s=timeout_s)
         self._emit("cold_start_done", duration_s=round(duration_s, 3))
         return duration_s

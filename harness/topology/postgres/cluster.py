@@ -317,6 +317,46 @@ class PgCluster:
         self._emit("postgres_member_restarted", member=name, duration_s=round(duration_s, 3))
         return duration_s
 
+    def kill_all(self) -> list[int]:
+        """A complete outage: HAProxy, every member (Patroni and PostgreSQL) and etcd
+        SIGKILLed at once; nothing restarts until `cold_start`."""
+        pids: list[int] = []
+        for process in (self.haproxy, self.etcd):
+            if process is not None and process.poll() is None:
+                process.signal(signal.SIGKILL)
+                pids.append(process.pid)
+        for name, member in self.members.items():
+            self.lost.add(name)
+            pids += member.kill(signal.SIGKILL)
+        for member in self.members.values():
+            wait_for(lambda m=member: m.postmaster_pid() is None, 10.0,  # type: ignore[misc]
+                     f"{member.name}'s postmaster to die")  # fmt: skip
+        self._emit("postgres_killed", pids=pids)
+        return pids
+
+    def cold_start(self, timeout_s: float | None = None) -> float:
+        """Start etcd, every member and HAProxy again from what is on disk; returns the
+        seconds until a leader took writes through HAProxy."""
+        started = time.monotonic()
+        limit_s = timeout_s if timeout_s is not None else self.config.ready_timeout_s
+        for process in (self.haproxy, self.etcd):
+            if process is not None:
+                process.stop(5.0)
+        for member in self.members.values():
+            member.stop(5.0)
+            for toxic in member.link.list_toxics():
+                if toxic["name"] == "member-lost":
+                    member.link.remove_toxic("member-lost")
+        self._start_etcd()
+        for member in self.members.values():
+            member.start()
+        self.lost.clear()
+        self._start_haproxy(limit_s)
+        self.wait_leader(limit_s)
+        duration_s = time.monotonic() - started
+        self._emit("postgres_cold_started", leader=self.leader(), duration_s=round(duration_s, 3))
+        return duration_s
+
     # -- internals ----------------------------------------------------------------------------
 
     def _prepare(self) -> None:
@@ -360,7 +400,7 @@ class PgCluster:
         member.link.start(env=self.env)
         member.start()
 
-    def _start_haproxy(self) -> None:
+    def _start_haproxy(self, timeout_s: float = 30.0) -> None:
         members = [m.ports for m in self.members.values()]
         path = self.directory / "haproxy.cfg"
         path.write_text(haproxy_config(members, self.haproxy_port, self.directory / "haproxy.pid"))
@@ -382,7 +422,7 @@ class PgCluster:
             in_a_row.append(port)
             return len(in_a_row) >= 6 and len(set(in_a_row[-6:])) == 1
 
-        wait_for(only_the_leader, 30.0, "HAProxy to reach the leader", interval_s=0.1)
+        wait_for(only_the_leader, timeout_s, "HAProxy to reach the leader", interval_s=0.1)
 
     def _create_application_role(self, leader: str) -> None:
         user, database = self.config.user, self.config.database
