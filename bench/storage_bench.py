@@ -58,6 +58,9 @@ end
 """
 
 
+DATABASE_CPU_US: dict[str, float] = {}
+"""Median PostgreSQL server CPU per request, by scenario (filled by `measure`)."""
+
 SCENARIOS = (
     Scenario("GET /healthz (no storage)", "/healthz"),
     Scenario("filtered read, every request a cache miss", "/api/items", True, "read"),
@@ -73,6 +76,8 @@ class _Backend:
         self.service = service
         self.token = token
         self.pg_pid = pg_pid
+        self.last_database_cpu_us = 0.0
+        """The database server's CPU per request in the last run (0 for SQLite, in-process)."""
 
     def run(
         self, scenario: Scenario, duration_s: int, connections: int, lua: Path | None
@@ -83,6 +88,7 @@ class _Backend:
             self.service.url, scenario, self.token, duration_s, connections, lua, self.service.pid
         )
         pg_s = (process_tree_cpu_s(self.pg_pid) - pg_before_s) if self.pg_pid else 0.0
+        self.last_database_cpu_us = pg_s / result.requests * 1e6 if result.requests else 0.0
         return WrkResult(
             result.rate_per_s, result.p99_ms, result.errors, result.requests,
             result.server_cpu_s + pg_s,
@@ -104,6 +110,7 @@ def measure(
 ) -> dict[tuple[str, str], list[WrkResult]]:
     """Start PostgreSQL and both services on core 0, then run the rounds from core 1."""
     prefix = uuid.uuid4().hex[:8]
+    database_cpu_us: dict[str, list[float]] = {}
     luas = {"read": work / "read.lua", "write": work / "write.lua"}
     luas["read"].write_text(_lua_varying_read())
     luas["write"].write_text(_lua_write(prefix))
@@ -125,6 +132,12 @@ def measure(
                     result = backend.run(scenario, duration_s, args.connections, lua)
                     if round_number > 0:
                         results.setdefault((scenario.name, backend.name), []).append(result)
+                        database_cpu_us.setdefault(scenario.name, []).append(
+                            backend.last_database_cpu_us
+                        )
+        for scenario in SCENARIOS:  # SQLite's runs add 0; keep PostgreSQL's
+            values = [v for v in database_cpu_us.get(scenario.name, []) if v > 0] or [0.0]
+            DATABASE_CPU_US[scenario.name] = statistics.median(values)
         return results
     finally:
         for backend in backends:
@@ -142,9 +155,10 @@ def print_table(results: dict[tuple[str, str], list[WrkResult]], args: argparse.
     print()
     print(
         "| scenario | SQLite req/s | PostgreSQL req/s | PostgreSQL / SQLite | SQLite p99 ms "
-        "| PostgreSQL p99 ms | SQLite CPU us/req | PostgreSQL CPU us/req | non-2xx |"
+        "| PostgreSQL p99 ms | SQLite CPU us/req | PostgreSQL CPU us/req (of which server) "
+        "| non-2xx |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")  # 9 columns
     for scenario in SCENARIOS:
         lite, pg = results[(scenario.name, "sqlite")], results[(scenario.name, "postgresql")]
         ratio = statistics.median(
@@ -157,6 +171,7 @@ def print_table(results: dict[tuple[str, str], list[WrkResult]], args: argparse.
         cells += [
             f"{statistics.median(r.cpu_us_per_request for r in rs):,.0f}" for rs in (lite, pg)
         ]
+        cells[-1] += f" ({DATABASE_CPU_US.get(scenario.name, 0.0):,.0f})"
         cells.append(str(sum(r.errors for r in lite + pg)))
         print("| " + " | ".join(cells) + " |")
 
