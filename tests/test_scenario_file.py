@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
+from harness.faults import build_fault
 from harness.scenarios import (
     FAULT_TYPES,
     PercentileLimit,
@@ -44,9 +45,11 @@ def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
 
 
 def load_error(tmp_path: Path, text: str) -> str:
+    """The error of loading the file and building its fault (what `harness scenario` checks
+    before anything starts; the loader itself imports no fault code)."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_scenario(path)
+        build_fault(load_scenario(path).fault, str(path))
     message = str(info.value)
     assert message.startswith(str(path)), message
     return message

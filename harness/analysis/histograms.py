@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from hdrh.histogram import HdrHistogram
+
 from harness.rundir.histograms import (
     HIGHEST_US,
     LOWEST_US,
     SIGNIFICANT_FIGURES,
-    HdrHistogram,
     add_into,
     bucket_values_us,
     counts,

@@ -316,7 +316,10 @@ def _line_columns(
     errors = np.bincount(line * 2 + samples.kinds, weights=failed, minlength=2 * n_lines)
 
     def total(weights: np.ndarray | None = None) -> list[int]:
-        return np.bincount(line, weights=weights, minlength=n_lines).astype(int).tolist()
+        counts: list[int] = (
+            np.bincount(line, weights=weights, minlength=n_lines).astype(int).tolist()
+        )
+        return counts
 
     return _Lines(
         hist=_bucket_runs(line * 2 + failed, bucket_indexes(samples.latency_us), 2 * n_lines),

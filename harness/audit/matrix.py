@@ -224,7 +224,7 @@ def _expect(value: Any, where: str) -> Expect:
         (isinstance(value, int) and 100 <= value <= 599) or value in _WORDS
     ):
         raise ConfigError(f"expected an HTTP status or 'allow'/'deny', got {value!r}", where)
-    return value
+    return int(value) if isinstance(value, int) else str(value)
 
 
 def _route(data: Mapping[str, Any], roles: list[str], where: str) -> RouteRule:

@@ -79,7 +79,7 @@ class HttpCall:
                 f"{self.method} {redact_url(self.url)} answered {status}, expected {wanted}: "
                 f"{tail(text)}",
             )
-        return status
+        return int(status)
 
 
 def _statuses(table: Table) -> tuple[int, ...] | None:

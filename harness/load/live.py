@@ -70,4 +70,4 @@ class LiveRun:
     @property
     def stop_requested(self) -> bool:
         """True once the timeline asked the load to end."""
-        return self._stop.is_set()
+        return bool(self._stop.is_set())

@@ -290,5 +290,5 @@ class MasterSession:
                 "message_rejected", now, count=self.rejected, reason="in all (events capped)"
             )
         self.runner.quit()
-        self.runner.server.close(linger=0)
+        self.runner.server.close(linger=0)  # type: ignore[no-untyped-call]
         self.journal.flush()

@@ -172,7 +172,7 @@ class HarnessWorkerRunner(WorkerRunner):
         if self._link is not None:
             link, self._link = self._link, None
             link.attach(self)
-        super().connect_to_master()
+        super().connect_to_master()  # type: ignore[no-untyped-call]
 
 
 class Shipper:
@@ -223,7 +223,7 @@ def run_worker(
     recorder = IntervalRecorder()
     SETTINGS.tokens = env_tokens()
     env = PinnedEnvironment(user_classes=classes, events=locust.events)  # a locustfile's hooks
-    env.events.request.add_listener(recorder.on_request)
+    env.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]
     link = MasterLink(env, secret)
     try:
         runner = env.create_harness_worker_runner(master_host, master_port, link)
@@ -233,7 +233,7 @@ def run_worker(
     print(f"worker {runner.client_id} joined {master_host}:{master_port}", flush=True)
     shipper = Shipper(link, recorder)
     # the final partial second leaves before Locust tells the master this worker stopped
-    env.events.test_stop.add_listener(lambda **_kw: shipper.ship(final=True))
+    env.events.test_stop.add_listener(lambda **_kw: shipper.ship(final=True))  # type: ignore[no-untyped-call]
     runner.greenlet.spawn(shipper.loop)
 
     def quit_soon() -> None:
@@ -244,7 +244,7 @@ def run_worker(
     if parent_pid is not None:
         gevent.spawn(_watch_parent, parent_pid, runner)
     runner.greenlet.join()
-    env.events.quitting.fire(environment=env, reverse=True)  # tells the master we left
+    env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
     gevent.sleep(0.2)  # let the quit message leave before the process ends
     return 0
 

@@ -92,7 +92,7 @@ def to_data_uri(fig: Figure) -> str:
     """Render `fig` to PNG and return it as a `data:image/png;base64,...` URI."""
     canvas = FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    canvas.print_png(buffer)
+    canvas.print_png(buffer)  # type: ignore[no-untyped-call]
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -202,7 +202,8 @@ class HistogramSums:
     def counts(self, slot: int) -> np.ndarray:
         """The exact sum of every blob added to `slot` (a copy; flushes pending blobs)."""
         self.flush()
-        return self._sums[slot].copy()
+        found: np.ndarray = self._sums[slot].copy()
+        return found
 
     def flush(self) -> None:
         """Decode and add every queued blob."""

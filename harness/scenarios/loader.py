@@ -117,7 +117,6 @@ def scenario_from_mapping(
         readback=freeze(readback.data) if readback is not None else None,
     )
     ensure_timeline(scenario, source)
-    _ensure_fault_params(scenario, source)
     if total_s is not None:
         scenario = rescale_checked(scenario, total_s, source, key="duration")
     return scenario
@@ -379,11 +378,3 @@ def _deployment(table: Table | None, target: Target) -> DeploymentSpec:
     )
     table.finish()
     return spec
-
-
-def _ensure_fault_params(scenario: Scenario, source: str) -> None:
-    """Let the fault type check its own params now, when it is implemented."""
-    from harness.faults import build_fault, fault_available
-
-    if fault_available(scenario.fault.type):
-        build_fault(scenario.fault, source)

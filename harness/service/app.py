@@ -39,7 +39,7 @@ from harness.service.tokens import Keyring
 log = logging.getLogger("harness.service")
 
 
-def create_app(config: ServiceConfig | None = None) -> falcon.App:
+def create_app(config: ServiceConfig | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """The app over `config`'s data dir (from HARNESS_* env vars when None).
 
     Creates the schema and seeds if that was not done yet (`harness serve` does it once,
@@ -97,7 +97,7 @@ class NoSniff:
         resp.set_header("X-Content-Type-Options", "nosniff")
 
 
-def install_error_handling(app: falcon.App) -> None:
+def install_error_handling(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Every error is JSON `{"error", "message"}`; no traceback ever reaches a client."""
     app.set_error_serializer(_serialize_error)
     app.add_error_handler(StorageUnavailable, _storage_unavailable)
@@ -105,7 +105,7 @@ def install_error_handling(app: falcon.App) -> None:
 
 
 def _error_code(exc: falcon.HTTPError) -> str:
-    status = falcon.code_to_http_status(exc.status)
+    status = str(falcon.code_to_http_status(exc.status))
     reason = status.split(" ", 1)[1] if " " in status else status
     return reason.lower().replace(" ", "_").replace("-", "_")
 

@@ -97,7 +97,7 @@ class AuthMiddleware:
 
 
 def _bearer_token(req: falcon.Request) -> str:
-    header = req.env.get("HTTP_AUTHORIZATION")
+    header = str(req.env.get("HTTP_AUTHORIZATION") or "")
     if not header:
         raise TokenError("missing", "missing bearer token")
     scheme, _, token = header.strip().partition(" ")

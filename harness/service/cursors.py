@@ -76,7 +76,9 @@ def _typed_value(field: str, value: Any) -> Value:
             raise CursorError(f"cursor value for {field} is not a 64-bit integer")
         return int(value)
     if kind is Kind.FLOAT:
-        if _is_int64(value) or (isinstance(value, float) and math.isfinite(value)):
+        if _is_int64(value):
+            return int(value)
+        if isinstance(value, float) and math.isfinite(value):
             return value
         raise CursorError(f"cursor value for {field} is not a finite number")
     if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
