@@ -17,12 +17,13 @@ def test_run_with_its_judging_part_missing_exits_3_not_0(
 ) -> None:
     # A finished run whose summary code cannot be imported: it used to exit 0 unjudged.
     run = make_run_dir(tmp_path / "run", duration_s=3)
-    import harness.load.engine as engine
 
     def fake_run_load(config: object, *args: object) -> SimpleNamespace:
         return SimpleNamespace(run_dir=run.path, status="completed", error=None)
 
-    monkeypatch.setattr(engine, "run_load", fake_run_load)
+    # The load engine imports Locust (gevent patching): never in the test process.
+    engine = SimpleNamespace(run_load=fake_run_load)
+    monkeypatch.setitem(sys.modules, "harness.load.engine", engine)
     monkeypatch.setitem(sys.modules, "harness.analysis.summary", None)
     monkeypatch.setitem(sys.modules, "harness.report.judge", None)
     code = main(["run", "--users", "1", "--duration", "1s", "--workers", "1"])

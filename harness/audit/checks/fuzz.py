@@ -97,7 +97,7 @@ def schemathesis_check(ctx: AuditContext) -> None:
             continue
 
         @hypothesis.seed(ctx.seed)
-        @_settings(ctx)
+        @_settings(ctx)  # type: ignore[untyped-decorator]
         @given(case=result.ok().as_strategy())
         def run_case(case: Any) -> None:
             ctx.client.count_request()
