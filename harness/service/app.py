@@ -33,7 +33,7 @@ from harness.service.resources.health import Health, Ready
 from harness.service.resources.items import BulkItems, ItemCollection, ItemResource
 from harness.service.resources.writes import Audit, WritesLookup
 from harness.service.storage import Storage, StorageUnavailable
-from harness.service.storage.factory import open_database, prepare_database
+from harness.service.storage.factory import is_postgresql, open_database, prepare_database
 from harness.service.tokens import Keyring
 
 log = logging.getLogger("harness.service")
@@ -43,11 +43,15 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App[falcon.Request
     """The app over `config`'s data dir (from HARNESS_* env vars when None).
 
     Creates the schema and seeds if that was not done yet (`harness serve` does it once,
-    before its workers start, so in a worker this is a cheap check).
+    before its workers start, so in a worker this is a cheap check). A worker on PostgreSQL
+    skips it: a server that is down or failing over as the worker (re)starts must not stop
+    it; it answers 503 until the pool reaches the server.
     """
+    in_worker = config is None
     if config is None:
         config = ServiceConfig.from_env()
-    prepare_database(config.database, config.items_db_path, config.seed_items)
+    if not (in_worker and is_postgresql(config.database)):
+        prepare_database(config.database, config.items_db_path, config.seed_items)
     storage = Storage(
         open_database(config.database, config.items_db_path, pool_size=config.threads)
     )

@@ -162,3 +162,20 @@ def test_a_database_that_does_not_connect_is_exit_2_in_one_line(
     assert named.format(port=port) in lines[0]
     assert "s3cret" not in result.stderr + result.stdout
     print(lines[0])
+
+
+def test_a_worker_starts_while_postgresql_is_down_and_answers_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import falcon.testing
+
+    from harness.service.app import create_app
+
+    dead = f"postgresql://postgres@127.0.0.1:{pick_free_port('127.0.0.1')}/items"
+    env = ServiceConfig(data_dir=tmp_path, seed_items=10, database=dead).to_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = falcon.testing.TestClient(create_app())  # as granian's worker calls it
+    ready = client.simulate_get("/readyz")
+    assert ready.status_code == 503
+    assert client.simulate_get("/healthz").status_code == 200
