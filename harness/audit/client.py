@@ -33,6 +33,9 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: dict[str, str] = {}
+        self._since: dict[str, int] = {}
+        self.replies_seen = 0
+        """How many replies were recorded so far (the client keeps it current)."""
 
     def add(self, secret: str, label: str) -> None:
         """Redact `secret` as `<label>` from now on (secrets under 8 characters are kept; a
@@ -40,11 +43,16 @@ class Redactor:
         be byte for byte that token)."""
         if len(secret) >= 8:
             self._secrets.setdefault(secret, f"<{label}>")
+            self._since.setdefault(secret, self.replies_seen)
 
-    @property
-    def placeholders(self) -> tuple[str, ...]:
-        """The placeholders secrets are replaced by (an echoed secret shows as one)."""
-        return tuple(set(self._secrets.values()))
+    def sent_secrets(self, reply_index: int) -> tuple[str, ...]:
+        """The secrets known before reply number `reply_index` was recorded: an answer can
+        echo only those (a token the target issued first appears in its own answer)."""
+        return tuple(s for s, since in self._since.items() if since <= reply_index)
+
+    def placeholders_of(self, secrets: tuple[str, ...]) -> tuple[str, ...]:
+        """The placeholders of `secrets`."""
+        return tuple(self._secrets[s] for s in secrets)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -149,8 +157,13 @@ class AuditClient:
             exchange = _with_curl(exchange, self.redactor(curl_override))
         reply = Reply(exchange, text, role)
         if record:
-            self.history.append(reply)
+            self.record(reply)
         return reply
+
+    def record(self, reply: Reply) -> None:
+        """Keep `reply` for the checks that read every answer."""
+        self.history.append(reply)
+        self.redactor.replies_seen = len(self.history)
 
     def _exchange(
         self,

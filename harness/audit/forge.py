@@ -50,11 +50,18 @@ class SigningKey:
 
 
 def signing_key_from_env() -> SigningKey | None:
-    """The key in HARNESS_AUDIT_SIGNING_KEY (and _KID), or None when unset."""
+    """The key in HARNESS_AUDIT_SIGNING_KEY (text, or `base64:` + base64url bytes) and
+    HARNESS_AUDIT_SIGNING_KID, or None when unset."""
     secret = os.environ.get(SIGNING_KEY_ENV)
     if not secret:
         return None
-    return SigningKey(secret.encode(), os.environ.get(SIGNING_KID_ENV) or None)
+    raw = secret.encode()
+    if secret.startswith("base64:"):  # a binary key, e.g. the reference keyring's
+        try:
+            raw = base64.urlsafe_b64decode(secret[7:] + "=" * (-len(secret[7:]) % 4))
+        except ValueError:
+            raise ConfigError("expected base64url after 'base64:'", SIGNING_KEY_ENV) from None
+    return SigningKey(raw, os.environ.get(SIGNING_KID_ENV) or None)
 
 
 def signing_key_from_keyring(data_dir: Path) -> SigningKey:

@@ -107,6 +107,8 @@ class AuthRules:
 
     leeway_s: float = 60.0
     revoke: Call | None = None
+    issue: Call | None = None
+    issue_field: str = "token"
 
 
 @dataclass(frozen=True)
@@ -315,9 +317,10 @@ def _limits(data: Mapping[str, Any], where: str) -> Limits:
 
 
 def _auth(data: Mapping[str, Any], roles: list[str], where: str) -> AuthRules:
-    _known(data, ("leeway_s", "revoke"), where)
+    _known(data, ("leeway_s", "revoke", "issue", "issue_field"), where)
     leeway = data.get("leeway_s", AuthRules.leeway_s)
     if isinstance(leeway, bool) or not isinstance(leeway, int | float) or leeway < 0:
         raise ConfigError(f"expected seconds >= 0, got {leeway!r}", f"{where}.leeway_s")
     revoke = _call(data["revoke"], f"{where}.revoke", roles) if "revoke" in data else None
-    return AuthRules(float(leeway), revoke)
+    issue = _call(data["issue"], f"{where}.issue", roles) if "issue" in data else None
+    return AuthRules(float(leeway), revoke, issue, str(data.get("issue_field", "token")))

@@ -104,11 +104,12 @@ def reference_matrix() -> Matrix:
         ),
     )
     revoke = Call("POST", "/admin/tokens/revoke", {"jti": "{jti}"}, role="admin")
+    issue = Call("POST", "/admin/tokens", {"role": "viewer", "sub": "audit-revoked"}, role="admin")
     return Matrix(
         source="reference service (harness.service.rbac)",
         roles=tuple(ROLES),
         routes=reference_routes(),
         objects=(item,),
         limits=limits,
-        auth=AuthRules(leeway_s=float(LEEWAY_S), revoke=revoke),
+        auth=AuthRules(leeway_s=float(LEEWAY_S), revoke=revoke, issue=issue),
     )

@@ -98,7 +98,7 @@ def test_fail_on_high_ignores_lower_findings(notes_url, notes_tokens, tmp_path):
 @pytest.mark.e2e
 def test_the_reference_service_passes_the_audit(tmp_path, capsys):
     out = tmp_path / "audit"
-    code = main(["audit", "--out", str(out), "--max-examples", "10", "--fail-on", "low"])
+    code = main(["audit", "--out", str(out), "--max-examples", "5", "--fail-on", "low"])
     audit = json.loads((out / "audit.json").read_text())
     findings = [f"{f['check']}: {f['title']}" for f in audit["findings"]]
     errors = [f"{c['id']}: {c['note']}" for c in audit["checks"] if c["status"] == "error"]
@@ -107,6 +107,27 @@ def test_the_reference_service_passes_the_audit(tmp_path, capsys):
     skipped = {c["id"] for c in audit["checks"] if c["status"] == "skipped"}
     assert skipped <= {"api2.key_confusion", "api1.ownership", "api8.cookies"}
     assert "audit PASS" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_a_reference_service_at_host_passes_with_env_tokens_only(tmp_path, monkeypatch):
+    """As a user would audit their own deployment: tokens from HARNESS_TOKEN_*, no key.
+    The claim forgeries are skipped (no key); revocation still runs, on a token the
+    service issues through its [auth] issue route."""
+    from harness.service.config import ServiceConfig
+    from harness.service.server import start_service
+    from tests.conftest import issue_token
+
+    config = ServiceConfig(port=0, workers=1, data_dir=tmp_path / "data", seed_items=50)
+    with start_service(config, ready_timeout_s=60) as running:
+        for role in ("admin", "user", "viewer", "service"):
+            monkeypatch.setenv(f"HARNESS_TOKEN_{role.upper()}", issue_token(config.data_dir, role))
+        out = tmp_path / "audit"
+        code = main(["audit", "--host", running.url, "--out", str(out), "--max-examples", "2"])
+    audit = json.loads((out / "audit.json").read_text())
+    status = {c["id"]: c["status"] for c in audit["checks"]}
+    assert [f["title"] for f in audit["findings"]] == [] and code == 0
+    assert status["api2.revoked"] == "pass" and status["api2.expired"] == "skipped"
 
 
 def _free_port() -> int:

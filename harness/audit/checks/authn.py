@@ -134,9 +134,8 @@ def revoked(ctx: AuditContext) -> None:
     revoke = ctx.matrix.auth.revoke
     if revoke is None:
         raise Skip("not applicable: the matrix declares no revocation ([auth] revoke)")
-    forger = _forger(ctx)
-    fresh = _needs(forger.fresh(), _KEY)
     path, role, _ = _probe(ctx)
+    fresh = _fresh_token(ctx, role)
     ctx.client.redactor.add(fresh, "token to revoke")
     before = ctx.client.send("GET", path, token=fresh, role=role)
     if not expectation_met("allow", before.status):
@@ -146,6 +145,22 @@ def revoked(ctx: AuditContext) -> None:
     if answer.status is None or answer.status >= 300:
         raise CheckFailedToRun(f"revoking the token answered {answer.status}")
     _expect_401(ctx, "a revoked token", fresh)
+
+
+def _fresh_token(ctx: AuditContext, role: str) -> str:
+    """A token nobody else uses: re-signed with a new jti, or issued by `[auth] issue`."""
+    fresh = _forger(ctx).fresh()
+    if fresh is not None:
+        return fresh
+    issue = ctx.matrix.auth.issue
+    if issue is None:
+        raise Skip(f"needs {_KEY}, or a way to issue a token ([auth] issue)")
+    reply = ctx.call(issue, issue.role or role)
+    body = reply.json()
+    token = body.get(ctx.matrix.auth.issue_field) if isinstance(body, dict) else None
+    if not isinstance(token, str):
+        raise CheckFailedToRun(f"issuing a token answered {reply.status} without one")
+    return token
 
 
 CHECKS = (

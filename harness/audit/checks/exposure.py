@@ -26,15 +26,14 @@ def key_forms(secret: bytes) -> list[str]:
 
 
 def secrets_echoed(ctx: AuditContext) -> None:
-    secrets = list(ctx.client.redactor.secrets)
-    if ctx.signing_key is not None:
-        secrets += key_forms(ctx.signing_key.secret)
-    placeholders = ctx.client.redactor.placeholders
+    redactor = ctx.client.redactor
+    keys = key_forms(ctx.signing_key.secret) if ctx.signing_key is not None else []
     seen: set[str] = set()
-    for reply in list(ctx.client.history):
+    for index, reply in enumerate(list(ctx.client.history)):
+        sent = redactor.sent_secrets(index)
         headers = " ".join(f"{k}: {v}" for k, v in reply.exchange.response_headers)
-        placeholder = any(p in headers for p in placeholders)
-        hit = placeholder or any(s in reply.text for s in secrets)
+        placeholder = any(p in headers for p in redactor.placeholders_of(sent))
+        hit = placeholder or any(s in reply.text for s in (*sent, *keys))
         key_block = PRIVATE_KEY.search(reply.text)
         if not (hit or key_block):
             continue

@@ -105,7 +105,7 @@ def schemathesis_check(ctx: AuditContext) -> None:
                 base_url=ctx.client.base_url, headers=headers, timeout=ctx.client.timeout_s
             )
             exchange = _exchange(ctx, case, response)
-            ctx.client.history.append(Reply(exchange, response.text[:KEPT_BODY_CHARS], role))
+            ctx.client.record(Reply(exchange, response.text[:KEPT_BODY_CHARS], role))
             try:
                 case.validate_response(response, checks=checks)
             except (Exception, BaseExceptionGroup) as exc:  # how schemathesis reports failures
