@@ -1,5 +1,7 @@
 """A distributed run across hosts: master, two workers and the service in separate network
-namespaces joined by a bridge, as on four machines.
+namespaces joined by a bridge, as on four machines; master and workers share a cluster
+secret, and a fifth namespace runs a rogue peer (tests/load/rogue_peer.py) on the master's
+port without it: it must get nothing back and its fake seconds must not reach the summary.
 
 Needs root and `ip netns`; skipped otherwise. Every address (10.213.N.0/24) exists only
 inside namespaces this test creates, and everything is torn down in `finally`.
@@ -23,7 +25,8 @@ from harness.rundir import iter_jsonl
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
-NODES = ("master", "w1", "w2", "svc")
+NODES = ("master", "w1", "w2", "svc", "rogue")
+ROGUE = Path(__file__).with_name("rogue_peer.py")
 RUN_TIMEOUT_S = 150.0
 DRAINS: list[threading.Thread] = []
 
@@ -77,6 +80,8 @@ class Network:
             _ip("-n", name, "link", "set", "eth0", "up")
 
     def command(self, node: str, *args: str) -> list[str]:
+        if node == "rogue":
+            return ["ip", "netns", "exec", self.ns(node), sys.executable, str(ROGUE), *args]
         return ["ip", "netns", "exec", self.ns(node), sys.executable, "-m", "harness", *args]
 
     def teardown(self) -> None:
@@ -180,11 +185,15 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
             str(secret),
             env=tokens,
         )
+        heard = tmp_path / "rogue-heard.jsonl"
+        rogue = start("rogue", network.address("master"), "5557", str(heard), "30")
         for node in ("w1", "w2"):
             master_at = f"{network.address('master')}:5557"
             start(node, "worker", "--master", master_at, "--cluster-secret-file", str(secret))
         _out, err = master.communicate(timeout=RUN_TIMEOUT_S)
         assert master.returncode == 0, err
+        rogue.wait(timeout=60)
+        assert rogue.returncode == 0
     finally:
         for process in processes:
             if process.poll() is None:
@@ -202,9 +211,14 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
                 if stream is not None and not stream.closed:
                     stream.close()
     joined = [e for e in iter_jsonl(run_dir / "events.jsonl") if e["kind"] == "worker_joined"]
-    assert len(joined) == 2
+    assert len(joined) == 2 and not any(e["worker"].startswith("rogue_") for e in joined)
+    assert heard.read_text() == ""  # the rogue got nothing: no ack, no users, no tokens
+    rejected = [e for e in iter_jsonl(run_dir / "events.jsonl") if e["kind"] == "message_rejected"]
+    assert {e["type"] for e in rejected if "type" in e} >= {"harness_hello", "harness_intervals"}
+    assert all(e["worker"].startswith("rogue_") for e in rejected if "worker" in e)
     lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
     assert any(line["workers"] == 2 for line in lines)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["totals"]["requests"] > 50 and summary["totals"]["failures"] == 0
+    assert "GET /rogue" not in summary["endpoints"] and summary["totals"]["requests"] < 100_000
     assert json.loads((run_dir / "run.json").read_text())["target"] == url
