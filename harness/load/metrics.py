@@ -61,7 +61,9 @@ def parse_metrics_bind(text: str, where: str = "--metrics-bind") -> tuple[str, i
 class _Name:
     requests: int = 0
     failures: int = 0
-    ok_counts: np.ndarray = field(default_factory=new_counts)
+    buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS_S) + 1))
+    """Successes per latency bucket (not cumulative), the last one above every `le`."""
+    sum_s: float = 0.0
 
 
 @dataclass
@@ -82,6 +84,7 @@ class RunMetrics:
         self._lock = threading.Lock()
         self._names: dict[str, _Name] = {}
         self._decoder = BlobDecoder()
+        self._scratch = new_counts()
         self.stage = ""
         self.target_rate_per_s: float | None = None
         self.faults: dict[str, int] = {}
@@ -108,8 +111,18 @@ class RunMetrics:
             name.requests += int(line["requests"])
             name.failures += int(line["failures"])
             if line.get("hdr"):
-                self._decoder.add_into(name.ok_counts, line["hdr"])
+                self._add_histogram(name, line["hdr"])
             self.version += 1
+
+    def _add_histogram(self, name: _Name, blob: str) -> None:
+        """Spread one HDR blob's counts over the latency buckets (work ~ its used buckets)."""
+        bins, middles_s = _bucket_map()
+        self._decoder.add_into(self._scratch, blob)
+        used = np.flatnonzero(self._scratch)
+        counts = self._scratch[used]
+        name.buckets += np.bincount(bins[used], weights=counts, minlength=len(name.buckets))
+        name.sum_s += float(np.dot(counts, middles_s[used]))
+        self._scratch[used] = 0
 
     def observe_event(self, event: Mapping[str, Any]) -> None:
         """Follow one events.jsonl event (kinds without a metric are ignored)."""
@@ -154,15 +167,10 @@ class RunMetrics:
             "Response time of successful requests (merged HdrHistogram data), by request name.",
             labels=["name"],
         )
-        cuts, middles_s = _bucket_cuts()
+        bounds = [_le(le) for le in LATENCY_BUCKETS_S] + ["+Inf"]
         for label, name in sorted(self._names.items()):
-            cumulative = np.cumsum(name.ok_counts)
-            total = int(cumulative[-1])
-            counts = [int(cumulative[cut]) if cut >= 0 else 0 for cut in cuts]
-            buckets = [(_le(le), c) for le, c in zip(LATENCY_BUCKETS_S, counts, strict=True)]
-            buckets.append(("+Inf", total))
-            sum_s = float(np.dot(name.ok_counts, middles_s))
-            family.add_metric([label], buckets, sum_s)
+            cumulative = np.cumsum(name.buckets).astype(np.int64).tolist()
+            family.add_metric([label], list(zip(bounds, cumulative, strict=True)), name.sum_s)
         return family
 
     def _state(self) -> Iterator[Metric]:
@@ -208,12 +216,14 @@ def _le(bound_s: float) -> str:
 
 
 @lru_cache(maxsize=1)
-def _bucket_cuts() -> tuple[list[int], np.ndarray]:
-    """For each `le`, the last HDR index whose highest value is within it; bucket middles."""
+def _bucket_map() -> tuple[np.ndarray, np.ndarray]:
+    """For each HDR bucket, the latency bucket it counts in (the first `le` at or above its
+    highest value); and its middle value in seconds (for `_sum`, as hdrh's mean)."""
     lowest, highest = bucket_bounds_us()
-    cuts = [int(np.searchsorted(highest, le * 1e6, side="right")) - 1 for le in LATENCY_BUCKETS_S]
+    bounds_us = np.array(LATENCY_BUCKETS_S) * 1e6
+    bins = np.searchsorted(bounds_us, highest, side="left")
     middles_s = (lowest + (highest - lowest + 1) // 2).astype(np.float64) / 1e6
-    return cuts, middles_s
+    return bins, middles_s
 
 
 class _Adapter(Collector):
