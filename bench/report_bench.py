@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/report_bench.py [--rate 300] [--repeats 3] [--keep DIR]
 
-Writes a synthetic run directory (harness.analysis.synthetic.make_run_dir: one hour, 20
+Writes a synthetic run directory (harness.testing.make_run_dir: one hour, 20
 request names, a fault with a failure window, a lost worker), then times `write_report`:
 cold (summary.json absent, so it is computed first) and warm (summary.json present), the
 median of `--repeats` each, with the breakdown by step of the warm renders.
@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.analysis.synthetic import make_run_dir
 from harness.report.html import render_report, write_report
+from harness.testing import make_run_dir
 
 GOAL_S = 10.0
 

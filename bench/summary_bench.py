@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/summary_bench.py [--rate 100] [--names 20] [--repeats 3]
 
-Writes a synthetic run directory (harness.analysis.synthetic.make_run_dir: one hour,
+Writes a synthetic run directory (harness.testing.make_run_dir: one hour,
 72,000 interval lines with real HdrHistograms), then times, in the same command:
 
 - `read lines`: json-parsing every line of intervals.jsonl and nothing else (the floor);
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from harness.analysis import histograms
 from harness.analysis.summary import summarize
-from harness.analysis.synthetic import make_run_dir
 from harness.rundir import iter_jsonl
+from harness.testing import make_run_dir
 
 
 def _read_lines(run_dir: Path) -> None:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.analysis.synthetic import make_run_dir
 from harness.cli import main
+from harness.testing import make_run_dir
 
 
 def test_run_with_its_judging_part_missing_exits_3_not_0(

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml
 
-from harness.analysis.synthetic import make_run_dir
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.report.judge import judge
 from harness.report.tables import result_table
 from harness.rundir import read_json
+from harness.testing import make_run_dir
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from harness.analysis.breach import measure_breach
 from harness.analysis.data_loss import measure_data_loss
 from harness.analysis.recovery import compute_recovery, error_budget_used, measure_recovery
 from harness.analysis.steady_state import Timeline, evaluate, window_holds
-from harness.analysis.synthetic import make_run_dir
 from harness.analysis.timeseries import CountsDecoder
 from harness.rundir import read_json, write_json_atomic
 from harness.scenarios import PercentileLimit, SteadyState, load_scenario, scenario_to_dict
+from harness.testing import make_run_dir
 
 T0 = 1_700_000_000.0  # a whole second: slot k of the run starts at T0 + k / 10
 PER_SLOT = 10  # 100 requests per second

@@ -13,9 +13,9 @@ import pytest
 
 from harness.analysis.hdrblob import bucket_indexes, new_counts, percentiles_from_counts
 from harness.analysis.summary import measure, summarize, write_summary
-from harness.analysis.synthetic import SyntheticRun, make_run_dir
 from harness.errors import ConfigError
 from harness.rundir import read_json
+from harness.testing import SyntheticRun, make_run_dir
 
 PCTS = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 QUANTILES = {50.0: 0.5, 95.0: 0.95, 99.0: 0.99, 99.9: 0.999}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from harness.analysis import histograms
-from harness.analysis.synthetic import make_run_dir
 from harness.rundir import iter_jsonl, read_json
+from harness.testing import make_run_dir
 
 
 def _merged(run_dir: Path, field: str) -> histograms.HdrHistogram:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +14,7 @@ import pytest
 from harness.faults import FaultContext, FaultError, RecordingSink, build_fault, inject_fault
 from harness.faults.generic import CommandFault, SignalFault
 from harness.scenarios import FaultSpec
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Poll `predicate` until true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.01)
+from harness.testing import wait_until
 
 
 def proc_state(pid: int) -> str | None:

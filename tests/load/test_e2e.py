@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,40 +19,9 @@ import pytest
 
 from harness.rundir import iter_jsonl
 from harness.service.server import ServiceProcess
+from harness.testing import finish, start_harness, wait_until
 
 RUN_TIMEOUT_S = 120.0
-
-
-def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start `python -m harness ARGS` with its output captured."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_TOKEN_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**clean, **(env or {})},
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    """Wait for the process (bounded) and return (code, stdout, stderr)."""
-    try:
-        out, err = process.communicate(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"harness did not finish in {RUN_TIMEOUT_S}s:\n{out}\n{err}")
-    return process.returncode, out, err
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `condition` until true; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
@@ -78,7 +45,7 @@ def child_workers(pid: int) -> list[int]:
 def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     code, out, err = finish(
-        harness(
+        start_harness(
             "run", "--profile", "light", "--duration", "6s", "--workers", "2", "--out", str(run_dir)
         )
     )
@@ -136,7 +103,7 @@ def test_user_locustfile_against_a_host(tmp_path: Path, service: ServiceProcess)
     locustfile.write_text(LOCUSTFILE)
     run_dir = tmp_path / "run"
     code, _out, err = finish(
-        harness(
+        start_harness(
             "run",
             "--host",
             service.url,
@@ -179,7 +146,7 @@ def test_our_users_against_a_host_with_tokens_from_the_environment(
     }
     run_dir = tmp_path / "run"
     code, _out, err = finish(
-        harness(
+        start_harness(
             "run",
             "--host",
             service.url,
@@ -202,12 +169,12 @@ def test_our_users_against_a_host_with_tokens_from_the_environment(
 @pytest.mark.e2e
 def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    run = harness(
+    run = start_harness(
         "run", "--profile", "light", "--duration", "14s", "--workers", "2", "--out", str(run_dir)
     )
     try:
-        wait_for(lambda: len(events(run_dir, "worker_joined")) == 2, 60, "two workers")
-        wait_for(
+        wait_until(lambda: len(events(run_dir, "worker_joined")) == 2, 60, "two workers")
+        wait_until(
             lambda: any(line["workers"] == 2 for line in iter_jsonl(run_dir / "intervals.jsonl")),
             30,
             "data from both workers",
@@ -216,7 +183,7 @@ def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path:
         killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
     finally:
-        code, _out, err = finish(run)
+        code, _out, err = finish(run, RUN_TIMEOUT_S)
     assert code == 0, err
     assert err == ""  # the loss is in the timeline, not a log line
     lost = events(run_dir, "worker_lost")
@@ -233,14 +200,14 @@ def test_a_worker_killed_mid_run_is_lost_and_the_other_keeps_recording(tmp_path:
 def test_sigterm_stops_cleanly_is_judged_incomplete_and_never_passes(tmp_path: Path) -> None:
     # A CI job killed by its own timeout must not read green: exit 4, verdict incomplete.
     run_dir = tmp_path / "run"
-    run = harness(
+    run = start_harness(
         "run", "--profile", "light", "--duration", "60s", "--workers", "1", "--out", str(run_dir)
     )
     try:
-        wait_for(lambda: bool(list(iter_jsonl(run_dir / "intervals.jsonl"))), 60, "first data")
+        wait_until(lambda: bool(list(iter_jsonl(run_dir / "intervals.jsonl"))), 60, "first data")
         run.send_signal(signal.SIGTERM)
     finally:
-        code, _out, err = finish(run)
+        code, _out, err = finish(run, RUN_TIMEOUT_S)
     assert code == 4, err
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["ended_at"] is not None

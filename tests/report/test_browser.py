@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from harness.analysis.synthetic import make_run_dir
 from harness.report.html import write_report
+from harness.testing import make_run_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (

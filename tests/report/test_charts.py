@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from harness.analysis.synthetic import SyntheticRun, make_run_dir
 from harness.analysis.timeseries import (
     CountsDecoder,
     LatencyDistribution,
@@ -21,6 +20,7 @@ from harness.analysis.timeseries import (
 )
 from harness.report import charts
 from harness.report.charts import Marker, Span, Timeline
+from harness.testing import SyntheticRun, make_run_dir
 
 
 @pytest.fixture(scope="module")

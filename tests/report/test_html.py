@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.synthetic import make_run_dir
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.report.formatting import fmt_ms, fmt_offset, fmt_share, fmt_value
 from harness.report.html import chart_resolution_s, render_report, write_report
 from harness.report.suite import write_suite_index
 from harness.rundir import read_json, write_json_atomic
+from harness.testing import make_run_dir
 
 ORDER = ("verdict", "run", "thresholds", "over-time", "distribution", "endpoints",
          "recovery", "service", "workers", "baseline")  # fmt: skip

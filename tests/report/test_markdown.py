@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from harness.analysis.summary import summarize
-from harness.analysis.synthetic import make_run_dir
 from harness.report.markdown import render_markdown
+from harness.testing import make_run_dir
 
 
 def test_verdict_thresholds_and_figures(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from harness.analysis import histograms
-from harness.analysis.synthetic import SyntheticRun, make_run_dir
 from harness.analysis.timeseries import (
     CountsDecoder,
     fine_counts_from,
@@ -20,6 +19,7 @@ from harness.analysis.timeseries import (
     timeseries_from,
 )
 from harness.rundir import iter_jsonl
+from harness.testing import SyntheticRun, make_run_dir
 
 PCTS = ((50.0, "p50_ms"), (95.0, "p95_ms"), (99.0, "p99_ms"), (99.9, "p99_9_ms"))
 

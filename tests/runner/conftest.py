@@ -5,11 +5,8 @@ run directory's files. Waits are bounded; nothing sleeps in place of a condition
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from harness.rundir import iter_jsonl
 from harness.service.config import ServiceConfig
 from harness.service.server import ServiceProcess, start_service
 from harness.service.tokens import Keyring
+from harness.testing import finish, start_harness
 
 ROLES = ("admin", "user", "viewer", "service")
 
@@ -34,29 +32,6 @@ class Finished:
     took_s: float
 
 
-def start_harness(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start `python -m harness ARGS`; HARNESS_TOKEN_* only from `env`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_TOKEN_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**clean, **(env or {})},
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout_s: float = 240.0) -> tuple[int, str, str]:
-    """Wait for a started harness (bounded): exit code, stdout, stderr."""
-    try:
-        out, err = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"harness did not finish in {timeout_s}s:\n{out}\n{err}")
-    return process.returncode, out, err
-
-
 def run_harness(
     *args: str, env: dict[str, str] | None = None, timeout_s: float = 240.0
 ) -> Finished:
@@ -64,15 +39,6 @@ def run_harness(
     started = time.monotonic()
     code, out, err = finish(start_harness(*args, env=env), timeout_s)
     return Finished(code, out, err, time.monotonic() - started)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `condition` every 50 ms; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def process_state(pid: int) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from harness.rundir import iter_jsonl
+from harness.testing import wait_until
 
-from .conftest import events, run_harness, summary, wait_until, write
+from .conftest import events, run_harness, summary, write
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "orders"
 SERVICE = EXAMPLE / "service.py"

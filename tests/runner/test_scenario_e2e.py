@@ -14,17 +14,15 @@ from pathlib import Path
 import pytest
 
 from harness.service.server import ServiceProcess
+from harness.testing import finish, start_harness, wait_until
 
 from .conftest import (
     events,
     events_or_none,
-    finish,
     process_state,
     run_harness,
-    start_harness,
     summary,
     token_env,
-    wait_until,
     write,
 )
 

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from harness.service.server import pick_free_port, start_service
 from harness.service.storage import SqliteDatabase, Storage, create_sqlite
 from harness.service.storage.pgserver import PostgresServer
 from harness.service.storage.postgresql import PostgresDatabase, create_postgresql
+from harness.testing import wait_until
 
 FILTERS = (
     "",
@@ -85,14 +85,6 @@ def test_every_operator_and_sort_selects_the_same_items_on_both_backends(
         assert expected or filter_text == "id = 7", f"{filter_text!r} matched nothing"
 
 
-def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> float:
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout_s, "condition not met in time"
-        time.sleep(0.05)
-    return time.monotonic() - started
-
-
 @pytest.mark.e2e
 def test_the_service_rides_out_a_postgresql_crash_and_restart(
     tmp_path: Path, make_client: Callable[..., Any], make_token: Callable[..., str]
@@ -117,7 +109,7 @@ def test_the_service_rides_out_a_postgresql_crash_and_restart(
                 statuses.append(client.get("/api/items/1").status)
                 return statuses[-1] == 200
 
-            _wait_for(item_served, timeout_s=10)
+            wait_until(item_served, timeout_s=10)
             assert set(statuses) <= {200, 503} and len(statuses) <= 3, statuses
             # A crash: while it is down, requests are 503 JSON, not 500s, and not hangs.
             server.stop_server("immediate")
@@ -127,7 +119,7 @@ def test_the_service_rides_out_a_postgresql_crash_and_restart(
             assert client.get("/api/items?filter=id%3C9").status == 503
             assert client.get("/readyz").status == 503
             server.start_server()
-            _wait_for(lambda: client.get("/readyz").status == 200, timeout_s=30)
+            wait_until(lambda: client.get("/readyz").status == 200, timeout_s=30)
             again = client.post("/api/items", body, headers={"Idempotency-Key": "k2"})
             assert again.status == 201
             reader = make_client(service.url, make_token(tmp_path, "service"))

@@ -7,8 +7,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from harness.service.storage import (
     StorageUnavailable,
     create_sqlite,
 )
+from harness.testing import wait_until
 
 NEW = {"name": "Kettle", "category": "kitchen", "price": 12.5, "quantity": 3, "status": "active"}
 ALICE = Actor(sub="alice", kid="k1", jti="j1")
@@ -214,13 +213,6 @@ def test_a_replaced_file_is_reopened(db_path: Path, storage: Storage, tmp_path: 
     assert storage.get(100) is None and storage.get(3) is not None
 
 
-def _wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.001)
-
-
 def test_writers_waiting_on_a_commit_share_the_next_one(db_path: Path) -> None:
     db = SqliteDatabase(db_path)
     release = threading.Event()
@@ -242,14 +234,14 @@ def test_writers_waiting_on_a_commit_share_the_next_one(db_path: Path) -> None:
 
     first = threading.Thread(target=write, args=("first",), kwargs={"hold": True})
     first.start()
-    _wait_until(lambda: db._group._leading)
+    wait_until(lambda: db._group._leading)
     others = [
         threading.Thread(target=write, args=(name,), kwargs={"fail": name == "bad"})
         for name in ("a", "bad", "b")
     ]
     for thread in others:
         thread.start()
-    _wait_until(lambda: len(db._group._pending) == 3)  # all queued behind the first commit
+    wait_until(lambda: len(db._group._pending) == 3)  # all queued behind the first commit
     release.set()
     for thread in [first, *others]:
         thread.join(timeout=10)

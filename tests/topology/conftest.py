@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,16 +110,6 @@ def get_or_none(url: str, path: str, timeout_s: float = 2.0) -> bytes | None:
         if status == 200:
             return body
     return None
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    """Poll `predicate` until true; returns the seconds it took; fails the test at the deadline."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def connect_keepalive(port: int) -> http.client.HTTPConnection:

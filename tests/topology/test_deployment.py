@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from harness.testing import wait_until
 from harness.topology.deployment import Deployment, DeploymentConfig
 from harness.topology.processes import marked_processes
 from harness.topology.router import HealthCheck
 
-from .conftest import get_or_none, wait_until
+from .conftest import get_or_none
 from .test_replication import destroy
 
 pytestmark = pytest.mark.e2e

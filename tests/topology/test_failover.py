@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.testing import wait_until
 from harness.topology.router import HealthCheck, Router
 
-from .conftest import Upstream, connect_keepalive, get_or_none, start_upstream, wait_until
+from .conftest import Upstream, connect_keepalive, get_or_none, start_upstream
 
 pytestmark = pytest.mark.e2e
 DEFAULT = HealthCheck()

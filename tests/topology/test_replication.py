@@ -20,8 +20,7 @@ from harness.service.replication import (
     integrity_check,
 )
 from harness.service.storage import Actor, SqliteDatabase, Storage, create_sqlite
-
-from .conftest import wait_until
+from harness.testing import wait_until
 
 ITEM = {"name": "n", "category": "tools", "price": 1.0, "quantity": 1, "status": "active"}
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 import pytest
 
 from harness.errors import ConfigError, RunFailed
+from harness.testing import wait_until
 from harness.topology.router import Router
 
-from .conftest import Upstream, get, get_or_none, wait_until
+from .conftest import Upstream, get, get_or_none
 from .upstream_server import pattern
 
 pytestmark = pytest.mark.e2e

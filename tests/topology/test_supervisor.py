@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
+from harness.testing import wait_until
 from harness.topology.processes import ManagedProcess, ProcessRecord, is_alive, spawn
 from harness.topology.supervisor import Supervisor
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness.faults import FaultError, RecordingSink, build_fault, clear_fault, 
 from harness.faults.base import FaultContext
 from harness.faults.infra.process import systemd_running
 from harness.scenarios.model import FaultSpec, freeze
+from harness.testing import wait_until
 
 
 def fault(kind: str, **params: object):  # type: ignore[no-untyped-def]
@@ -31,14 +31,6 @@ def state(pid: int) -> str:
     except OSError:
         return "gone"
     return stat[stat.rindex(")") + 2 :].split()[0]
-
-
-def wait_for(condition, what: str, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -60,10 +52,10 @@ def test_sigstop_by_pid_file_then_sigcont(
     stop = fault("process", pid_file=str(pid_file), signal="SIGSTOP")
     ctx = FaultContext(sink=RecordingSink())
     inject_fault(stop, ctx)
-    wait_for(lambda: state(procs[0].pid) == "T", "the process to stop")
+    wait_until(lambda: state(procs[0].pid) == "T", what="the process to stop")
     assert state(procs[1].pid) != "T"
     clear_fault(stop, ctx)
-    wait_for(lambda: state(procs[0].pid) in ("S", "R"), "the process to resume")
+    wait_until(lambda: state(procs[0].pid) in ("S", "R"), what="the process to resume")
     assert f"(pids {procs[0].pid})" in ctx.sink.events[0]["detail"]  # type: ignore[attr-defined]
 
 
@@ -145,9 +137,9 @@ def test_postgres_cancel_fails_the_running_query_and_keeps_the_connection(
     worker = threading.Thread(target=long_query)
     worker.start()
     with psycopg.connect(postgres_dsn, autocommit=True) as probe:
-        wait_for(lambda: probe.execute("SELECT count(*) FROM pg_stat_activity WHERE query "
-                                       "LIKE 'SELECT pg_sleep%%' AND state = 'active'"
-                                       ).fetchone() == (1,), "the query to run")  # fmt: skip
+        wait_until(lambda: probe.execute("SELECT count(*) FROM pg_stat_activity WHERE query "
+                                         "LIKE 'SELECT pg_sleep%%' AND state = 'active'"
+                                         ).fetchone() == (1,), what="the query to run")  # fmt: skip
     fault("postgres", dsn=postgres_dsn, action="cancel").inject(FaultContext(sink=RecordingSink()))
     worker.join(timeout=10)
     assert outcome and isinstance(outcome[0], psycopg.errors.QueryCanceled)

@@ -1,6 +1,6 @@
 """The timeline files of a synthetic run: events.jsonl, ledger.jsonl and run.json.
 
-Companion of harness.analysis.synthetic (which writes intervals.jsonl and owns the API).
+Companion of harness.testing (which writes intervals.jsonl and owns the API).
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.synthetic_records import Layout, Stage, manifest, write_events, write_ledger
 from harness.rundir import EVENTS, INTERVALS, LEDGER, RUN_JSON, write_json_atomic
 from harness.rundir.hdr import COUNTS_LEN, BlobEncoder, bucket_indexes
 from harness.rundir.histograms import HIGHEST_US, LOWEST_US
+from harness.testing.records import Layout, Stage, manifest, write_events, write_ledger
 
 DEFAULT_NAMES = (
     "GET /api/items",
