@@ -84,6 +84,38 @@ def hmac_cost(url: str, folder: Path, users: int, seconds: int, repeats: int) ->
     return {name: statistics.median(values) for name, values in per_cpu.items()}
 
 
+def seal_cost_us(names: int, repeats: int = 200) -> tuple[float, int]:
+    """(CPU us to seal, open and check one intervals message of `names` names, its body
+    size): a worker ships one such message a second."""
+    from harness.analysis.histograms import encode, new_histogram, record_us
+    from harness.load import cluster, messages
+    from harness.load.recorder import FINE_SLOTS
+
+    rng = np.random.default_rng(5)
+    entries = []
+    for i in range(names):
+        hist = new_histogram()
+        for value in rng.lognormal(np.log(5_000), 1.0, size=150).astype(int):
+            record_us(hist, int(value))
+        entries.append(
+            {"t": 1.0, "name": f"GET /route/{i}", "requests": 150, "failures": 0, "bytes": 1,
+             "clipped": 0, "fine_ok": [15] * FINE_SLOTS, "fine_fail": [0] * FINE_SLOTS,
+             "errors": {}, "hdr": encode(hist), "hdr_corrected": encode(hist), "hdr_fail": None}
+        )  # fmt: skip
+    payload = {"entries": entries, "through_t": 2.0, "ledger": []}
+    secret = cluster.ClusterSecret(b"bench-secret-bench-secret", "file")
+    master = cluster.Channel(secret, master=True, run_id="bench-run")
+    worker = cluster.Channel(secret, master=False)
+    hello = master.open(messages.HELLO, worker.hello("w1"), "w1")
+    config = master.seal(messages.CONFIG, {"nonce": hello["nonce"]}, "w1")
+    worker.open(messages.CONFIG, config, "w1")
+    start = time.process_time()
+    for _ in range(repeats):
+        envelope = worker.seal(messages.INTERVALS, payload, "w1")
+        cluster.check_intervals(master.open(messages.INTERVALS, envelope, "w1"))
+    return (time.process_time() - start) / repeats * 1e6, len(envelope["body"])
+
+
 def scrape_cost(names: int, scrapes: int) -> tuple[float, int, float]:
     """(median /metrics time in ms, its size in bytes, master microseconds per line)."""
     from harness.analysis.histograms import encode, new_histogram, record_us
@@ -134,6 +166,7 @@ def main() -> None:
         finally:
             service.stop()
     scrape_ms, size, per_line_us = scrape_cost(args.names, args.scrapes)
+    message_us, body_bytes = seal_cost_us(args.names)
     ratio = rates["sealed"] / rates["unsealed"]
     print()
     print("| measure | value | baseline | goal |")
@@ -141,6 +174,11 @@ def main() -> None:
     print(
         f"| req per CPU second, unsealed / sealed | {rates['unsealed']:,.0f} / "
         f"{rates['sealed']:,.0f} | {ratio:.3f} of unsealed | >= 0.98 |"
+    )
+    print(
+        f"| seal + open + check, one intervals message of {args.names} names "
+        f"({body_bytes:,} bytes) | {message_us:,.0f} us | "
+        f"{message_us / 1e4:.3f}% of a CPU second | once a second per worker |"
     )
     print(f"| /metrics at {args.names} names, median of {args.scrapes} | {scrape_ms:.2f} ms | | |")
     print(f"| /metrics size at {args.names} names | {size:,} bytes | | |")

@@ -38,6 +38,11 @@ DRAIN_TIMEOUT_S = 3.0
 MAX_REJECTION_EVENTS = 100  # a flooding peer must not fill events.jsonl; the rest are counted
 
 
+def _short_text(data: Any) -> bool:
+    """A Locust version string, and nothing bigger, is worth holding for an unproven peer."""
+    return isinstance(data, str) and len(data) <= 64
+
+
 class MasterSession:
     """One run's master: created before the workers start, `stop()`ped exactly once."""
 
@@ -107,7 +112,7 @@ class MasterSession:
                 self._locust_handle_message(client_id, msg)
         elif client_id in self.authenticated and msg.node_id == client_id:
             self._locust_handle_message(client_id, msg)
-        elif msg.type == "client_ready" and len(self._held_ready) < 1000:
+        elif msg.type == "client_ready" and _short_text(msg.data) and len(self._held_ready) < 1000:
             self._held_ready[client_id] = msg  # answered once its hello checks out
         # anything else from an unproven peer is Locust's, unanswered and not ours to log
 
