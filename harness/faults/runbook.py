@@ -82,6 +82,13 @@ def _revert_params(table: Table) -> dict[str, Any]:
     }
 
 
+def _relation_params(table: Table) -> dict[str, Any]:
+    relation = table.string("relation", "items")
+    if not relation.replace("_", "").isalnum():
+        raise table.error(f"expected a table name, got {relation!r}", "relation")
+    return {"relation": relation}
+
+
 def _wait_params(table: Table) -> dict[str, Any]:
     path = table.string("path", "/readyz")
     if not path.startswith("/"):
@@ -126,6 +133,13 @@ _ALL = (
     Action("restore_attacker_changes", "undo every write made with a forged token",
            _revert_params, f"{_DR}.revert:restore_attacker_changes",
            "{forged_writes} forged writes, {reverted} undone"),
+    Action("checksum_check", "read a PostgreSQL table on the leader: checksum failures met",
+           _relation_params, "harness.faults.infra.pg_corruption:checksum_check",
+           "{relation}: {verdict} ({checksum_failures} checksum failures)"),
+    Action("pitr_restore", "restore the cluster from its base backup and WAL archive to "
+           "just before the damage", _timeout_params,
+           "harness.faults.infra.pg_corruption:pitr_restore",
+           "restored to {target_time} in {duration_s}s; leader {leader}"),
     Action("wait_ready", "wait until the router answers /readyz (or `path`) with 200",
            _wait_params, f"{_DR}.processes:wait_ready", "{url} ready after {ready_after_s}s"),
 )  # fmt: skip

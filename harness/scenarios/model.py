@@ -31,6 +31,7 @@ FAULT_TYPES: tuple[str, ...] = (
     "postgres",
     "patroni_failover",
     "toxiproxy",
+    "postgres_corruption",
 )
 """Every fault type a scenario may name: the six DR failures, the generic faults, then the
 faults on real infrastructure (harness.faults.infra)."""

@@ -176,6 +176,10 @@ class Deployment:
         except BaseException:
             self.stop()
             raise
+        if self.pg is not None:  # what point-in-time recovery restores from
+            from harness.topology.postgres.pitr import take_base_backup
+
+            take_base_backup(self.pg)
         self._emit("topology_started", url=self.url, pids=self.pids(),
                    duration_s=round(time.monotonic() - started, 3))  # fmt: skip
         return self

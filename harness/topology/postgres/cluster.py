@@ -91,6 +91,7 @@ class PgCluster:
         self.haproxy: ManagedProcess | None = None
         self.started = False
         self.lost: set[str] = set()
+        self.damaged_t: float | None = None  # when a fault corrupted data (PITR's target)
 
     # -- what callers read ------------------------------------------------------------------
 

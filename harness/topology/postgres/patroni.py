@@ -144,6 +144,20 @@ class PatroniClient:
         except ValueError:
             return response.status, None
 
+    def post(self, path: str, body: Any) -> int:
+        """POST a JSON body (e.g. `/restart`); the status, 0 when the member does not answer."""
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=max(self.timeout_s, 30.0))
+        try:
+            conn.request("POST", path, body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})  # fmt: skip
+            response = conn.getresponse()
+            response.read()
+        except OSError:
+            return 0
+        finally:
+            conn.close()
+        return response.status
+
     def role(self) -> str | None:
         """`primary`, `replica`, ... as the member reports itself; None when it is down."""
         status, body = self.get("/patroni")
