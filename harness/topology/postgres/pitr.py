@@ -55,7 +55,7 @@ def take_base_backup(cluster: Any, timeout_s: float = 120.0) -> Path:
     leader = cluster.leader()
     if leader is None:
         raise RunFailed("no leader to take a base backup from")
-    target = cluster.directory / "basebackup"
+    target: Path = cluster.directory / "basebackup"
     if target.exists():
         shutil.rmtree(target)
     cluster.run_as.own(target.parent / "basebackup")
@@ -193,6 +193,6 @@ def _write_configs(cluster: Any, first: Any, target_t: float) -> None:
 
 
 def _replication_passfile(cluster: Any) -> Path:
-    path = cluster.directory / "backup.pgpass"
+    path: Path = cluster.directory / "backup.pgpass"
     cluster.run_as.write(path, f"127.0.0.1:*:*:replicator:{cluster.secrets.replication}\n")
     return path
