@@ -237,6 +237,7 @@ def test_every_fault_type_is_accepted_by_the_loader(tmp_path: Path) -> None:
         "process": 'params = { pattern = "my-service" }',
         "postgres": 'params = { dsn = "postgresql://127.0.0.1:9/x" }',
         "toxiproxy": 'params = { proxy = "db", toxic = "latency" }',
+        "patroni": 'params = { api = "http://127.0.0.1:9", action = "pause" }',
     }
     for fault_type in FAULT_TYPES:
         text = f'[fault]\ntype = "{fault_type}"\n{generic_params.get(fault_type, "")}\n'

@@ -124,7 +124,14 @@ def check_scenario(config: ScenarioRunConfig) -> None:
             'expected target = "deployment"',
             f"{source}: target",
         )
-    config.build_fault()
+    fault = config.build_fault()
+    check = getattr(fault, "check", None)
+    if callable(check):  # a fault that can ask its target before the load starts
+        try:
+            check()
+        except ConfigError as exc:
+            message = str(exc).removeprefix(f"{exc.where}: ")
+            raise ConfigError(message, f"{source}: {exc.where}") from None
     _check_runbook(scenario, source)
     check_readback(scenario, config.locustfile)
     scenario_profile(scenario)

@@ -32,6 +32,7 @@ FAULT_TYPES: tuple[str, ...] = (
     "patroni_failover",
     "toxiproxy",
     "postgres_corruption",
+    "patroni",
 )
 """Every fault type a scenario may name: the six DR failures, the generic faults, then the
 faults on real infrastructure (harness.faults.infra)."""

@@ -277,3 +277,14 @@ def test_a_missing_or_broken_locustfile_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text("def (:\n", encoding="utf-8")
     message = config_error(scenario_file(tmp_path), locustfile=tmp_path / "bad.py")
     assert "--locustfile" in message and "syntax error at line 1" in message
+
+
+def test_a_fault_whose_target_does_not_answer_is_bad_input(tmp_path: Path) -> None:
+    text = base("dead").replace(
+        'type = "command"\nparams = { command = "true" }',
+        'type = "patroni"\nparams = { api = "http://127.0.0.1:9", action = "switchover" }',
+    )
+    path = tmp_path / "dead.toml"
+    path.write_text(text, encoding="utf-8")
+    message = config_error(path)
+    assert message.startswith(f"{path}: fault.params.api: Patroni REST API at http://127.0.0.1:9")
