@@ -42,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _ensure_new_dir(path: Path) -> None:
+    """Refuse an --out that holds anything, as `run`, `scenario` and `suite` do: an older
+    audit's files would be overwritten or mixed with this one's."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError("expected a directory, found a file", f"--out {path}")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError("directory is not empty; expected a new or empty one", f"--out {path}")
+
+
 def execute(args: argparse.Namespace) -> int:
     """Audit, write the run directory, print the verdict; the exit code."""
     from harness.audit.config import AuditConfig, parse_severity
@@ -54,6 +63,8 @@ def execute(args: argparse.Namespace) -> int:
         check_target_url(args.host)
     if args.matrix is not None and not args.matrix.is_file():
         raise ConfigError("no such file", str(args.matrix))
+    if args.out is not None:
+        _ensure_new_dir(args.out)
     config = AuditConfig(
         host=args.host,
         spec=args.spec,

@@ -164,6 +164,12 @@ def test_a_malformed_matrix_is_bad_input(notes_url, tmp_path, capsys):
     assert "routes[0].expect.a" in _one_line_error(capsys)
 
 
+def test_a_non_empty_out_is_bad_input(tmp_path, capsys):
+    (tmp_path / "audit.json").write_text("{}")
+    assert main(["audit", "--out", str(tmp_path)]) == 2
+    assert "directory is not empty" in _one_line_error(capsys)
+
+
 def test_a_bad_fail_on_is_bad_input(capsys):
     assert main(["audit", "--fail-on", "critical", "--host", "http://127.0.0.1:1"]) == 2
     assert "--fail-on" in _one_line_error(capsys)
