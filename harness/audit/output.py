@@ -247,9 +247,7 @@ def _findings(findings: Sequence[Finding], fail_on: Severity) -> list[dict[str, 
 
 
 def _check_row(result: CheckResult) -> dict[str, Any]:
-    measured = ", ".join(
-        f"{k.replace('_', ' ')} {v:,.1f}".replace(".0", "") for k, v in result.measurements.items()
-    )
+    measured = ", ".join(_measurement(k, v) for k, v in result.measurements.items())
     return {
         "id": result.spec.id,
         "category": result.spec.category.value,
@@ -260,6 +258,13 @@ def _check_row(result: CheckResult) -> dict[str, Any]:
         "time": f"{result.duration_s:.2f} s",
         "note": " · ".join(p for p in (result.note, measured) if p),
     }
+
+
+def _measurement(name: str, value: float) -> str:
+    """`refusal_ms` 9.64 → "refusal 9.6 ms"; `calls` 100 → "calls 100"."""
+    if name.endswith("_ms"):
+        return f"{name[:-3].replace('_', ' ')} {value:,.1f} ms"
+    return f"{name.replace('_', ' ')} {value:,.0f}"
 
 
 def _facts(run: AuditRun) -> list[dict[str, Any]]:

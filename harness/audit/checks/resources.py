@@ -65,12 +65,12 @@ def page_size(ctx: AuditContext) -> None:
     )
     count = _count_items(reply.json())
     cap = limits.page_max or 1000
-    ctx.measure("latency_ms", reply.exchange.latency_ms)
     if reply.status is not None and 400 <= reply.status < 500:
         _refused_cheaply(ctx, reply, f"{limits.page_param}={HUGE_PAGE}")
         return
     if reply.status is not None and reply.status < 300 and count is not None and count <= cap:
         ctx.note(f"The page was capped at {count} items.")
+        ctx.measure("latency_ms", reply.exchange.latency_ms)
         return
     ctx.find(
         Severity.MEDIUM,
