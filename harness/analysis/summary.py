@@ -34,7 +34,7 @@ from harness.analysis.thresholds import (
     unique,
 )
 from harness.errors import ConfigError
-from harness.rundir import SCHEMA_VERSION, RunDir, iter_jsonl, write_json_atomic
+from harness.rundir import SCHEMA_VERSION, RunDir, Summary, iter_jsonl, write_summary_file
 from harness.rundir.hdr import (
     HistogramSums,
     new_counts,
@@ -374,8 +374,8 @@ def summarize(
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,
     allow_incomplete: bool = False,
-) -> dict[str, Any]:
-    """The summary.json document of a run directory (not written; see write_summary).
+) -> Summary:
+    """The typed summary of a run directory (not written; see write_summary).
 
     Thresholds come from run.json, then `thresholds_file`, then `extra_thresholds`; all
     are parsed (and a relative one checked for a baseline) before the data is read.
@@ -386,10 +386,10 @@ def summarize(
     base = load_baseline(baseline_dir) if baseline_dir is not None else None
     run = measure(Path(run_dir))
     results = evaluate(thresholds, run, None if base is None else base.observer)
-    summary = build_summary(run, results, allow_incomplete)
+    document = build_summary(run, results, allow_incomplete)
     if base is not None:
-        summary["baseline"] = compare(summary, base.summary)
-    return summary
+        document["baseline"] = compare(document, base.summary)
+    return Summary.from_dict(document, str(RunDir(Path(run_dir)).summary))
 
 
 def write_summary(
@@ -399,7 +399,7 @@ def write_summary(
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,
     allow_incomplete: bool = False,
-) -> dict[str, Any]:
+) -> Summary:
     """Compute summary.json, write it atomically into the run directory, and return it."""
     summary = summarize(
         run_dir,
@@ -408,5 +408,5 @@ def write_summary(
         baseline_dir=baseline_dir,
         allow_incomplete=allow_incomplete,
     )
-    write_json_atomic(RunDir(Path(run_dir)).summary, summary)
+    write_summary_file(Path(run_dir), summary)
     return summary

@@ -1,5 +1,8 @@
 """The report's baseline section: summary.json's `baseline` deltas, laid out as tables.
 
+The deltas document is `harness.analysis.baseline.compare`'s (docs/thresholds.md), read
+here as JSON; the two runs' own figures come from their typed `Summary`.
+
 The deltas and regression flags come from `harness.analysis.baseline.compare` (stored in
 summary.json by the gate, or computed here when the report is given `--baseline`). Recovery
 figures are shown side by side too: RTO is flagged when it grew by more than the same
@@ -22,6 +25,7 @@ from harness.report.formatting import (
     fmt_share,
 )
 from harness.report.sections import Json, Row, Table, number
+from harness.rundir import Summary
 
 _LABELS: dict[str, tuple[str, Callable[[float | None], str]]] = {
     "rps": ("Throughput", fmt_rate),
@@ -46,16 +50,15 @@ class BaselineSection:
     unmatched: tuple[str, ...]
 
 
-def baseline_deltas(summary: Json, base: Json | None) -> Json | None:
+def baseline_deltas(summary: Summary, base: Summary | None) -> Json | None:
     """summary.json's stored `baseline` deltas, else a comparison with `base`, else None."""
-    stored = summary.get("baseline")
-    if isinstance(stored, Mapping) and base is None:
-        return stored
+    if summary.baseline is not None and base is None:
+        return summary.baseline
     if base is None:
         return None
     from harness.analysis.baseline import compare
 
-    return compare(dict(summary), dict(base))
+    return compare(summary.to_dict(), base.to_dict())
 
 
 def _delta_text(delta: Json) -> str:
@@ -78,7 +81,7 @@ def _metric_row(label: str, metric: str, delta: Json) -> Row:
     return Row(cells, ok=False if regressed else None)
 
 
-def build_baseline(summary: Json, base: Json | None) -> BaselineSection | None:
+def build_baseline(summary: Summary, base: Summary | None) -> BaselineSection | None:
     """The baseline section, or None when there is no baseline."""
     deltas = baseline_deltas(summary, base)
     if deltas is None:
@@ -122,11 +125,10 @@ def _endpoint_table(endpoints: Mapping[str, Json]) -> Table:
 
 
 def _recovery_rows(
-    summary: Json, base: Json | None, tolerance_pct: float
+    summary: Summary, base: Summary | None, tolerance_pct: float
 ) -> tuple[list[Row], list[str]]:
-    now: Json = summary.get("recovery") or {}
-    then: Json = (base or {}).get("recovery") or {}
-    if not now or not then:
+    now, then = summary.recovery, base.recovery if base is not None else None
+    if now is None or then is None:
         return [], []
     rows: list[Row] = []
     regressions: list[str] = []
@@ -138,7 +140,7 @@ def _recovery_rows(
         ("Lost writes", "lost_writes", fmt_count, lambda b, c: c > b),
     )
     for label, key, fmt, worse in checks:
-        before, current = number(then.get(key)), number(now.get(key))
+        before, current = then.figure(key), now.figure(key)
         regressed = before is not None and current is not None and worse(before, current)
         if key == "rto_s" and before is not None and current is None:
             regressed = True

@@ -44,10 +44,18 @@ from harness.report.sections import (
     build_thresholds,
     build_timeline,
     build_verdict,
-    number,
     run_is_incomplete,
 )
-from harness.rundir import RunDir, iter_jsonl, read_json
+from harness.rundir import (
+    Event,
+    EventKind,
+    Manifest,
+    RunDir,
+    Summary,
+    read_events,
+    read_manifest,
+    read_summary,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 _RESOLUTIONS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
@@ -67,12 +75,12 @@ class RunInputs:
     """Everything the report reads from a run directory (and its baseline)."""
 
     path: Path
-    run: Json
-    events: tuple[Json, ...]
-    summary: Json
+    run: Manifest
+    events: tuple[Event, ...]
+    summary: Summary
     service_stats: Json | None
     service_stats_source: str
-    baseline: Json | None
+    baseline: Summary | None
 
 
 def write_report(run_dir: Path, baseline: Path | None = None) -> Path:
@@ -113,36 +121,26 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
     timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
 
 
-def load_summary(run_dir: Path) -> Json:
+def load_summary(run_dir: Path) -> Summary:
     """summary.json of `run_dir`, computed (and written) first when it is absent."""
     rd = RunDir(run_dir)
     if not rd.summary.is_file():
         from harness.analysis.summary import write_summary
 
         return write_summary(run_dir)
-    data = read_json(rd.summary)
-    if not isinstance(data, Mapping):
-        raise ConfigError("summary.json is not a JSON object", str(rd.summary))
-    return data
+    return read_summary(rd.path)
 
 
-def _read_run(run_dir: Path, what: str) -> Json:
-    rd = RunDir(run_dir)
-    if not rd.exists():
+def _read_run(run_dir: Path, what: str) -> Manifest:
+    if not RunDir(run_dir).exists():
         raise ConfigError(f"{what} is not a run directory (no run.json)", str(run_dir))
-    try:
-        data = read_json(rd.run_json)
-    except ValueError as exc:
-        raise ConfigError(f"run.json is not valid JSON: {exc}", str(rd.run_json)) from None
-    if not isinstance(data, Mapping):
-        raise ConfigError("run.json is not a JSON object", str(rd.run_json))
-    return data
+    return read_manifest(run_dir)
 
 
 def load_inputs(run_dir: Path, baseline: Path | None = None) -> RunInputs:
     """Read run.json, events, summary (computing it if absent) and service stats."""
     run = _read_run(run_dir, "RUN_DIR")
-    events = tuple(e for e in iter_jsonl(RunDir(run_dir).events) if number(e.get("t")) is not None)
+    events = tuple(read_events(RunDir(run_dir).events))
     base_summary = None
     if baseline is not None:
         _read_run(Path(baseline), "--baseline")
@@ -180,18 +178,18 @@ def analyse(inputs: RunInputs) -> Analysis:
     cols = read_intervals(inputs.path)
     run = inputs.run
     first_t = min(cols.t) if cols.t else None
-    t0 = number(run.get("started_at")) or first_t or 0.0
-    end = number(run.get("ended_at"))
+    t0 = run.started_at or first_t or 0.0
+    end = run.ended_at
     if end is None:
         last_t = max(cols.t) + 1.0 if cols.t else t0
-        end = max([last_t] + [float(e["t"]) for e in inputs.events])
+        end = max([last_t] + [e.t for e in inputs.events])
     duration_s = max(end - t0, 1.0)
     resolution_s = chart_resolution_s(duration_s)
     decoder = CountsDecoder()
     ok = decoder.zeros()
     series = timeseries_from(cols, resolution_s, decoder, total_ok=ok)
     distribution = latency_distribution(cols, decoder, ok=ok)
-    timeline = build_timeline(run, inputs.summary, inputs.events, t0, duration_s)
+    timeline = build_timeline(inputs.summary, inputs.events, t0, duration_s)
     window = recovery_window(timeline, duration_s)
     fine = fine_counts_from(cols, t0 + window[0], t0 + window[1]) if window else None
     return Analysis(
@@ -247,20 +245,20 @@ def build_context(
     """Everything the template shows, preformatted."""
     run, summary, t0 = inputs.run, inputs.summary, analysis.t0
     notes = [
-        f"{e.get('kind')}: {e.get('message')}"
+        f"{e.kind.value}: {e.text('message')}"
         for e in inputs.events
-        if e.get("kind") in ("warning", "error")
+        if e.kind in (EventKind.WARNING, EventKind.ERROR)
     ]
     if analysis.unreadable_histograms:
         notes.append(f"{analysis.unreadable_histograms} unreadable histograms were skipped")
-    clipped = int((summary.get("totals") or {}).get("clipped") or 0)
+    clipped = summary.totals.clipped
     if clipped:
         notes.append(f"{clipped:,} response times fell outside 1 us..120 s and were clipped")
     workers_line, workers_table = build_workers(run, inputs.events, t0)
-    title = run.get("scenario") or run.get("profile") or run.get("run_id") or "run"
+    title = run.scenario or run.profile or run.run_id or "run"
     return {
-        "title": str(title),
-        "run_id": str(run.get("run_id") or inputs.path.name),
+        "title": title,
+        "run_id": run.run_id or inputs.path.name,
         "generated_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "verdict": build_verdict(run, summary),
         "key_figures": build_key_figures(summary),

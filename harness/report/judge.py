@@ -59,18 +59,17 @@ def judge(
     skips report.html (a gate that only needs the verdict and JUnit).
     """
     paths = RunDir(Path(run_dir))
-    document = write_summary(
+    summary = write_summary(
         paths.path,
         thresholds,
         thresholds_file=thresholds_file,
         baseline_dir=baseline,
         allow_incomplete=allow_incomplete,
     )
-    summary = Summary.from_dict(document, str(paths.summary))
     report_path = write_report(paths.path, baseline) if html else None
     junit = junit_path or paths.junit
     write_junit(summary, junit, summary.name)
     if markdown_path is not None:
         markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        markdown_path.write_text(render_markdown(document), encoding="utf-8")
+        markdown_path.write_text(render_markdown(summary), encoding="utf-8")
     return Judgement(summary, paths.summary, report_path, junit, markdown_path)

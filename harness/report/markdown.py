@@ -2,7 +2,7 @@
 
 Verdict first, then the thresholds table, key figures per request name, recovery figures
 for scenarios, and the comparison with a baseline when there is one. Reads only the
-summary dict (and optionally the baseline's), like every report.
+typed summary (and optionally the baseline's), like every report.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.analysis.baseline import compare
+from harness.rundir import Metrics, Recovery, Summary, ThresholdRow, as_summary
 
 MAX_ENDPOINTS = 25
 _VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "incomplete": "⏹️ INCOMPLETE", "error": "💥 ERROR"}
@@ -25,68 +26,67 @@ _RECOVERY = (
 )
 
 
-def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
+def render_markdown(
+    summary: Summary | Mapping[str, object], baseline: Summary | Mapping[str, object] | None = None
+) -> str:
     """The Markdown summary; `baseline` is the baseline run's summary, compared here.
 
-    Without it, a comparison already stored in the summary (`summary["baseline"]`) is used.
+    Without it, a comparison already stored in the summary (`summary.baseline`) is used.
     """
-    parts = [_headline(summary), _thresholds(summary.get("thresholds") or ()), _figures(summary)]
-    recovery = summary.get("recovery")
-    if isinstance(recovery, Mapping):
-        parts.append(_recovery(recovery))
-    deltas = compare(dict(summary), dict(baseline)) if baseline else summary.get("baseline")
-    if isinstance(deltas, Mapping):
+    s = as_summary(summary)
+    base = None if baseline is None else as_summary(baseline)
+    parts = [_headline(s), _thresholds(s.thresholds), _figures(s)]
+    if s.recovery is not None:
+        parts.append(_recovery(s.recovery))
+    deltas = compare(s.to_dict(), base.to_dict()) if base is not None else s.baseline
+    if deltas is not None:
         parts.append(_baseline(deltas))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-def _headline(summary: Mapping[str, Any]) -> str:
-    verdict = str(summary.get("verdict") or "error")
-    title = summary.get("scenario") or summary.get("run_id") or "run"
-    profile = f" · profile `{summary['profile']}`" if summary.get("profile") else ""
-    lines = [f"### {_VERDICT.get(verdict, verdict.upper())} — {_cell(str(title))}{profile}"]
-    totals = summary.get("totals") or {}
-    workers = summary.get("workers") or {}
+def _headline(s: Summary) -> str:
+    profile = f" · profile `{s.profile}`" if s.profile else ""
+    title = _cell(s.scenario or s.run_id or "run")
+    lines = [f"### {_VERDICT.get(s.verdict.value, s.verdict.value.upper())} — {title}{profile}"]
+    totals = s.totals
     facts = [
-        f"status **{summary.get('status', 'unknown')}**",
-        f"{_num(summary.get('duration_s'), 1)} s",
-        f"{_int(totals.get('requests'))} requests",
-        f"{_num(totals.get('rps'), 1)} req/s",
-        f"{_pct(totals.get('error_rate'))} errors",
+        f"status **{s.status.value}**",
+        f"{_num(s.duration_s, 1)} s",
+        f"{_int(totals.requests)} requests",
+        f"{_num(totals.rps, 1)} req/s",
+        f"{_pct(totals.error_rate)} errors",
     ]
-    if workers:
-        lost = f", {workers.get('lost')} lost" if workers.get("lost") else ""
-        facts.append(f"{workers.get('count')} workers{lost}")
+    if s.workers_count or s.workers_lost:
+        lost = f", {s.workers_lost} lost" if s.workers_lost else ""
+        facts.append(f"{s.workers_count} workers{lost}")
     lines.append(" · ".join(facts))
-    if not summary.get("complete", True):
+    if not s.complete:
         lines.append("> ⚠️ The run did not finish: these figures cover what it recorded.")
-    if summary.get("error"):
-        lines.append(f"> Run error: {_cell(str(summary['error']))}")
+    if s.error:
+        lines.append(f"> Run error: {_cell(s.error)}")
     return "\n\n".join(lines)
 
 
-def _thresholds(thresholds: Sequence[Mapping[str, Any]]) -> str:
+def _thresholds(thresholds: Sequence[ThresholdRow]) -> str:
     if not thresholds:
         return "_No thresholds were set._"
-    failed = sum(1 for t in thresholds if not t.get("ok"))
+    failed = sum(1 for t in thresholds if not t.ok)
     rows = ["| | Threshold | Result |", "|---|---|---|"]
     for t in thresholds:
-        mark = "✅" if t.get("ok") else "❌"
-        rows.append(f"| {mark} | `{_code(str(t.get('expr')))}` | {_cell(str(t.get('message')))} |")
+        mark = "✅" if t.ok else "❌"
+        rows.append(f"| {mark} | `{_code(t.expr)}` | {_cell(t.message)} |")
     head = f"**Thresholds:** {len(thresholds) - failed} of {len(thresholds)} held"
     return head + "\n\n" + "\n".join(rows)
 
 
-def _figures(summary: Mapping[str, Any]) -> str:
+def _figures(s: Summary) -> str:
     rows = [
         "| Request | Requests | req/s | Errors | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    totals = summary.get("totals")
-    if isinstance(totals, Mapping):
-        rows.append(_figure_row("**All**", totals))
-    endpoints: Mapping[str, Any] = summary.get("endpoints") or {}
-    busiest = sorted(endpoints, key=lambda n: -int(endpoints[n].get("requests") or 0))
+    rows.append(_figure_row("**All**", s.totals))
+    endpoints = s.endpoints
+    busiest = sorted(endpoints, key=lambda n: -endpoints[n].requests)
     for name in busiest[:MAX_ENDPOINTS]:
         rows.append(_figure_row(_cell(name), endpoints[name]))
     table = "\n".join(rows)
@@ -95,23 +95,23 @@ def _figures(summary: Mapping[str, Any]) -> str:
     return table
 
 
-def _figure_row(label: str, metrics: Mapping[str, Any]) -> str:
-    latency = metrics.get("latency_ms") or {}
+def _figure_row(label: str, metrics: Metrics) -> str:
+    latency = metrics.latency_ms
     cells = [
         label,
-        _int(metrics.get("requests")),
-        _num(metrics.get("rps"), 1),
-        _pct(metrics.get("error_rate")),
-        *(_num(latency.get(k), 1) for k in ("p50", "p95", "p99", "p99.9", "max")),
+        _int(metrics.requests),
+        _num(metrics.rps, 1),
+        _pct(metrics.error_rate),
+        *(_num(latency.stat(k), 1) for k in ("p50", "p95", "p99", "p99.9", "max")),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-def _recovery(recovery: Mapping[str, Any]) -> str:
+def _recovery(recovery: Recovery) -> str:
     cells = []
     for key, label, unit in _RECOVERY:
-        if key in recovery:
-            value = recovery[key]
+        if key in recovery.raw:
+            value = recovery.figure(key)
             if value is None:
                 shown = "not measured"
             elif unit:
@@ -123,6 +123,7 @@ def _recovery(recovery: Mapping[str, Any]) -> str:
 
 
 def _baseline(deltas: Mapping[str, Any]) -> str:
+    # the deltas document is harness.analysis.baseline.compare's (docs/thresholds.md)
     totals: Mapping[str, Any] = deltas.get("totals") or {}
     rows = ["| Metric | Baseline | This run | Change |", "|---|--:|--:|--:|"]
     for metric, delta in totals.items():

@@ -20,16 +20,22 @@ from harness.report.formatting import (
     fmt_share,
     fmt_value,
 )
-from harness.report.sections import Fact, Json, Row, Table, global_thresholds, number
-from harness.rundir import read_json
+from harness.report.sections import Fact, Json, Row, Table, global_thresholds
+from harness.rundir import Event, EventKind, Manifest, Recovery, Summary, of_kind, read_json
 
 SERVICE_STATS = "service-stats.json"
 _RUNBOOK_KINDS = {
-    "fault_injected": "fault injected",
-    "fault_cleared": "fault cleared",
-    "fault_failed": "fault failed",
-    "steady_state": "steady-state check",
+    EventKind.FAULT_INJECTED: "fault injected",
+    EventKind.FAULT_CLEARED: "fault cleared",
+    EventKind.FAULT_FAILED: "fault failed",
+    EventKind.STEADY_STATE: "steady-state check",
 }
+_FAULT_KINDS = (
+    EventKind.FAULT_INJECTED,
+    EventKind.FAULT_CLEARED,
+    EventKind.FAULT_FAILED,
+    EventKind.FAULT_EFFECT,
+)
 
 
 @dataclass(frozen=True)
@@ -42,67 +48,66 @@ class RecoverySection:
     warnings: tuple[str, ...]
 
 
-def build_recovery(summary: Json, events: Sequence[Json], t0: float) -> RecoverySection | None:
+def build_recovery(summary: Summary, events: Sequence[Event], t0: float) -> RecoverySection | None:
     """The recovery section, or None for a plain load run (no recovery, no fault events)."""
-    recovery: Json = summary.get("recovery") or {}
-    fault_events = [e for e in events if str(e.get("kind", "")).startswith("fault_")]
-    if not recovery and not fault_events:
+    recovery = summary.recovery
+    fault_events = of_kind(events, *_FAULT_KINDS)
+    if recovery is None and not fault_events:
         return None
-    fault = recovery.get("fault") or {}
-    name = fault.get("type") or next((e.get("fault") for e in fault_events), None) or "fault"
-    detail = fault.get("detail") or ""
-    label = f"{name} ({detail})" if detail else str(name)
+    first_fault = next((e.text("fault") for e in fault_events), None)
+    name = (recovery.fault_type if recovery else None) or first_fault or "fault"
+    detail = (recovery.fault_detail if recovery else None) or ""
+    label = f"{name} ({detail})" if detail else name
     return RecoverySection(
         fault=label,
         figures=_recovery_figures(recovery, summary, t0),
         runbook=_runbook(recovery, events, t0),
-        warnings=tuple(str(w) for w in recovery.get("warnings") or ()),
+        warnings=recovery.warnings if recovery else (),
     )
 
 
 def _objective(
-    recovery: Json, summary: Json, key: str | None, verdict: str | None, *metrics: str
+    recovery: Recovery, summary: Summary, key: str | None, verdict: str | None, *metrics: str
 ) -> tuple[str, bool | None]:
     """(objective text, met?) from the scenario's objectives and recovery thresholds."""
     texts: list[str] = []
     oks: list[bool] = []
-    limit = number((recovery.get("objectives") or {}).get(key)) if key else None
+    limit = recovery.objectives.get(key) if key else None
     if limit is not None:
         texts.append(f"≤ {fmt_seconds(limit)}" if key != "rpo_s" or limit else "no loss")
-        found = (recovery.get("verdicts") or {}).get(verdict) if verdict else None
+        found = recovery.verdicts.get(verdict) if verdict else None
         if found is not None:
-            oks.append(bool(found))
+            oks.append(found)
     for metric in metrics:
         for t in global_thresholds(summary, metric):
-            texts.append(f"{t.get('op', '')} {fmt_value(number(t.get('limit')), t.get('unit'))}")
-            oks.append(bool(t.get("ok")))
+            texts.append(f"{t.op} {fmt_value(t.limit, t.unit)}")
+            oks.append(t.ok)
     return (" and ".join(texts) or DASH), (all(oks) if oks else None)
 
 
-def _recovery_figures(recovery: Json, summary: Json, t0: float) -> tuple[Fact, ...]:
-    if not recovery:
+def _recovery_figures(recovery: Recovery | None, summary: Summary, t0: float) -> tuple[Fact, ...]:
+    if recovery is None:
         return (Fact("Recovery", "not measured (no summary.recovery)", None),)
     facts = _timing_figures(recovery, summary, t0)
     facts.extend(_impact_figures(recovery))
     facts.extend(_data_loss_figures(recovery, summary))
     facts.extend(_breach_figures(recovery, summary))
-    if recovery.get("steady_before") is not None:
+    if recovery.steady_before is not None:
         facts.append(
             Fact(
                 "Steady state before injection",
-                "held" if recovery["steady_before"] else "did not hold",
-                bool(recovery["steady_before"]),
-                str(recovery.get("steady_before_detail") or ""),
+                "held" if recovery.steady_before else "did not hold",
+                recovery.steady_before,
+                recovery.steady_before_detail or "",
             )
         )
     return tuple(facts)
 
 
-def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
+def _timing_figures(recovery: Recovery, summary: Summary, t0: float) -> list[Fact]:
     """Injection, RTO, time to detect and outage, against their objectives."""
     facts: list[Fact] = []
-    injected = number(recovery.get("t_injected"))
-    cleared = number(recovery.get("t_cleared"))
+    injected, cleared = recovery.t_injected, recovery.figure("t_cleared")
     facts.append(
         Fact(
             "Fault injected",
@@ -110,11 +115,11 @@ def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
             detail=f"cleared {fmt_offset(cleared - t0)}" if cleared else "not cleared",
         )
     )
-    rto_s = number(recovery.get("rto_s"))
+    rto_s = recovery.rto_s
     objective, ok = _objective(recovery, summary, "rto_s", "rto", "rto")
-    if ok is None and "recovered" in (recovery.get("verdicts") or {}):
-        ok = bool(recovery["verdicts"]["recovered"])
-    window = number(recovery.get("window_s"))
+    if ok is None and "recovered" in recovery.verdicts:
+        ok = recovery.verdicts["recovered"]
+    window = recovery.figure("window_s")
     facts.append(
         Fact(
             "RTO (recovery time)",
@@ -124,12 +129,12 @@ def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
             objective,
         )
     )
-    detected_by = recovery.get("detected_by")
+    detected_by = recovery.detected_by
     objective, ok = _objective(recovery, summary, None, None, "ttd")
     facts.append(
         Fact(
             "Time to detect",
-            fmt_seconds(number(recovery.get("ttd_s"))),
+            fmt_seconds(recovery.figure("ttd_s")),
             ok,
             f"first {detected_by}" if detected_by else "",
             objective,
@@ -139,7 +144,7 @@ def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
     facts.append(
         Fact(
             "User-visible outage",
-            fmt_seconds(number(recovery.get("outage_s"))),
+            fmt_seconds(recovery.figure("outage_s")),
             ok,
             "first to last failure after injection",
             objective,
@@ -148,10 +153,10 @@ def _timing_figures(recovery: Json, summary: Json, t0: float) -> list[Fact]:
     return facts
 
 
-def _impact_figures(recovery: Json) -> list[Fact]:
+def _impact_figures(recovery: Recovery) -> list[Fact]:
     """What the load users went through while the service was observed."""
     facts: list[Fact] = []
-    requests, failures = recovery.get("requests"), recovery.get("failures")
+    requests, failures = recovery.count("requests"), recovery.count("failures")
     if requests is not None:
         share = fmt_share((failures or 0) / requests) if requests else DASH
         facts.append(
@@ -161,29 +166,26 @@ def _impact_figures(recovery: Json) -> list[Fact]:
                 detail=share,
             )
         )
-    budget = number(recovery.get("error_budget_used"))
+    budget = recovery.figure("error_budget_used")
     if budget is not None:
         # information, not an objective: no threshold judges it, so it is not marked
         facts.append(Fact("Error budget used", fmt_share(budget)))
     return facts
 
 
-def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
-    acknowledged = recovery.get("acknowledged_writes")
-    lost = recovery.get("lost_writes")
+def _data_loss_figures(recovery: Recovery, summary: Summary) -> list[Fact]:
+    acknowledged = recovery.count("acknowledged_writes")
+    lost = recovery.lost_writes
     if acknowledged is None and lost is None:
         return []
     objective, ok = _objective(recovery, summary, "rpo_s", "rpo", "rpo")
     lost_objective, lost_ok = _objective(recovery, summary, None, None, "lost_writes")
-    rpo_objective_s = number((recovery.get("objectives") or {}).get("rpo_s"))
-    if lost_ok is None and lost is not None and rpo_objective_s == 0:
+    if lost_ok is None and lost is not None and recovery.objectives.get("rpo_s") == 0:
         lost_ok = lost == 0  # an RPO of zero promises that no write is lost
-    rpo_s = number(recovery.get("rpo_s"))
+    rpo_s = recovery.rpo_s
     rpo_text = fmt_seconds(rpo_s) if rpo_s is not None else ("0 s" if lost == 0 else DASH)
-    keys = list(recovery.get("lost_keys") or ())
-    shown = ", ".join(str(k) for k in keys[:5]) + (
-        f" and {len(keys) - 5} more" if len(keys) > 5 else ""
-    )
+    keys = recovery.lost_keys
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     facts = [
         Fact(
             "RPO (data-loss window)", rpo_text, ok, "oldest lost write before injection", objective
@@ -196,9 +198,9 @@ def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
             lost_objective,
         ),
     ]
-    unknown = recovery.get("unknown_writes")
+    unknown = recovery.count("unknown_writes")
     if unknown is not None and lost is not None and acknowledged is not None:
-        present = int(acknowledged) - int(lost) - int(unknown)
+        present = acknowledged - lost - unknown
         facts.append(
             Fact(
                 "Read-back: present / lost / unknown",
@@ -210,36 +212,36 @@ def _data_loss_figures(recovery: Json, summary: Json) -> list[Fact]:
     return facts
 
 
-def _breach_figures(recovery: Json, summary: Json) -> list[Fact]:
-    if recovery.get("containment_s") is None and recovery.get("forged_requests") is None:
+def _breach_figures(recovery: Recovery, summary: Summary) -> list[Fact]:
+    if recovery.figure("containment_s") is None and recovery.figure("forged_requests") is None:
         return []
     objective, ok = _objective(recovery, summary, "containment_s", "containment", "containment")
     facts = [
         Fact(
             "Time to containment",
-            fmt_seconds(number(recovery.get("containment_s"))),
+            fmt_seconds(recovery.figure("containment_s")),
             ok,
             "last successful forged request",
             objective,
         )
     ]
-    unauthorized = recovery.get("unauthorized_ok")
     objective, ok = _objective(recovery, summary, None, None, "unauthorized_ok")
     facts.append(
         Fact(
             "Forged requests that succeeded",
-            f"{fmt_count(unauthorized)} of {fmt_count(recovery.get('forged_requests'))}",
+            f"{fmt_count(recovery.count('unauthorized_ok'))} of "
+            f"{fmt_count(recovery.count('forged_requests'))}",
             ok,
             "",
             objective,
         )
     )
-    after = recovery.get("forged_ok_after_containment")
+    after = recovery.count("forged_ok_after_containment")
     if after is not None:
         facts.append(Fact("…after containment", fmt_count(after), after == 0))
-    legit = recovery.get("legit_requests_during_rotation")
+    legit = recovery.count("legit_requests_during_rotation")
     if legit is not None:
-        errors = recovery.get("legit_errors_during_rotation") or 0
+        errors = recovery.count("legit_errors_during_rotation") or 0
         facts.append(
             Fact(
                 "Legitimate errors during key rotation",
@@ -249,30 +251,23 @@ def _breach_figures(recovery: Json, summary: Json) -> list[Fact]:
     return facts
 
 
-def _runbook(recovery: Json, events: Sequence[Json], t0: float) -> Table:
+def _runbook(recovery: Recovery | None, events: Sequence[Event], t0: float) -> Table:
     """Fault events and recovery actions in time order, relative to start and injection."""
     steps: list[tuple[float, str, str, bool | None]] = []
-    actions = recovery.get("runbook")
-    if actions is None:
-        actions = [e for e in events if e.get("kind") == "recovery_action"]
-    for step in actions:
-        steps.append(
-            (
-                float(step["t"]),
-                str(step.get("action", "")),
-                str(step.get("detail", "")),
-                bool(step.get("ok")),
-            )
-        )
-    for event in events:
-        kind = str(event.get("kind"))
-        if kind in _RUNBOOK_KINDS:
-            ok = None if kind != "steady_state" else bool(event.get("ok"))
-            ok = False if kind == "fault_failed" else ok
-            what = f"{_RUNBOOK_KINDS[kind]}: {event.get('fault') or event.get('phase') or ''}"
-            steps.append((float(event["t"]), what.rstrip(": "), str(event.get("detail") or ""), ok))
-    steps.sort(key=lambda s: s[0])
-    injected = number(recovery.get("t_injected"))
+    if recovery is not None and "runbook" in recovery.raw:
+        steps += [(s.t, s.action, s.detail or "", s.ok) for s in recovery.runbook]
+    else:
+        for done in of_kind(events, EventKind.RECOVERY_ACTION):
+            text = done.text("action") or ""
+            steps.append((done.t, text, done.text("detail") or "", bool(done.flag("ok"))))
+    for event in of_kind(events, *_RUNBOOK_KINDS):
+        kind = event.kind
+        judged = None if kind is not EventKind.STEADY_STATE else bool(event.flag("ok"))
+        judged = False if kind is EventKind.FAULT_FAILED else judged
+        what = f"{_RUNBOOK_KINDS[kind]}: {event.text('fault') or event.text('phase') or ''}"
+        steps.append((event.t, what.rstrip(": "), event.text("detail") or "", judged))
+    steps.sort(key=lambda step: step[0])
+    injected = recovery.t_injected if recovery is not None else None
     rows = []
     for t, action, detail, ok in steps:
         since = DASH if injected is None else fmt_offset(t - injected).replace("+", "T+", 1)
@@ -291,7 +286,7 @@ class ServiceSection:
     by_endpoint: Table
 
 
-def read_service_stats(run_dir: Path, events: Sequence[Json]) -> tuple[Json | None, str]:
+def read_service_stats(run_dir: Path, events: Sequence[Event]) -> tuple[Json | None, str]:
     """(stats, source): `service-stats.json` if present, else the last `service_stats` event."""
     path = run_dir / SERVICE_STATS
     if path.is_file():
@@ -301,21 +296,22 @@ def read_service_stats(run_dir: Path, events: Sequence[Json]) -> tuple[Json | No
             data = None
         if isinstance(data, Mapping):
             return data, SERVICE_STATS
-    found = [e for e in events if e.get("kind") == "service_stats"]
+    found = of_kind(events, EventKind.SERVICE_STATS)
     if found:
-        return max(found, key=lambda e: float(e["t"])), "the last service_stats event"
+        return found[-1].to_dict(), "the last service_stats event"
     return None, ""
 
 
 def build_service(
-    run: Json, summary: Json, stats: Json | None, source: str
+    run: Manifest, summary: Summary, stats: Json | None, source: str
 ) -> ServiceSection | None:
     """CDN and RBAC counters, or None when the target is not the reference service."""
-    errors: Json = (summary.get("totals") or {}).get("errors") or {}
-    seen = {code: int(errors.get(code) or 0) for code in ("401", "403")}
-    reference = bool(run.get("embedded_service") or run.get("topology"))
+    errors = summary.totals.errors
+    seen = {code: errors.get(code, 0) for code in ("401", "403")}
+    reference = run.embedded_service or bool(run.topology)
     if stats is None and not reference and not any(seen.values()):
         return None
+    # service-stats.json is the service's own document (docs/service.md), not the contract
     cdn: Json = (stats or {}).get("cdn") or {}
     auth: Json = (stats or {}).get("auth") or {}
     return ServiceSection(
@@ -346,31 +342,34 @@ def _cdn_facts(cdn: Json) -> tuple[Fact, ...]:
     )
 
 
-def _auth_by_endpoint(summary: Json) -> Table:
+def _auth_by_endpoint(summary: Summary) -> Table:
     rows = []
-    endpoints: Mapping[str, Json] = summary.get("endpoints") or {}
-    for name in sorted(endpoints):
-        errors: Json = endpoints[name].get("errors") or {}
-        unauthorized, forbidden = int(errors.get("401") or 0), int(errors.get("403") or 0)
+    for name in sorted(summary.endpoints):
+        errors = summary.endpoints[name].errors
+        unauthorized, forbidden = errors.get("401", 0), errors.get("403", 0)
         if unauthorized or forbidden:
             rows.append(Row((name, fmt_count(unauthorized), fmt_count(forbidden))))
     return Table(("Request", "401", "403"), tuple(rows), frozenset({1, 2}))
 
 
-def build_workers(run: Json, events: Sequence[Json], t0: float) -> tuple[str, Table]:
+def build_workers(run: Manifest, events: Sequence[Event], t0: float) -> tuple[str, Table]:
     """(one-line summary, table of worker events in time order)."""
-    kinds = {"worker_joined": "joined", "worker_lost": "LOST", "worker_quit": "quit"}
-    found = sorted((e for e in events if e.get("kind") in kinds), key=lambda e: float(e["t"]))
+    kinds = {
+        EventKind.WORKER_JOINED: "joined",
+        EventKind.WORKER_LOST: "LOST",
+        EventKind.WORKER_QUIT: "quit",
+    }
+    found = of_kind(events, *kinds)
     rows = tuple(
         Row(
-            (fmt_offset(float(e["t"]) - t0), str(e.get("worker") or DASH), kinds[str(e["kind"])]),
-            ok=False if e["kind"] == "worker_lost" else None,
+            (fmt_offset(e.t - t0), e.text("worker") or DASH, kinds[e.kind]),
+            ok=False if e.kind is EventKind.WORKER_LOST else None,
         )
         for e in found
     )
-    count = {k: sum(1 for e in found if e["kind"] == k) for k in kinds}
+    count = {k: sum(1 for e in found if e.kind is k) for k in kinds}
     line = (
-        f"{run.get('workers_expected', DASH)} expected · {count['worker_joined']} joined · "
-        f"{count['worker_lost']} lost · {count['worker_quit']} quit"
+        f"{run.workers_expected} expected · {count[EventKind.WORKER_JOINED]} joined · "
+        f"{count[EventKind.WORKER_LOST]} lost · {count[EventKind.WORKER_QUIT]} quit"
     )
     return line, Table(("At", "Worker", "Event"), rows)

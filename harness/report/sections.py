@@ -25,8 +25,19 @@ from harness.report.formatting import (
     fmt_share,
     fmt_value,
 )
+from harness.rundir import (
+    Event,
+    EventKind,
+    Manifest,
+    Metrics,
+    RunStatus,
+    Summary,
+    ThresholdRow,
+    of_kind,
+)
 
 Json = Mapping[str, Any]
+"""A free-form JSON object (service-stats.json): not part of the run-directory contract."""
 #: threshold metrics judged on summary.recovery (harness.analysis.thresholds.RECOVERY_FIELDS)
 RECOVERY_METRICS = ("rto", "ttd", "outage", "containment", "rpo", "lost_writes", "unauthorized_ok")
 _LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max")
@@ -79,26 +90,25 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def run_is_incomplete(run: Json) -> bool:
+def run_is_incomplete(run: Manifest) -> bool:
     """A run still `running`, `interrupted`, or without an end time."""
-    return run.get("status") in ("running", "interrupted") or run.get("ended_at") is None
+    return run.status in (RunStatus.RUNNING, RunStatus.INTERRUPTED) or run.ended_at is None
 
 
-def build_verdict(run: Json, summary: Json) -> Verdict:
+def build_verdict(run: Manifest, summary: Summary) -> Verdict:
     """The verdict banner, from run.json's status and summary.json's verdict."""
-    failed = tuple(_failed_line(t) for t in summary.get("thresholds") or () if not t.get("ok"))
-    verdict = str(summary.get("verdict") or "error")
+    failed = tuple(_failed_line(t) for t in summary.failed_thresholds)
+    verdict = summary.verdict.value
     judged = {"pass": "all thresholds and objectives met", "fail": f"{len(failed)} failed"}
-    if run.get("status") == "failed" or verdict == "error":
-        reason = run.get("error") or summary.get("error") or "the run could not be judged"
-        return Verdict("error", "ERROR", str(reason), failed)
+    if run.status is RunStatus.FAILED or verdict == "error":
+        reason = run.error or summary.error or "the run could not be judged"
+        return Verdict("error", "ERROR", reason, failed)
     if run_is_incomplete(run) or verdict == "incomplete":
-        status = run.get("status") or "running"
         why = {
-            "running": "The run has not finished: run.json still says running (it may have "
-            "crashed).",
-            "interrupted": "The run was interrupted before its planned end.",
-        }.get(str(status), "The run has no end time.")
+            RunStatus.RUNNING: "The run has not finished: run.json still says running (it may "
+            "have crashed).",
+            RunStatus.INTERRUPTED: "The run was interrupted before its planned end.",
+        }.get(run.status, "The run has no end time.")
         so_far = verdict if verdict in judged else ("fail" if failed else "pass")
         return Verdict(
             "incomplete",
@@ -107,121 +117,99 @@ def build_verdict(run: Json, summary: Json) -> Verdict:
             "An incomplete run never passes.",
             failed,
         )
+    count = len(summary.thresholds)
     if verdict == "pass":
-        count = len(summary.get("thresholds") or ())
         return Verdict("pass", "PASS", f"All {count} thresholds and objectives met.")
     return Verdict(
-        "fail",
-        "FAIL",
-        f"{len(failed)} of {len(summary.get('thresholds') or ())} thresholds or objectives failed.",
-        failed,
+        "fail", "FAIL", f"{len(failed)} of {count} thresholds or objectives failed.", failed
     )
 
 
-def _failed_line(threshold: Json) -> str:
-    observed = number(threshold.get("observed"))
-    limit = number(threshold.get("limit"))
-    unit = threshold.get("unit")
-    scope = threshold.get("scope")
+def _failed_line(threshold: ThresholdRow) -> str:
+    observed, limit, unit = threshold.observed, threshold.limit, threshold.unit
+    scope = threshold.scope
     where = f" on {scope}" if scope and scope not in ("global", "total", "*") else ""
     if observed is None:
-        message = threshold.get("message") or "no data to judge"
-        return f"{threshold.get('expr')}{where}: {message}"
+        message = threshold.message or "no data to judge"
+        return f"{threshold.expr}{where}: {message}"
     change = fmt_change(observed, limit)
     change = f" ({change})" if change else ""
     return (
-        f"{threshold.get('expr')}{where}: observed {fmt_value(observed, unit)}, "
-        f"limit {threshold.get('op', '')} {fmt_value(limit, unit)}{change}"
+        f"{threshold.expr}{where}: observed {fmt_value(observed, unit)}, "
+        f"limit {threshold.op} {fmt_value(limit, unit)}{change}"
     )
 
 
-def build_facts(run: Json, summary: Json, events: Sequence[Json]) -> tuple[Fact, ...]:
+def build_facts(run: Manifest, summary: Summary, events: Sequence[Event]) -> tuple[Fact, ...]:
     """The run's identity and environment, in the order a reader looks for them."""
-    started = number(run.get("started_at"))
-    ended = number(run.get("ended_at"))
-    joined = sum(1 for e in events if e.get("kind") == "worker_joined")
-    lost = sum(1 for e in events if e.get("kind") == "worker_lost")
-    versions = run.get("versions") or {}
-    planned = number(run.get("planned_duration_s"))
-    actual = number(summary.get("duration_s"))
-    duration = fmt_seconds(actual)
-    if planned:
-        duration += f" of {fmt_seconds(planned)} planned"
+    joined = sum(1 for e in events if e.kind is EventKind.WORKER_JOINED)
+    lost = sum(1 for e in events if e.kind is EventKind.WORKER_LOST)
+    duration = fmt_seconds(summary.duration_s)
+    if run.planned_duration_s:
+        duration += f" of {fmt_seconds(run.planned_duration_s)} planned"
+    target = run.target or DASH
+    if run.embedded_service:
+        target += " (reference service, started by the harness)"
+    ended = run.ended_at
+    versions = ", ".join(f"{k} {v}" for k, v in run.versions.items() if v)
     facts = [
-        Fact("Scenario", str(run.get("scenario") or DASH)),
-        Fact("Profile", str(run.get("profile") or "fixed users")),
-        Fact(
-            "Target",
-            str(run.get("target") or DASH)
-            + (
-                " (reference service, started by the harness)"
-                if run.get("embedded_service")
-                else ""
-            ),
-        ),
+        Fact("Scenario", run.scenario or DASH),
+        Fact("Profile", run.profile or "fixed users"),
+        Fact("Target", target),
         Fact(
             "Workers",
-            f"{run.get('workers_expected', DASH)} expected, {joined} joined, {lost} lost",
+            f"{run.workers_expected} expected, {joined} joined, {lost} lost",
             ok=None if not lost else False,
         ),
         Fact("Duration", duration),
-        Fact("Started", fmt_clock(started)),
-        Fact("Ended", fmt_clock(ended) if ended else f"not ended (status {run.get('status')})"),
-        Fact("Status", str(run.get("status") or DASH)),
-        Fact("Run id", str(run.get("run_id") or DASH)),
-        Fact("Host", str(run.get("host") or DASH)),
-        Fact("Versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or DASH),
-        Fact("Command line", shlex.join(str(a) for a in run.get("argv") or ()) or DASH),
+        Fact("Started", fmt_clock(run.started_at)),
+        Fact("Ended", fmt_clock(ended) if ended else f"not ended (status {run.status.value})"),
+        Fact("Status", run.status.value),
+        Fact("Run id", run.run_id or DASH),
+        Fact("Host", run.host or DASH),
+        Fact("Versions", versions or DASH),
+        Fact("Command line", shlex.join(run.argv) or DASH),
     ]
     return tuple(facts)
 
 
-def build_thresholds(summary: Json) -> Table:
+def build_thresholds(summary: Summary) -> Table:
     """Every threshold and objective in force, observed against its limit."""
     rows = []
-    for t in summary.get("thresholds") or ():
-        unit = t.get("unit")
-        observed = number(t.get("observed"))
-        limit = number(t.get("limit"))
-        ok = bool(t.get("ok"))
+    for t in summary.thresholds:
         rows.append(
             Row(
                 (
-                    str(t.get("expr", "")),
+                    t.expr,
                     _scope_text(t),
-                    fmt_value(observed, unit),
-                    f"{t.get('op', '')} {fmt_value(limit, unit)}",
-                    fmt_change(observed, limit) if not ok else "",
-                    "pass" if ok else "FAIL",
-                    str(t.get("message") or "") if not ok or observed is None else "",
+                    fmt_value(t.observed, t.unit),
+                    f"{t.op} {fmt_value(t.limit, t.unit)}",
+                    fmt_change(t.observed, t.limit) if not t.ok else "",
+                    "pass" if t.ok else "FAIL",
+                    t.message if not t.ok or t.observed is None else "",
                 ),
-                ok=ok,
+                ok=t.ok,
             )
         )
     headers = ("Expression", "Scope", "Observed", "Limit", "Off by", "Result", "Note")
     return Table(headers, tuple(rows), frozenset({2, 3, 4}))
 
 
-def _scope_text(threshold: Json) -> str:
-    if threshold.get("scope"):
-        return str(threshold["scope"])
-    metric = str(threshold.get("metric") or "")
-    return "recovery" if metric in RECOVERY_METRICS else "all requests"
+def _scope_text(threshold: ThresholdRow) -> str:
+    if threshold.scope:
+        return threshold.scope
+    return "recovery" if threshold.metric in RECOVERY_METRICS else "all requests"
 
 
-def global_thresholds(summary: Json, metric: str) -> list[Json]:
+def global_thresholds(summary: Summary, metric: str) -> list[ThresholdRow]:
     """Thresholds on `metric` (canonical, e.g. `p(95)`, `rto`) over all requests."""
-    return [
-        t
-        for t in summary.get("thresholds") or ()
-        if t.get("metric") == metric and not t.get("scope")
-    ]
+    return [t for t in summary.thresholds if t.metric == metric and not t.scope]
 
 
-def thresholds_ok(summary: Json, *metrics: str) -> bool | None:
+def thresholds_ok(summary: Summary, *metrics: str) -> bool | None:
     """False if a global threshold on any of `metrics` failed, True if all held, None if none."""
     found = [t for m in metrics for t in global_thresholds(summary, m)]
-    return None if not found else all(bool(t.get("ok")) for t in found)
+    return None if not found else all(t.ok for t in found)
 
 
 ENDPOINT_HEADERS: tuple[str, ...] = (
@@ -229,84 +217,82 @@ ENDPOINT_HEADERS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def build_endpoints(summary: Json) -> Table:
+def build_endpoints(summary: Summary) -> Table:
     """One row per request name (busiest first), then the totals."""
-    endpoints: Mapping[str, Json] = summary.get("endpoints") or {}
-    order = sorted(endpoints, key=lambda n: -int(endpoints[n].get("requests") or 0))
+    endpoints = summary.endpoints
+    order = sorted(endpoints, key=lambda n: -endpoints[n].requests)
     rows = [_metrics_row(name, endpoints[name]) for name in order]
-    if summary.get("totals"):
-        rows.append(_metrics_row("All requests", summary["totals"], strong=True))
+    rows.append(_metrics_row("All requests", summary.totals, strong=True))
     headers = ENDPOINT_HEADERS
     return Table(headers, tuple(rows), frozenset(range(1, 10)))
 
 
-def _metrics_row(name: str, metrics: Json, strong: bool = False) -> Row:
-    latency = metrics.get("latency_ms") or {}
+def _metrics_row(name: str, metrics: Metrics, strong: bool = False) -> Row:
     cells = (
         name,
-        fmt_count(metrics.get("requests")),
-        fmt_count(metrics.get("failures")),
-        fmt_rate(number(metrics.get("rps"))),
-        fmt_share(number(metrics.get("error_rate"))),
-        *(fmt_ms(number(latency.get(key))) for key in _LATENCY_KEYS),
+        fmt_count(metrics.requests),
+        fmt_count(metrics.failures),
+        fmt_rate(metrics.rps),
+        fmt_share(metrics.error_rate),
+        *(fmt_ms(metrics.latency_ms.stat(key)) for key in _LATENCY_KEYS),
     )
     return Row(cells, strong=strong)
 
 
-def build_error_kinds(summary: Json) -> Table:
+def build_error_kinds(summary: Summary) -> Table:
     """Failures by kind (status code or exception), most frequent first."""
-    errors: Mapping[str, int] = (summary.get("totals") or {}).get("errors") or {}
-    total = sum(int(v) for v in errors.values()) or 1
+    errors = summary.totals.errors
+    total = sum(errors.values()) or 1
     rows = tuple(
-        Row((str(kind), fmt_count(count), fmt_share(int(count) / total)))
-        for kind, count in sorted(errors.items(), key=lambda kv: -int(kv[1]))
+        Row((kind, fmt_count(count), fmt_share(count / total)))
+        for kind, count in sorted(errors.items(), key=lambda kv: -kv[1])
     )
     return Table(("Failure kind", "Count", "Share of failures"), rows, frozenset({1, 2}))
 
 
-def first_event(events: Sequence[Json], kind: str) -> Json | None:
+def first_event(events: Sequence[Event], kind: EventKind) -> Event | None:
     """The earliest event of `kind`, or None."""
-    found = [e for e in events if e.get("kind") == kind]
-    return min(found, key=lambda e: float(e["t"])) if found else None
+    found = of_kind(events, kind)
+    return found[0] if found else None
 
 
 def build_timeline(
-    run: Json, summary: Json, events: Sequence[Json], t0: float, duration_s: float
+    summary: Summary, events: Sequence[Event], t0: float, duration_s: float
 ) -> Timeline:
     """Stages, faults, detection and recovery, in seconds since `t0`, for the charts."""
-    stages = sorted((e for e in events if e.get("kind") == "stage"), key=lambda e: e["t"])
+    stages = of_kind(events, EventKind.STAGE)
     spans = []
     for index, stage in enumerate(stages):
-        end = float(stages[index + 1]["t"]) if index + 1 < len(stages) else t0 + duration_s
-        spans.append(Span(float(stage["t"]) - t0, end - t0, _stage_label(stage)))
+        end = stages[index + 1].t if index + 1 < len(stages) else t0 + duration_s
+        spans.append(Span(stage.t - t0, end - t0, _stage_label(stage)))
     faults, markers = _fault_spans(events, t0, duration_s)
     markers += [
-        Marker(float(e["t"]) - t0, f"worker {e.get('worker')} lost", "worker_lost")
+        Marker(e.t - t0, f"worker {e.text('worker')} lost", "worker_lost")
         for e in events
-        if e.get("kind") == "worker_lost"
+        if e.kind is EventKind.WORKER_LOST
     ]
-    recovery = summary.get("recovery") or {}
-    injected = first_event(events, "fault_injected")
-    t_inject = number(recovery.get("t_injected"))
+    recovery = summary.recovery
+    injected = first_event(events, EventKind.FAULT_INJECTED)
+    t_inject = recovery.t_injected if recovery is not None else None
     if t_inject is None and injected is not None:
-        t_inject = float(injected["t"])
+        t_inject = injected.t
     rto: tuple[float, float] | None = None
     label = ""
-    if t_inject is not None:
-        ttd_s, rto_s = number(recovery.get("ttd_s")), number(recovery.get("rto_s"))
+    if t_inject is not None and recovery is not None:
+        ttd_s, rto_s = recovery.figure("ttd_s"), recovery.rto_s
         if ttd_s is not None:
             markers.append(Marker(t_inject + ttd_s - t0, f"detected +{ttd_s:.1f} s", "detected"))
         if rto_s is not None:
-            t_recovered = number(recovery.get("t_recovered")) or t_inject + rto_s
+            t_recovered = recovery.figure("t_recovered") or t_inject + rto_s
             markers.append(Marker(t_recovered - t0, "recovered", "recovered"))
             rto, label = (t_inject - t0, t_recovered - t0), f"RTO {rto_s:.1f} s"
     return Timeline(duration_s, tuple(spans), tuple(faults), tuple(markers), rto, label)
 
 
-def _stage_label(stage: Json) -> str:
-    parts = [str(stage.get("name") or "")]
-    rate = number(stage.get("rate_per_s"))
-    users = stage.get("users")
+def _stage_label(stage: Event) -> str:
+    parts = [stage.text("name") or ""]
+    rate = stage.number("rate_per_s")
+    users = stage.fields.get("users")
     if rate:
         parts.append(f"{rate:g}/s")
     elif users:
@@ -315,18 +301,17 @@ def _stage_label(stage: Json) -> str:
 
 
 def _fault_spans(
-    events: Sequence[Json], t0: float, duration_s: float
+    events: Sequence[Event], t0: float, duration_s: float
 ) -> tuple[list[Span], list[Marker]]:
     spans: list[Span] = []
     markers: list[Marker] = []
     open_faults: dict[str, float] = {}
-    for event in sorted(events, key=lambda e: float(e["t"])):
-        kind, name = event.get("kind"), str(event.get("fault") or "fault")
-        at = float(event["t"]) - t0
-        if kind == "fault_injected":
+    for event in of_kind(events, EventKind.FAULT_INJECTED, EventKind.FAULT_CLEARED):
+        name, at = event.text("fault") or "fault", event.t - t0
+        if event.kind is EventKind.FAULT_INJECTED:
             open_faults[name] = at
             markers.append(Marker(at, f"{name} injected", "fault"))
-        elif kind == "fault_cleared":
+        else:
             start = open_faults.pop(name, None)
             markers.append(Marker(at, f"{name} cleared", "cleared"))
             if start is not None:
@@ -335,28 +320,27 @@ def _fault_spans(
     return spans, markers
 
 
-def build_key_figures(summary: Json) -> tuple[Fact, ...]:
+def build_key_figures(summary: Summary) -> tuple[Fact, ...]:
     """The handful of numbers shown under the verdict."""
-    totals: Json = summary.get("totals") or {}
-    latency: Json = totals.get("latency_ms") or {}
+    totals = summary.totals
     judged = partial(thresholds_ok, summary)
     figures = [
-        Fact("Requests", fmt_count(totals.get("requests"))),
-        Fact("Throughput", fmt_rate(number(totals.get("rps"))), judged("rps")),
-        Fact("Error rate", fmt_share(number(totals.get("error_rate"))), judged("error_rate")),
-        Fact("P95", fmt_ms(number(latency.get("p95"))), judged("p(95)")),
-        Fact("P99", fmt_ms(number(latency.get("p99"))), judged("p(99)")),
+        Fact("Requests", fmt_count(totals.requests)),
+        Fact("Throughput", fmt_rate(totals.rps), judged("rps")),
+        Fact("Error rate", fmt_share(totals.error_rate), judged("error_rate")),
+        Fact("P95", fmt_ms(totals.latency_ms.p95), judged("p(95)")),
+        Fact("P99", fmt_ms(totals.latency_ms.p99), judged("p(99)")),
     ]
-    recovery: Json = summary.get("recovery") or {}
-    if recovery:
-        verdicts: Json = recovery.get("verdicts") or {}
-        rto_s = number(recovery.get("rto_s"))
+    recovery = summary.recovery
+    if recovery is not None:
+        verdicts = recovery.verdicts
+        rto_s = recovery.rto_s
         rto_ok = _both(verdicts.get("rto", verdicts.get("recovered")), judged("rto"))
         figures.append(
             Fact("RTO", fmt_seconds(rto_s) if rto_s is not None else "not recovered", rto_ok)
         )
-        if recovery.get("lost_writes") is not None:
-            lost = int(recovery["lost_writes"])
+        lost = recovery.lost_writes
+        if lost is not None:
             lost_ok = _both(verdicts.get("rpo"), judged("rpo", "lost_writes"))
             figures.append(Fact("Lost writes", fmt_count(lost), lost_ok))
     return tuple(figures)

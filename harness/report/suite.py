@@ -17,8 +17,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.report.formatting import DASH, fmt_count, fmt_ms, fmt_seconds, fmt_share
 from harness.report.html import environment, load_inputs, write_report
-from harness.report.sections import Json, Verdict, build_verdict, number
-from harness.rundir import RunDir
+from harness.report.sections import Verdict, build_verdict
+from harness.rundir import Metrics, RunDir, Summary
 
 INDEX = "index.html"
 _SEVERITY = {"error": 3, "fail": 2, "incomplete": 1, "pass": 0}
@@ -78,7 +78,7 @@ def _row(suite_dir: Path, run_dir: Path) -> SuiteRow:
         inputs = load_inputs(run_dir)
     except (HarnessError, OSError, ValueError) as exc:
         verdict = Verdict("error", "ERROR", str(exc), (str(exc),))
-        return _make_row(run_dir.name, run_dir.name, verdict, {}, None)
+        return _make_row(run_dir.name, run_dir.name, verdict, None, None)
     report = RunDir(run_dir).report
     href: str | None = None
     try:
@@ -88,20 +88,19 @@ def _row(suite_dir: Path, run_dir: Path) -> SuiteRow:
     except (HarnessError, OSError, ValueError):
         href = None
     run, summary = inputs.run, inputs.summary
-    name = str(run.get("scenario") or run.get("profile") or run.get("run_id") or run_dir.name)
+    name = run.scenario or run.profile or run.run_id or run_dir.name
     verdict = build_verdict(run, summary)
-    return _make_row(name, str(run.get("run_id") or run_dir.name), verdict, summary, href)
+    return _make_row(name, run.run_id or run_dir.name, verdict, summary, href)
 
 
 def _make_row(
-    name: str, run_id: str, verdict: Verdict, summary: Json, href: str | None
+    name: str, run_id: str, verdict: Verdict, summary: Summary | None, href: str | None
 ) -> SuiteRow:
-    totals: Json = summary.get("totals") or {}
-    recovery: Json = summary.get("recovery") or {}
-    rto_s = number(recovery.get("rto_s"))
-    rpo_s = number(recovery.get("rpo_s"))
-    lost = recovery.get("lost_writes")
-    if recovery:
+    totals = summary.totals if summary is not None else Metrics()
+    recovery = summary.recovery if summary is not None else None
+    lost = recovery.lost_writes if recovery is not None else None
+    if recovery is not None:
+        rto_s, rpo_s = recovery.rto_s, recovery.rpo_s
         rto = fmt_seconds(rto_s) if rto_s is not None else "not recovered"
         rpo = fmt_seconds(rpo_s) if rpo_s is not None else ("0 s" if lost == 0 else DASH)
     else:
@@ -112,10 +111,10 @@ def _make_row(
         state=verdict.state,
         headline=verdict.headline,
         failed=verdict.failed[:3],
-        duration=fmt_seconds(number(summary.get("duration_s"))),
-        requests=fmt_count(totals.get("requests")),
-        p95=fmt_ms(number((totals.get("latency_ms") or {}).get("p95"))),
-        error_rate=fmt_share(number(totals.get("error_rate"))),
+        duration=fmt_seconds(summary.duration_s if summary is not None else None),
+        requests=fmt_count(totals.requests if summary is not None else None),
+        p95=fmt_ms(totals.latency_ms.p95),
+        error_rate=fmt_share(totals.error_rate if summary is not None else None),
         rto=rto,
         rpo=rpo,
         lost_writes=fmt_count(lost) if lost is not None else DASH,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 from harness.analysis.summary import summarize
 from harness.report.markdown import render_markdown
+from harness.rundir import Recovery
 from harness.testing import make_run_dir
 
 
@@ -29,7 +31,8 @@ def test_baseline_recovery_and_incomplete_runs(tmp_path: Path) -> None:
         tmp_path / "slow", duration_s=5, seed=2, latency_ms=(40.0, 0.5), complete=False
     )
     summary = summarize(slow_run.path)
-    summary["recovery"] = {"rto_s": None, "rpo_s": 0.0, "lost_writes": 0}
+    recovery = Recovery.from_dict({"rto_s": None, "rpo_s": 0.0, "lost_writes": 0})
+    summary = dataclasses.replace(summary, recovery=recovery)
     text = render_markdown(summary, base)
     assert text.startswith("### ⏹️ INCOMPLETE")  # an unfinished run never reads PASS
     assert "_No thresholds were set._" in text
