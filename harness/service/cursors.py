@@ -4,8 +4,9 @@ A cursor is base64url (unpadded) of the JSON `[sort_token, value, id]`, where `s
 the `sort` parameter it was made for (`price`, `-name`). It is opaque to clients but not
 signed, so whatever comes back is validated as strictly as any other input before it
 reaches SQL: the token must equal the request's sort, `id` must be an int64 item id, and
-`value` must have the sort field's type (an int64 integer, a finite number, or Unicode text
-of bounded length), so a forged cursor is a `CursorError`, never a database error.
+`value` must have the sort field's type (an int64 integer, a finite number, or text of
+bounded length that storage can keep: `harness.service.text`), so a forged cursor is a
+`CursorError`, never a database error.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ import base64
 import binascii
 import json
 import math
-import re
 from typing import Any
 
 from harness.service.filters import FIELDS, Kind, Sort, Value
+from harness.service.text import unstorable_text
 
 MAX_CURSOR_CHARS = 4096
 """Longest cursor accepted; a real one holds one value of at most 200 characters."""
 MAX_TEXT_CHARS = 1000
 INT64_MAX = 2**63 - 1
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CursorError(ValueError):
@@ -83,6 +82,6 @@ def _typed_value(field: str, value: Any) -> Value:
         raise CursorError(f"cursor value for {field} is not a finite number")
     if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
         raise CursorError(f"cursor value for {field} is not text")
-    if _LONE_SURROGATE.search(value):
-        raise CursorError(f"cursor value for {field} holds a lone surrogate")
+    if unstorable_text(value) is not None:
+        raise CursorError(f"cursor value for {field} holds a NUL or a lone surrogate")
     return value

@@ -26,6 +26,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from harness.service.text import unstorable_text
+
 Value = int | float | str
 
 
@@ -65,7 +67,6 @@ _WORD_RE = re.compile(r"!?[A-Za-z]+")
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _LIST_ITEM_RE = re.compile(r"[^,)]*")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FilterError(ValueError):
@@ -123,9 +124,10 @@ def parse_filter(text: str) -> Filter:
         raise FilterError(f"filter longer than {MAX_FILTER_CHARS} characters", MAX_FILTER_CHARS)
     if not text.strip():
         return Filter()
-    surrogate = _LONE_SURROGATE.search(text)
-    if surrogate is not None:  # no character: SQLite cannot bind it, nor could it match
-        raise FilterError("a lone surrogate is not Unicode text", surrogate.start())
+    # Neither could match a stored value, and one would fail in storage (harness.service.text).
+    unstorable = unstorable_text(text)
+    if unstorable is not None:
+        raise FilterError(unstorable[1], unstorable[0])
     parser = _Parser(text)
     conditions = [parser.condition()]
     while parser.pos < len(text):

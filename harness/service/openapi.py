@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.service.cdn_policy import NO_STORE, POLICIES
 from harness.service.filters import OPERATORS, STATUSES
 from harness.service.rbac import ROUTES
 
@@ -271,6 +272,20 @@ def _content(target: str | None) -> dict[str, Any]:
     return {"content": {JSON: {"schema": _ref(target)}}}
 
 
+def _cache_header(method: str, tier: str, status: str) -> dict[str, Any]:
+    """The Cache-Control an answer carries (docs/cdn.md): its tier's policy on a cacheable
+    GET's 200, `no-store` on everything else."""
+    stored = status == "200" and method == "GET" and tier != "dynamic"
+    value = POLICIES[tier].cache_control if stored else NO_STORE
+    return {
+        "Cache-Control": {
+            "required": True,
+            "description": "the edge cache's policy for this answer",
+            "schema": {"type": "string", "const": value},
+        }
+    }
+
+
 def _operation_id(method: str, template: str) -> str:
     words = re.sub(r"[^A-Za-z0-9]+", "_", openapi_path(template)).strip("_")
     return f"{method.lower()}_{words or 'index'}"
@@ -289,7 +304,11 @@ def _operation(method: str, template: str, permission: str | None, tier: str) ->
             {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
         )
     responses = {
-        code: {"description": text, **_content(target)}
+        code: {
+            "description": text,
+            **_content(target),
+            "headers": _cache_header(method, tier, code),
+        }
         for code, (text, target) in doc.responses.items()
     }
     op: dict[str, Any] = {
@@ -305,8 +324,11 @@ def _operation(method: str, template: str, permission: str | None, tier: str) ->
     if permission is not None:
         op["security"] = [{"bearer": [permission]}]
         op["x-permission"] = permission
-        responses.setdefault("401", {"description": "missing or bad token", **_content("Error")})
-        responses.setdefault("403", {"description": f"lacks {permission}", **_content("Error")})
+        for code, text in (("401", "missing or bad token"), ("403", f"lacks {permission}")):
+            headers = _cache_header(method, tier, code)
+            responses.setdefault(
+                code, {"description": text, **_content("Error"), "headers": headers}
+            )
     return op
 
 

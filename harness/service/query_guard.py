@@ -2,7 +2,8 @@
 
 Each route's parameters are the ones its OpenAPI operation lists (`openapi.OPERATIONS`), so
 the spec, the app and this check cannot disagree. A parameter the route does not know is a
-400 `unknown_parameter` naming it, and one given twice is a 400 `bad_parameter`: a typo
+400 `unknown_parameter` naming it, and one given twice, or holding text no storage backend
+can keep (a NUL), is a 400 `bad_parameter`: a typo
 (`limt=5`) is not silently ignored, and no client can mint new edge-cache keys by adding
 parameters that change nothing (`/static/app.css?bust=N`). Runs after access control, so an
 anonymous caller still gets its 401 first, and before the edge cache.
@@ -18,6 +19,7 @@ from falcon.uri import parse_query_string
 
 from harness.service.openapi import OPERATIONS
 from harness.service.resources.common import bad_request
+from harness.service.text import unstorable_text
 
 QUERY_PARAMETERS: Mapping[tuple[str, str], frozenset[str]] = {
     key: frozenset(name for name, _, _ in operation.query) for key, operation in OPERATIONS.items()
@@ -46,3 +48,6 @@ class QueryGuard:
                 )
             if isinstance(value, list):
                 raise bad_request("bad_parameter", f"{name}: given more than once", field=name)
+            problem = unstorable_text(value)
+            if problem is not None:
+                raise bad_request("bad_parameter", f"{name}: {problem[1]}", field=name)

@@ -169,3 +169,14 @@ def test_spellings_of_one_query_share_one_edge_cache_entry(call: Call) -> None:
     for path in spellings:
         assert call("GET", path, "viewer").status_code == 200, path
     assert call("GET", "/admin/cdn/stats").json["entries"] == entries + 2
+
+
+def test_a_nul_character_is_refused_wherever_text_comes_in(call: Call) -> None:
+    """PostgreSQL cannot keep U+0000 in text, so no backend is handed one."""
+    _refused(call("POST", "/api/items", "user", json.dumps(ITEM | {"name": "a\x00b"})),
+             "invalid_json", "name")  # fmt: skip
+    _refused(call("POST", "/api/writes/lookup", body='{"keys":["\\u0000"]}'), "invalid_json")
+    _refused(call("GET", "/admin/audit?sub=%00"), "bad_parameter", "sub")
+    _refused(call("GET", "/api/items?filter=name%3D%22a%00%22", "viewer"), "bad_parameter")
+    nul_name = _cursor('["name","a\\u0000",1]')
+    _refused(call("GET", f"/api/items?sort=name&cursor={nul_name}", "viewer"), "bad_cursor")

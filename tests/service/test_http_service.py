@@ -14,6 +14,7 @@ import pytest
 
 from harness.errors import RunFailed
 from harness.service.app import create_app
+from harness.service.cdn_policy import POLICIES
 from harness.service.config import ServiceConfig
 from harness.service.openapi import build_spec, openapi_path
 from harness.service.rbac import ROUTES
@@ -39,6 +40,17 @@ def test_openapi_paths_and_methods_equal_the_apps_routes(tmp_path: Path) -> None
     for route in ROUTES:
         operation = spec["paths"][openapi_path(route.template)][route.method.lower()]
         assert ("security" in operation) == (route.permission is not None)
+
+
+def test_openapi_documents_the_cache_control_of_every_answer() -> None:
+    spec = build_spec()
+    for route in ROUTES:
+        operation = spec["paths"][openapi_path(route.template)][route.method.lower()]
+        for status, response in operation["responses"].items():
+            header = response["headers"]["Cache-Control"]
+            stored = status == "200" and route.method == "GET" and route.tier != "dynamic"
+            expected = POLICIES[route.tier].cache_control if stored else "no-store"
+            assert header["required"] and header["schema"]["const"] == expected, (route, status)
 
 
 @pytest.mark.e2e

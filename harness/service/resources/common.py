@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import falcon
 
+from harness.service.text import unstorable_text
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 """Nesting a request body may have: ours are at most 2 deep; Python's parser fails at ~1000."""
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ApiError(falcon.HTTPError):
@@ -101,11 +100,9 @@ def _too_deep_message() -> str:
 
 
 def ensure_plain_json(body: Any) -> None:
-    """A 400 unless `body` nests at most MAX_JSON_DEPTH deep and all its text is Unicode.
-
-    JSON may spell a lone surrogate (`"\\ud800"`), which is no character: it cannot be
-    stored, signed or encoded as UTF-8 (RFC 7493 forbids it), so it is refused here, naming
-    where it was (`name`, `keys[1]`). Walked without recursion, so depth cannot hurt.
+    """A 400 unless `body` nests at most MAX_JSON_DEPTH deep and all its text can be stored
+    (`unstorable_text`), naming where it was (`name`, `keys[1]`). Walked without recursion,
+    so depth cannot hurt.
     """
     stack: list[tuple[Any, str, int]] = [(body, "", 0)]
     while stack:
@@ -113,12 +110,9 @@ def ensure_plain_json(body: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise bad_request("invalid_json", _too_deep_message(), field=where)
         if isinstance(value, str):
-            if _LONE_SURROGATE.search(value):
-                raise bad_request(
-                    "invalid_json",
-                    f"{where or 'body'}: text holds a lone surrogate, which is not Unicode",
-                    field=where,
-                )
+            problem = unstorable_text(value)
+            if problem is not None:
+                raise bad_request("invalid_json", f"{where or 'body'}: {problem[1]}", field=where)
         elif isinstance(value, dict):
             for key, item in value.items():
                 path = f"{where}.{key}" if where else key
