@@ -23,6 +23,7 @@ import gevent
 import locust
 import zmq
 from locust.env import Environment
+from locust.exception import RPCError
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner
 from locust.user import User
@@ -36,6 +37,27 @@ from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
 STOP_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 3.0
 MAX_REJECTION_EVENTS = 100  # a flooding peer must not fill events.jsonl; the rest are counted
+
+
+def guard_receive(rpc: Any, method: str, on_bad: Callable[[str], None]) -> None:
+    """Make `rpc.<method>()` (Locust's receive) skip frames it cannot decode.
+
+    Locust decodes each frame with `Message(*msgpack.loads(...))` and lets anything but its
+    own RPC errors escape, which ends its receiving greenlet: one malformed frame from any
+    peer (a three-byte msgpack list) would leave the master deaf for the rest of the run.
+    """
+    receive = getattr(rpc, method)
+
+    def guarded() -> Any:
+        while True:
+            try:
+                return receive()
+            except RPCError:
+                raise  # the network itself: Locust handles these
+            except Exception as exc:  # a frame that is not a Locust message: dropped
+                on_bad(f"undecodable frame: {type(exc).__name__}")
+
+    setattr(rpc, method, guarded)
 
 
 def _short_text(data: Any) -> bool:
@@ -74,6 +96,8 @@ class MasterSession:
         except SystemExit:  # Locust exits when the port is taken
             raise RunFailed(f"cannot listen for workers on {bind_host}:{bind_port}") from None
         self.runner.server.socket.setsockopt(zmq.MAXMSGSIZE, cluster.MAX_WIRE_BYTES)
+        undecodable = lambda why: self._reject("unknown", "undecodable", why)  # noqa: E731
+        guard_receive(self.runner.server, "recv_from_client", undecodable)
         self._locust_handle_message = self.runner.handle_message
         # Locust's one seam for incoming messages: unauthenticated peers stop here
         self.runner.handle_message = self._gate  # type: ignore[method-assign]

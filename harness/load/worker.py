@@ -29,6 +29,7 @@ from locust.user import User
 from harness import ledger
 from harness.errors import RunFailed
 from harness.load import cluster, messages
+from harness.load.master import guard_receive
 from harness.load.messages import ROLES
 from harness.load.recorder import IntervalRecorder
 from harness.load.users import SETTINGS, USER_CLASSES
@@ -100,6 +101,7 @@ class MasterLink:
         `client_ready`: the master lets Locust answer only a worker that proved the secret)."""
         self._runner = runner
         runner.client.socket.setsockopt(zmq.MAXMSGSIZE, cluster.MAX_WIRE_BYTES)
+        guard_receive(runner.client, "recv", self._dropped)
         runner.register_message(messages.CONFIG, self.on_config)
         runner.register_message(messages.PACING, self.on_pacing)
         self.gate_users()
@@ -113,6 +115,10 @@ class MasterLink:
         """Prove the secret to the master and ask for the configuration."""
         sealed = self.channel.hello(self.runner.client_id, pid=os.getpid())
         self.runner.send_message(messages.HELLO, sealed)
+
+    def _dropped(self, reason: str) -> None:
+        self.rejected += 1
+        logging.getLogger("harness.worker").error("dropped a frame from the master: %s", reason)
 
     def _open(self, msg: Message, check: Any) -> dict[str, Any] | None:
         try:

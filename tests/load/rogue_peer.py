@@ -5,7 +5,8 @@
 For SECONDS it connects to the master as a Locust worker would (ZeroMQ DEALER), says
 Locust's `client_ready`, sends a `harness_hello` and `harness_intervals` sealed with a
 wrong secret (fake seconds of a request name `GET /rogue` with a million requests each),
-an unsealed hello and Locust's `locustfile` request, every half second; and writes every
+an unsealed hello, Locust's `locustfile` request and two frames Locust cannot decode, every
+half second; and writes every
 message it receives to OUT.jsonl (type and data as text). Bounded in time and count.
 """
 
@@ -67,6 +68,8 @@ def main(host: str, port: int, out_path: str, seconds: float) -> int:
                 }
                 send(messages.INTERVALS, wrong.seal(messages.INTERVALS, body, node_id))
                 send("locustfile", {"version": "2.47.0"})
+                socket.send(msgpack.dumps(["not", "a message", "of Locust's", "shape"]))
+                socket.send(b"\xc1 not msgpack at all")
             except zmq.Again:
                 pass  # not connected yet
             while socket.poll(500) and received < 10_000:
