@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from harness.audit.model import Category, CheckResult, Finding, Severity, Status
+from harness.audit.model import Category, CheckResult, CheckSpec, Finding, Severity, Status
 from harness.audit.runner import AuditRun, severity_counts
 from harness.errors import RunFailed
 
@@ -306,17 +306,32 @@ def _facts(run: AuditRun) -> list[dict[str, Any]]:
     ]
 
 
+OWN_FILES = CheckSpec(
+    "data.audit_files", Category.DATA, "The audit's own files hold no token or key"
+)
+
+
 def write_audit(run: AuditRun, run_dir: Path, secrets: Sequence[str]) -> dict[str, Path]:
-    """Write the three files atomically, after checking none holds a secret."""
+    """Write the three files atomically, after checking none holds a secret.
+
+    The files list this search as the check `data.audit_files`: it passed, or they would
+    not exist (RunFailed names the file instead).
+    """
     import json
 
+    searched = [s for s in secrets if len(s) >= 8]
+    if not any(r.spec == OWN_FILES for r in run.results):
+        note = f"{', '.join((AUDIT_JSON, JUNIT_XML, REPORT_HTML))} searched for "
+        run.results.append(
+            CheckResult(OWN_FILES, Status.PASS, note=f"{note}{len(searched)} secrets")
+        )
     files = {
         AUDIT_JSON: json.dumps(audit_json(run), indent=2) + "\n",
         JUNIT_XML: junit_xml(run),
         REPORT_HTML: report_html(run),
     }
     for name, text in files.items():
-        if any(secret in text for secret in secrets if len(secret) >= 8):
+        if any(secret in text for secret in searched):
             raise RunFailed(f"refusing to write {name}: it would contain a secret")
     run_dir.mkdir(parents=True, exist_ok=True)
     written = {}
