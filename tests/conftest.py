@@ -152,3 +152,21 @@ _database_numbers = itertools.count(1)
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database(f"test_{os.getpid()}_{next(_database_numbers)}")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster_binaries() -> None:
+    """Skip (saying why) when Patroni, etcd, HAProxy or PostgreSQL 15 is not installed here;
+    in CI (`CI` set) that is a failure instead: the CI image must have them (.ci/run)."""
+    import os
+
+    from harness.topology.postgres.config import DEFAULT_BIN_DIR
+    from harness.topology.postgres.host import missing_binaries
+
+    missing = missing_binaries(DEFAULT_BIN_DIR)
+    if not missing:
+        return
+    reason = f"PostgreSQL cluster binaries absent: {', '.join(missing)} (see .ci/run)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must install them")
+    pytest.skip(reason)

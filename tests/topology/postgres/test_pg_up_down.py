@@ -13,8 +13,6 @@ import pytest
 
 from harness.topology.processes import is_alive, marked_processes
 
-from .conftest import require_postgres
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -23,8 +21,8 @@ def harness(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[s
                           text=True, timeout=timeout_s, check=False)  # fmt: skip
 
 
+@pytest.mark.usefixtures("postgres_cluster_binaries")
 def test_down_stops_the_whole_cluster_after_the_daemon_was_killed(tmp_path: Path) -> None:
-    require_postgres()
     data = tmp_path / "data"
     started = harness("up", "--database", "postgresql", "--data-dir", str(data), "--port", "0",
                       "--seed-items", "50")  # fmt: skip
