@@ -81,11 +81,16 @@ def start_cluster(root: Path, *, synchronous: bool, ttl_s: int, lag_ms: int) -> 
     config = PgClusterConfig(root / f"c-{time.monotonic_ns()}", synchronous=synchronous,
                              ttl_s=ttl_s, retry_timeout_s=retry)  # fmt: skip
     cluster = PgCluster(config).start()
-    for member in cluster.members.values():
-        member.link.add_toxic("latency", name="lag", latency_ms=lag_ms)
+    lag_links(cluster, lag_ms)
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
         conn.execute("create table if not exists t (id bigint primary key)")
     return cluster
+
+
+def lag_links(cluster: PgCluster, lag_ms: int) -> None:
+    for member in cluster.members.values():
+        if lag_ms:
+            member.link.add_toxic("latency", name="lag", latency_ms=lag_ms)
 
 
 def multihost_dsn(cluster: PgCluster) -> str:
@@ -98,8 +103,11 @@ def multihost_dsn(cluster: PgCluster) -> str:
     )
 
 
-def failover(cluster: PgCluster, dsns: dict[str, str], run: int) -> dict[str, dict[str, Any]]:
-    """One leader loss under writers on every DSN; gap and lost writes per DSN."""
+def failover(
+    cluster: PgCluster, dsns: dict[str, str], run: int, lag_ms: int = 0
+) -> dict[str, dict[str, Any]]:
+    """One leader loss under writers on every DSN; gap and lost writes per DSN. The lost
+    member rejoins (links healed), then the links are lagged again for the next run."""
     writers = {name: Writer(dsn, start=(run * 10 + i) * 10_000_000)
                for i, (name, dsn) in enumerate(dsns.items())}  # fmt: skip
     threads = [threading.Thread(target=w.run, daemon=True) for w in writers.values()]
@@ -129,6 +137,7 @@ def failover(cluster: PgCluster, dsns: dict[str, str], run: int) -> dict[str, di
             }
     cluster.restart_member(leader)
     cluster.wait_streaming(120.0)
+    lag_links(cluster, lag_ms)
     return results
 
 
@@ -144,7 +153,7 @@ def bench_lost(root: Path, runs: int) -> None:
                                        ("sync (synchronous_mode), 20 ms", True, 20)):  # fmt: skip
         cluster = start_cluster(root, synchronous=synchronous, ttl_s=10, lag_ms=lag_ms)
         try:
-            rows = [failover(cluster, {"haproxy": cluster.dsn}, run)["haproxy"]
+            rows = [failover(cluster, {"haproxy": cluster.dsn}, run, lag_ms)["haproxy"]
                     for run in range(runs)]  # fmt: skip
         finally:
             cluster.stop()

@@ -303,13 +303,16 @@ class PgCluster:
         return pids
 
     def restart_member(self, name: str, timeout_s: float = 60.0) -> float:
-        """Start a lost member again (it rejoins as a replica, rewound if it must be)."""
+        """Start a lost member again (it rejoins as a replica, rewound if it must be); every
+        link's toxics are cleared first."""
         started = time.monotonic()
         member = self.members[name]
         if member.process is not None:
             member.process.stop(5.0)
-        for toxic in member.link.list_toxics():
-            member.link.remove_toxic(str(toxic["name"]))
+        # The member rejoins over a healed network: a lagged link would time out Patroni's
+        # pg_rewind check against the new leader and leave the member on the old timeline.
+        for link in (m.link for m in self.members.values()):
+            link.clear_toxics()
         member.start()
         self.lost.discard(name)
         wait_for(lambda: member.rest.role() is not None, timeout_s, f"{name} to run again",
