@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.audit.client import AuditClient, Reply
@@ -35,7 +35,8 @@ class AuditContext:
     seed: int
     max_examples: int
     result: CheckResult | None = None
-    created: dict[str, Any] = field(default_factory=dict)
+    control_passed: bool = False
+    """The auth probe's control request (the role's real token) was answered as allowed."""
 
     def token(self, role: str | None) -> str | None:
         """The token of `role` (None for anonymous); Skip when the role has none."""

@@ -27,14 +27,13 @@ def _probe(ctx: AuditContext) -> tuple[str, str, str]:
     rule, role = found
     token = ctx.token(role)
     assert token is not None
-    cached = ctx.created.get("auth_control")
-    if cached is None:
+    if not ctx.control_passed:
         control = ctx.client.send("GET", rule.call.path, token=token, role=role)
         if not expectation_met("allow", control.status):
             raise CheckFailedToRun(
                 f"the {role} token itself got {control.status} on GET {rule.call.path}"
             )
-        ctx.created["auth_control"] = control.status
+        ctx.control_passed = True
     return rule.call.path, role, token
 
 

@@ -45,8 +45,8 @@ def matrix(ctx: AuditContext) -> None:
     ctx.measure("calls", checked)
 
 
-def create_object(ctx: AuditContext, index: int) -> tuple[str, object] | None:
-    """(id, body) of an object the owner of `objects[index]` just created, or None."""
+def create_object(ctx: AuditContext, index: int) -> tuple[str, object]:
+    """(id, object) of an object the owner of `objects[index]` just created."""
     rule = ctx.matrix.objects[index]
     reply = ctx.call(rule.create, rule.owner)
     body = reply.json()
@@ -66,9 +66,7 @@ def ownership(ctx: AuditContext) -> None:
     if not rules:
         raise Skip("the matrix declares no object with intruders (objects[].intruders)")
     for index, rule in rules:
-        created = create_object(ctx, index)
-        assert created is not None
-        object_id, _ = created
+        object_id, _ = create_object(ctx, index)
         for intruder in rule.intruders:
             if intruder not in ctx.tokens:
                 ctx.note(f"No token for intruder {intruder}.")

@@ -59,9 +59,7 @@ def server_fields(ctx: AuditContext) -> None:
 def _update_server_fields(ctx: AuditContext, index: int, sent: dict[str, Any]) -> None:
     rule = ctx.matrix.objects[index]
     assert rule.update is not None
-    created = create_object(ctx, index)
-    assert created is not None
-    object_id, _ = created
+    object_id, _ = create_object(ctx, index)
     update = rule.update
     reply = ctx.client.send(
         update.method,
