@@ -50,7 +50,9 @@ class DeploymentConfig:
         if not 0 <= self.replication_lag_ms <= 60_000:
             raise ConfigError("expected 0..60000", "replication_lag_ms")
         if self.database == "postgresql":
-            self.postgres  # noqa: B018 - validates Patroni's timing
+            from harness.topology.postgres.host import find_binaries
+
+            find_binaries(self.postgres.bin_dir)  # bad input: nothing may start without them
 
     @property
     def postgres(self) -> PgClusterConfig:
