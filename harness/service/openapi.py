@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.service.cdn_policy import NO_STORE, POLICIES
-from harness.service.filters import OPERATORS, STATUSES
+from harness.service.cursors import MAX_CURSOR_CHARS
+from harness.service.filters import FIELDS, MAX_FILTER_CHARS, OPERATORS, STATUSES
 from harness.service.rbac import ROUTES
+from harness.service.resources.common import MAX_BODY_BYTES
+from harness.service.resources.items import MAX_IDEMPOTENCY_KEY_CHARS, MAX_OFFSET
+from harness.service.tokens import MAX_TOKEN_TTL_S
 
 JSON = "application/json"
 _CONVERTER = re.compile(r"\{(\w+)(?::(\w+)[^}]*)?\}")
@@ -137,13 +141,23 @@ SCHEMAS: dict[str, Any] = {
         "required": ["role", "sub"],
         "properties": {
             "role": {"type": "string", "enum": ["admin", "service", "user", "viewer"]},
-            "sub": {"type": "string"},
-            "ttl_s": {"type": "number", "default": 3600},
+            "sub": {"type": "string", "minLength": 1, "maxLength": 200},
+            "ttl_s": {
+                "type": "number",
+                "minimum": 1,
+                "maximum": MAX_TOKEN_TTL_S,
+                "default": 3600,
+                "description": "seconds; tokens live at most 30 days",
+            },
         },
     },
     "RevokeRequest": {
         "type": "object",
-        "properties": {"jti": {"type": "string"}, "kid": {"type": "string"}},
+        "description": "a jti, a kid or both; null means not given",
+        "properties": {
+            "jti": {"type": ["string", "null"], "minLength": 1},
+            "kid": {"type": ["string", "null"], "minLength": 1},
+        },
     },
 }
 
@@ -161,6 +175,7 @@ class Operation:
 
 
 _ITEM_ID = ("item_id",)
+_SORTS = [prefix + name for name in FIELDS for prefix in ("", "-")]
 _FILTER_HELP = (
     "Conditions joined by ';', each `field op value`; operators: " + " ".join(OPERATORS) + "."
 )
@@ -188,11 +203,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List items: filter, sort, paginate",
         {"200": ("a page of items", "ItemPage"), "400": ("bad filter or parameter", "Error")},
         query=(
-            ("filter", {"type": "string"}, _FILTER_HELP),
-            ("sort", {"type": "string"}, "field or -field"),
+            ("filter", {"type": "string", "maxLength": MAX_FILTER_CHARS}, _FILTER_HELP),
+            ("sort", {"type": "string", "enum": _SORTS}, "field or -field"),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, ""),
-            ("cursor", {"type": "string"}, "next_cursor of the previous page"),
-            ("offset", {"type": "integer", "minimum": 0, "default": 0}, "not with cursor"),
+            (
+                "cursor",
+                {"type": "string", "maxLength": MAX_CURSOR_CHARS},
+                "next_cursor of the previous page",
+            ),
+            (
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                "not with cursor",
+            ),
         ),
     ),
     ("GET", "/api/items/bulk"): Operation(
@@ -250,9 +273,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "The write log with actors",
         {"200": ("writes", "Audit"), "400": ("bad parameter", "Error")},
         query=(
-            ("kid", {"type": "string"}, "signing key id"),
+            ("kid", {"type": "string", "maxLength": 200}, "signing key id"),
             ("sub", {"type": "string"}, "token subject"),
-            ("since_seq", {"type": "integer", "minimum": 0}, "writes after this seq"),
+            (
+                "since_seq",
+                {"type": "integer", "minimum": 0, "maximum": 2**62},
+                "writes after this seq",
+            ),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, ""),
         ),
     ),
@@ -300,9 +327,8 @@ def _operation(method: str, template: str, permission: str | None, tier: str) ->
     for name, schema, description in doc.query:
         params.append({"name": name, "in": "query", "schema": schema, "description": description})
     for name in doc.headers:
-        params.append(
-            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        )
+        header_schema = {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS}
+        params.append({"name": name, "in": "header", "required": True, "schema": header_schema})
     responses = {
         code: {
             "description": text,
@@ -321,6 +347,13 @@ def _operation(method: str, template: str, permission: str | None, tier: str) ->
         op["parameters"] = params
     if doc.body is not None:
         op["requestBody"] = {"required": True, **_content(doc.body)}
+    # Any route: an unknown or repeated query parameter (QueryGuard); any body: over 2 MiB.
+    general = [("400", "unknown or repeated query parameter")]
+    if doc.body is not None:
+        general.append(("413", f"body over {MAX_BODY_BYTES} bytes"))
+    for code, text in general:
+        headers = _cache_header(method, tier, code)
+        responses.setdefault(code, {"description": text, **_content("Error"), "headers": headers})
     if permission is not None:
         op["security"] = [{"bearer": [permission]}]
         op["x-permission"] = permission
