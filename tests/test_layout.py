@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,23 @@ def test_the_import_contracts_hold() -> None:
     assert lint is not None, "import-linter is a dev dependency: pip install -e '.[dev]'"
     done = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_judging_a_scenario_run_loads_no_service_topology_fault_or_load_code(
+    tmp_path: Path,
+) -> None:
+    # The report reads a run directory; it must not drag the system under test along.
+    run_dir = tmp_path / "scenario"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "rundir_v1" / "scenario", run_dir)
+    code = (
+        "import sys; from pathlib import Path; import harness;"
+        f"harness.judge(Path({str(run_dir)!r}));"
+        "parts = ('harness.service', 'harness.topology', 'harness.faults', 'harness.load',"
+        " 'harness.runner', 'locust', 'gevent');"
+        "print(sorted(m for m in sys.modules if m.startswith(parts)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    assert (run_dir / "report.html").is_file() and (run_dir / "junit.xml").is_file()

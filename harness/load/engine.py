@@ -36,6 +36,7 @@ from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, S
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 from harness.rundir import RunDir, write_json_atomic
+from harness.rundir.writer import EventLog
 
 Echo = Callable[[str], None]
 PROGRESS_EVERY_S = 2.0
@@ -58,12 +59,17 @@ class _Interrupted(Exception):
 
 
 def run_load(
-    config: RunConfig, echo: Echo = print, timeline: TimelineHook | None = None
+    config: RunConfig,
+    echo: Echo = print,
+    timeline: TimelineHook | None = None,
+    events: EventLog | None = None,
 ) -> RunOutcome:
     """Run the load described by `config`; the run directory is complete even on failure.
 
     `timeline(live)` (a scenario's) runs in a greenlet from the moment the shape starts;
     its exception is an `error` event and fails the run; `live.stop()` ends the load.
+    `events` is the run's event log when the caller owns it (a scenario records events
+    before and after the load); the caller then closes it. Without it the load owns one.
     Raises ConfigError or RunFailed only for problems found before the run directory exists.
     """
     check_cluster(
@@ -94,7 +100,7 @@ def run_load(
         scenario=config.scenario_name,
         topology=dict(config.topology) if config.topology is not None else None,
     )
-    journal = RunJournal(run_dir, manifest)
+    journal = RunJournal(run_dir, manifest, events)
     journal.event("run_started")
     run = _Run(config, journal, classes, echo, timeline)
     return run.execute()

@@ -18,6 +18,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.redaction import redact_argv, redact_strings, redact_text
 from harness.rundir import SCHEMA_VERSION, JsonlAppender, RunDir, new_run_id, write_json_atomic
+from harness.rundir.writer import EventLog
 
 
 @dataclass
@@ -96,24 +97,23 @@ def prepare_run_dir(out_dir: Path | None, reports_dir: Path = Path("reports")) -
 class RunJournal:
     """Appends to one run directory's files and rewrites its manifest."""
 
-    def __init__(self, run_dir: RunDir, manifest: Manifest) -> None:
+    def __init__(self, run_dir: RunDir, manifest: Manifest, events: EventLog | None = None) -> None:
         self.run_dir = run_dir
         self.manifest = manifest
         self._intervals = JsonlAppender(run_dir.intervals)
-        self._events = JsonlAppender(run_dir.events)
+        # events.jsonl has one owner per run: the caller's log, or ours for a plain run
+        self._owns_events = events is None
+        self.events = events if events is not None else EventLog(run_dir.events)
         self._ledger = JsonlAppender(run_dir.ledger)
         self.ledger_count = 0
         # who follows the run as it is written (the live metrics)
-        self.event_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.event_listeners = self.events.listeners
         self.interval_listeners: list[Callable[[dict[str, Any]], None]] = []
         write_json_atomic(run_dir.run_json, manifest.as_json())
 
     def event(self, kind: str, t: float | None = None, **fields: Any) -> None:
-        """Append `{"t", "kind", ...fields}` to events.jsonl."""
-        record = {"t": time.time() if t is None else t, "kind": kind, **fields}
-        self._events.append(redact_strings(record))  # an event may quote a URL or a header
-        for listener in self.event_listeners:
-            listener(record)
+        """Append `{"t", "kind", ...fields}` to events.jsonl (redacted there)."""
+        self.events.event(kind, t, **fields)
 
     def interval(self, line: dict[str, Any]) -> None:
         """Append one merged interval line."""
@@ -129,8 +129,9 @@ class RunJournal:
 
     def flush(self) -> None:
         """Push every appended line to the OS (called at least once a second)."""
-        for appender in (self._intervals, self._events, self._ledger):
+        for appender in (self._intervals, self._ledger):
             appender.flush()
+        self.events.flush()
 
     def update_manifest(self, **fields: Any) -> None:
         """Change manifest fields (e.g. the target once the embedded service is up)."""
@@ -143,6 +144,10 @@ class RunJournal:
         self.manifest.status = status
         self.manifest.error = error
         self.manifest.ended_at = time.time()
-        for appender in (self._intervals, self._events, self._ledger):
+        for appender in (self._intervals, self._ledger):
             appender.close()
+        if self._owns_events:
+            self.events.close()
+        else:
+            self.events.listeners.clear()  # the live metrics end with the load
         write_json_atomic(self.run_dir.run_json, self.manifest.as_json())

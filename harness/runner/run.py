@@ -40,8 +40,8 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
     from harness.load.engine import run_load  # gevent patching: before any thread starts
     from harness.load.journal import prepare_run_dir
     from harness.report.judge import judge
+    from harness.rundir.writer import EventLog
     from harness.runner.profile import scenario_profile
-    from harness.runner.relay import EventRelay
     from harness.runner.target import Target, start_target
     from harness.runner.timeline import ScenarioTimeline
 
@@ -53,22 +53,22 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
         assert scenario.target.url is not None
         check_reachable(scenario.target.url)
     run_dir = prepare_run_dir(config.out_dir).path
-    relay = EventRelay(run_dir / "events.jsonl")
+    # one owner of events.jsonl for the whole run: the target's events before the load,
+    # the load's and the timeline's, and the target's stop after it
+    events = EventLog(run_dir / "events.jsonl")
     target: Target | None = None
     try:
         echo(f"scenario {scenario.name}: starting the target ({scenario.target.kind})")
-        target = start_target(scenario, run_dir, relay)
+        target = start_target(scenario, run_dir, events)
         echo(f"target ready at {target.url}")
-        timeline = ScenarioTimeline(config, target, relay, echo)
+        timeline = ScenarioTimeline(config, target, events, echo)
         load_config = _load_config(config, profile, target, run_dir)
-        relay.hold()
-        outcome = run_load(load_config, echo, timeline)
+        outcome = run_load(load_config, echo, timeline, events)
     finally:
-        relay.detach()
         if target is not None:
             echo("stopping the target")
             target.stop()
-        relay.close()
+        events.close()
     judgement = judge(run_dir)
     return ScenarioOutcome(run_dir, outcome.status, outcome.error, judgement.summary)
 

@@ -1,6 +1,6 @@
 """The system under test of a scenario: the reference deployment, or the user's URL.
 
-`start_target(scenario, run_dir, relay)` returns a `Target`: the URL the load and probes
+`start_target(scenario, run_dir, events)` returns a `Target`: the URL the load and probes
 use, tokens for the load users, the readable item ids, the layout for run.json, and what a
 fault's context needs (the deployment handle, the router in front). `stop()` always runs.
 
@@ -89,20 +89,20 @@ def deployment_config(scenario: Scenario, data_dir: Path) -> Any:
         raise ConfigError(str(exc), f"{scenario.source or 'scenario'}: deployment") from None
 
 
-def start_target(scenario: Scenario, run_dir: Path, relay: EventSink) -> Target:
+def start_target(scenario: Scenario, run_dir: Path, events: EventSink) -> Target:
     """Start (or check) the scenario's target; RunFailed when it cannot serve."""
     if scenario.target.kind == "deployment":
-        return _start_deployment(scenario, run_dir, relay)
+        return _start_deployment(scenario, run_dir, events)
     assert scenario.target.url is not None
     return _url_target(scenario, scenario.target.url, run_dir)
 
 
-def _start_deployment(scenario: Scenario, run_dir: Path, relay: EventSink) -> Target:
+def _start_deployment(scenario: Scenario, run_dir: Path, events: EventSink) -> Target:
     from harness.service.tokens import Keyring
     from harness.topology.deployment import Deployment
 
     config = deployment_config(scenario, run_dir / DEPLOYMENT_DIR)
-    deployment = Deployment(config, on_event=relay.emit)
+    deployment = Deployment(config, on_event=events.emit)
     deployment.start()  # stops what it started if it fails
     data_dir = deployment.data_dir
 

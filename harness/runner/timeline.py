@@ -34,12 +34,12 @@ import gevent
 from harness.analysis.steady_state import SLOT_S, HypothesisResult, evaluate, load_timeline
 from harness.faults import FaultContext, FaultError, clear_fault, inject_fault
 from harness.load.live import LiveRun
+from harness.rundir.writer import EventLog
 from harness.runner.config import ScenarioRunConfig
 from harness.runner.probe import ProbeLoop
 from harness.runner.readback.adapters import build_adapter, scenario_dir
 from harness.runner.readback.core import read_back
 from harness.runner.readback.spec import readback_spec
-from harness.runner.relay import EventRelay
 from harness.runner.target import Target
 
 Echo = Callable[[str], None]
@@ -50,13 +50,13 @@ class ScenarioTimeline:
     """Callable with the `LiveRun`; keeps what happened for the runner's report."""
 
     def __init__(
-        self, config: ScenarioRunConfig, target: Target, relay: EventRelay, echo: Echo
+        self, config: ScenarioRunConfig, target: Target, events: EventLog, echo: Echo
     ) -> None:
         self.config = config
         self.scenario = config.scenario
         self.fault = config.build_fault()
         self.target = target
-        self.relay = relay
+        self.events = events
         self.echo = echo
         self.injected_t: float | None = None
         self.steady_before: HypothesisResult | None = None
@@ -72,8 +72,7 @@ class ScenarioTimeline:
     def __call__(self, live: LiveRun) -> None:
         """Run the whole timeline (the load engine's hook)."""
         self._live = live
-        self.relay.attach(live)
-        self._ctx = self.target.fault_context(self.relay, live.run_dir)
+        self._ctx = self.target.fault_context(self.events, live.run_dir)
         phases = self.scenario.phases
         try:
             self._phase("warmup", live.t0)
@@ -92,7 +91,6 @@ class ScenarioTimeline:
             live.stop()
         finally:
             self._stop_probe()
-            self.relay.hold()  # the engine closes the journal next
 
     def _phase(self, name: str, t: float | None = None) -> None:
         live = self._require_live()
@@ -115,7 +113,7 @@ class ScenarioTimeline:
     def _start_probe(self) -> None:
         probe = self.scenario.steady_state.probe
         if probe is not None:
-            self._probe = ProbeLoop(probe, self.target.url, self.relay.emit)
+            self._probe = ProbeLoop(probe, self.target.url, self.events.emit)
             self._probe.start()
 
     def _stop_probe(self) -> None:

@@ -1,4 +1,4 @@
-"""The read-back of acknowledged writes (batches, retries, errors), the event relay and the
+"""The read-back of acknowledged writes (batches, retries, errors), and the
 recovery table, without processes: a fake transport and fake live runs."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from harness.rundir import iter_jsonl
 from harness.runner import http
 from harness.runner.readback.core import ReadbackError, ledger_keys, read_back, wait_for_ledger
 from harness.runner.readback.lookup import LookupAdapter, lookup_all
-from harness.runner.relay import EventRelay
 
 
 class FakeTarget:
@@ -111,34 +110,6 @@ def test_readback_file_feeds_rpo(tmp_path: Path) -> None:
     no_token = read_back(FakeLive(now + 1), LookupAdapter("http://h:1", None), 5.0, tmp_path)
     assert no_token.error is not None and "HARNESS_TOKEN_SERVICE" in no_token.error
     assert "error" in json.loads((tmp_path / "readback.json").read_text())
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def emit(self, kind: str, **fields: Any) -> None:
-        self.events.append({"kind": kind, **fields})
-
-
-def test_relay_writes_holds_forwards_and_writes_again(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    relay = EventRelay(path)
-    relay("topology_started", t=1.0, url="http://x")
-    relay.hold()
-    relay.emit("process_ready", t=2.0, process="a-0")
-    live = Collector()
-    relay.attach(live)
-    relay.emit("route_changed", t=3.0)
-    relay.hold()
-    relay.emit("process_exited", t=4.0)
-    relay.detach()
-    relay.emit("topology_stopped", t=5.0)
-    relay.close()
-    assert [(e["kind"], e["t"]) for e in live.events] == [("process_ready", 2.0),
-                                                          ("route_changed", 3.0)]  # fmt: skip
-    assert [e["kind"] for e in iter_jsonl(path)] == [
-        "topology_started", "process_exited", "topology_stopped"]  # fmt: skip
 
 
 def test_recovery_table_and_exit_codes() -> None:
