@@ -29,8 +29,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from harness.analysis.hdrblob import BlobDecoder, bucket_bounds_us, new_counts
 from harness.errors import ConfigError
+from harness.rundir.hdr import BlobDecoder, bucket_bounds_us, new_counts
 
 LATENCY_BUCKETS_S = (
     0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,

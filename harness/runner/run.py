@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.rundir import Summary
 from harness.runner.config import ScenarioRunConfig
+
+if TYPE_CHECKING:  # the load config imports no Locust, but keep this module's import free
+    from harness.load.config import RunConfig
+    from harness.load.profiles import Profile
+    from harness.runner.target import Target
+    from harness.scenarios import Scenario
 
 Echo = Callable[[str], None]
 TOKEN_TTL_MARGIN_S = 3600.0
@@ -42,7 +48,7 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
     from harness.report.judge import judge
     from harness.rundir.writer import EventLog
     from harness.runner.profile import scenario_profile
-    from harness.runner.target import Target, start_target
+    from harness.runner.target import start_target
     from harness.runner.timeline import ScenarioTimeline
 
     scenario = config.scenario
@@ -73,7 +79,9 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
     return ScenarioOutcome(run_dir, outcome.status, outcome.error, judgement.summary)
 
 
-def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: Path) -> Any:
+def _load_config(
+    config: ScenarioRunConfig, profile: Profile, target: Target, run_dir: Path
+) -> RunConfig:
     """The load engine's RunConfig for this scenario against its started target."""
     from harness.load.config import RunConfig
 
@@ -101,7 +109,7 @@ def _load_config(config: ScenarioRunConfig, profile: Any, target: Any, run_dir: 
     )
 
 
-def _run_json_scenario(scenario: Any) -> dict[str, Any]:
+def _run_json_scenario(scenario: Scenario) -> dict[str, Any]:
     """The scenario as run.json holds it: read-back secrets (header values, a DSN's
     password) left out."""
     from harness.runner.readback.spec import redacted

@@ -8,7 +8,7 @@ can compare what the analysis computes with numpy on the very same values.
 Requests arrive as a Poisson process per second and request name; latencies are lognormal,
 multiplied inside slow windows; inside failure windows a fraction of requests fail (as
 `503` or `ConnectionRefusedError`). Histograms are built from vectorised bucket indexes
-and encoded through hdrh's C codec directly (`hdrblob`), so an hour of 20 names takes
+and encoded through hdrh's C codec directly (`harness.rundir.hdr`), so an hour of 20 names takes
 seconds.
 """
 
