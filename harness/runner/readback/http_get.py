@@ -30,7 +30,7 @@ RETRY_EVERY_S = 0.5
 RETRYABLE = frozenset({429})
 
 Result = tuple[int | None, str | None]
-"""(status, None) for an answer, (None, why) for none."""
+"""(status, the answer's first bytes) for an answer, (None, why) for none."""
 
 
 @dataclass
@@ -64,10 +64,10 @@ class HttpAdapter:
                 elif status in self.spec.absent:
                     continue
                 elif status is None or status >= 500 or status in RETRYABLE:
-                    out.unknown[key] = why or f"status {status}"
+                    out.unknown[key] = why if status is None else f"status {status}"
                     retry.append(key)
                 else:
-                    out.unknown[key] = f"status {status} (neither present nor absent)"
+                    out.unknown[key] = f"status {status} (neither present nor absent): {why}"
             if not retry or time.monotonic() + self.retry_every_s > deadline:
                 break
             gevent.sleep(self.retry_every_s)
@@ -128,10 +128,10 @@ class _KeepAlive:
                 self.conns[where] = conn
             conn.request("GET", path, headers=self.headers)
             response = conn.getresponse()
-            response.read()
+            body = response.read()
             if response.will_close:
                 self._drop(where)
-            return response.status, None
+            return response.status, body[:80].decode("utf-8", errors="replace").strip()
         except (OSError, http.client.HTTPException) as exc:
             self._drop(where)
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -1,0 +1,117 @@
+"""The front door's cost: one service region reached directly, through our router, and
+through HAProxy, measured with wrk in the same run.
+
+    python bench/front_door_bench.py [--repeats 3] [--seconds 3] [--connections 16]
+
+One `harness serve` process (the region), our router in front of it (HTTP health checks as
+in the deployment), and HAProxy 2.6 in front of it (`mode http`, keep-alive, a check every
+250 ms). wrk (1 thread, keep-alive) on two routes: `/healthz` and `/static/app.css` (an edge
+cache hit). Rounds take every target in turn, so noise on the shared cores hits them alike.
+Prints the median req/s of each and the ratio to direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness.service.config import ServiceConfig
+from harness.service.server import start_service
+from harness.topology.router import HealthCheck, Router
+
+ROUTES = ("/healthz", "/static/app.css")
+HAPROXY = """global
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend front
+    bind 127.0.0.1:{port}
+    default_backend region
+backend region
+    option httpchk GET /readyz
+    server a 127.0.0.1:{upstream} check inter 250ms
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def wrk(url: str, seconds: int, connections: int) -> float:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} non-2xx answers")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match is not None, out
+    return float(match.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="front-door-bench-"))
+    config = ServiceConfig(port=0, workers=1, data_dir=work / "svc", seed_items=100)
+    with start_service(config, ready_timeout_s=60) as service:
+        port = int(service.url.rsplit(":", 1)[1])
+        router = Router([("a", "127.0.0.1", port)], health=HealthCheck("http"),
+                        work_dir=work / "router").start()  # fmt: skip
+        haproxy_port = free_port()
+        cfg = work / "haproxy.cfg"
+        cfg.write_text(HAPROXY.format(port=haproxy_port, upstream=port))
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], **quiet)  # type: ignore[call-overload]
+        try:
+            wait_port(haproxy_port)
+            targets = {"direct": service.url, "our router": router.url,
+                       "haproxy": f"http://127.0.0.1:{haproxy_port}"}  # fmt: skip
+            rates: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.repeats):
+                for route in ROUTES:
+                    for name, url in targets.items():
+                        rate = wrk(url + route, args.seconds, args.connections)
+                        rates.setdefault((route, name), []).append(rate)
+        finally:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
+            router.stop()
+    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.repeats} "
+          "(one service process; 2 shared cores)\n")  # fmt: skip
+    print(f"{'route':<18}{'front door':<12}{'req/s':>10}{'vs direct':>11}")
+    for route in ROUTES:
+        base = statistics.median(rates[(route, "direct")])
+        for name in ("direct", "our router", "haproxy"):
+            median = statistics.median(rates[(route, name)])
+            print(f"{route:<18}{name:<12}{median:>10,.0f}{median / base:>11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
