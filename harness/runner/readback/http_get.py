@@ -64,7 +64,7 @@ class HttpAdapter:
                 elif status in self.spec.absent:
                     continue
                 elif status is None or status >= 500 or status in RETRYABLE:
-                    out.unknown[key] = why if status is None else f"status {status}"
+                    out.unknown[key] = f"status {status}" if status is not None else str(why)
                     retry.append(key)
                 else:
                     out.unknown[key] = f"status {status} (neither present nor absent): {why}"
