@@ -42,7 +42,7 @@ class Judgement:
 
 
 def judge(
-    run_dir: Path,
+    run_dir: Path | str,
     thresholds: Sequence[str] = (),
     baseline: Path | None = None,
     *,

@@ -168,7 +168,7 @@ class Manifest:
         return out
 
 
-def read_manifest(run_dir: Path) -> Manifest:
+def read_manifest(run_dir: Path | str) -> Manifest:
     """run.json of a run directory; ConfigError when the folder is not a run directory."""
     paths = RunDir(Path(run_dir))
     if not paths.path.is_dir():

@@ -436,7 +436,7 @@ def as_summary(summary: Summary | Mapping[str, object]) -> Summary:
     return summary if isinstance(summary, Summary) else Summary.from_dict(summary)
 
 
-def read_summary(run_dir: Path) -> Summary:
+def read_summary(run_dir: Path | str) -> Summary:
     """The run's summary.json (ConfigError when it is missing or unreadable)."""
     path = RunDir(Path(run_dir)).summary
     try:
