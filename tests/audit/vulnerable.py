@@ -9,8 +9,9 @@ Never run it anywhere but loopback in a test. The flaws, each one the audit must
 - API3: a client-set `id` is stored as given, and every note carries `owner`, which the
   spec does not declare;
 - API4: `limit` has no cap, and bodies of any size are read;
-- API8: authenticated lists answer `Cache-Control: public, max-age=300`, and a bad JSON
-  body answers 500 with the Python traceback;
+- API8: authenticated lists answer `Cache-Control: public, max-age=300`, a bad JSON
+  body answers 500 with the Python traceback, any Origin is allowed with credentials,
+  TRACE echoes the request, and a session cookie is set without Secure or HttpOnly;
 - robustness: a created note's `id` comes back as a string, not the spec's integer;
 - injection: the `q` search is string-built SQL (a quote answers 500 with sqlite's error);
 - data protection: a refused token is echoed in the 401 body.
@@ -130,6 +131,11 @@ class Notes:
             start(status, [("Content-Type", "text/plain")])
             return [body.encode()]
         data = json.dumps(body).encode()
+        origin = environ.get("HTTP_ORIGIN")
+        if origin:  # planted API8 flaw: any origin, with credentials
+            headers += [("Access-Control-Allow-Origin", origin)]
+            headers += [("Access-Control-Allow-Credentials", "true")]
+        headers.append(("Set-Cookie", "session=n0tes; Path=/"))  # planted: not Secure/HttpOnly
         start(status, [("Content-Type", "application/json"), *headers])
         return [data]
 
@@ -151,6 +157,9 @@ class Notes:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         if path == "/openapi.json" and method == "GET":
             return "200 OK", SPEC, []
+        if method == "TRACE":  # planted API8 flaw: TRACE echoes the request's headers
+            echoed = {k: str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+            return "200 OK", echoed, []
         if not path.startswith("/api/notes"):
             return "404 Not Found", {"error": "not found"}, []
         match = re.fullmatch(r"/api/notes(?:/(\d+))?", path)
