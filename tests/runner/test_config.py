@@ -176,9 +176,9 @@ def test_duration_too_short_for_the_objective_is_refused_with_the_minimum(
     assert main(["scenario", str(corruption), "--duration", "30s"]) == 2
     err = capsys.readouterr().err
     assert "--duration 30s: too short for scenario data-corruption" in err
-    assert "the RTO objective (20s) and one window (3s) need an observation of at least 23s" in err
-    assert "expected at least 32.9s" in err and len(err.strip().splitlines()) == 1
-    assert prepare_scenario(corruption, duration_s=32.9).scenario.phases.observe_s >= 23.0
+    assert "the RTO objective (30s) and one window (3s) need an observation of at least 33s" in err
+    assert "expected at least 45s" in err and len(err.strip().splitlines()) == 1
+    assert prepare_scenario(corruption, duration_s=45.0).scenario.phases.observe_s >= 33.0
     # the suite checks every scenario before the first starts
     assert main(["suite", str(SHIPPED), "--duration", "30s", "--out", "/nonexistent/x"]) == 2
     assert "too short for scenario complete-outage" in capsys.readouterr().err

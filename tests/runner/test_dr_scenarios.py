@@ -1,5 +1,5 @@
 """The six shipped disaster-recovery scenarios, each run for real as shipped (its own
-length, 30-40 s, one load worker) against the reference deployment, and their numbers
+length, 30-45 s, one load worker) against the reference deployment, and their numbers
 checked against what each failure must cost: no write lost when only processes, a region or
 everything stops; writes lost for real when the asynchronous standby takes over or a backup
 is restored; a leaked key that worked until it was contained, and never after."""
