@@ -199,7 +199,10 @@ class Deployment:
         for process in processes:
             process.stop(timeout_s=5.0)
         if self.pg is not None:
-            self.pg.stop()
+            try:
+                self.pg.stop()
+            except RunFailed as exc:  # the sweep below still kills what is left
+                self._emit("warning", message=f"PostgreSQL cluster did not stop cleanly: {exc}")
         for pid in marked_processes(self.id):
             self._kill_stray(pid)
         self._tail.stop()
