@@ -242,7 +242,9 @@ class Deployment:
         self.supervisor.hold(names)
         pids = self.supervisor.kill([ROUTER, *(n for n in names if n != ROUTER)], sig)
         if self.pg is not None:  # every node and etcd too
-            pids += self.pg.kill_all()
+            from harness.topology.postgres.outage import kill_cluster
+
+            pids += kill_cluster(self.pg)
         return pids
 
     def restore(self, *targets: str, timeout_s: float | None = None) -> float:
@@ -265,7 +267,9 @@ class Deployment:
                 entry.process.stop(timeout_s=5.0)
         self._emit("cold_start_begun")
         if self.pg is not None:  # the database first: the services' readiness needs it
-            self.pg.cold_start(timeout_s)
+            from harness.topology.postgres.outage import cold_start_cluster
+
+            cold_start_cluster(self.pg, timeout_s)
             self._save_state()
         duration_s = self.restore(*names, timeout_s=timeout_s)
         self._emit("cold_start_done", duration_s=round(duration_s, 3))

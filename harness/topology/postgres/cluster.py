@@ -27,6 +27,7 @@ from psycopg import sql
 
 from harness.errors import ConfigError, RunFailed
 from harness.topology.postgres.config import PgClusterConfig
+from harness.topology.postgres.etcd import start_etcd
 from harness.topology.postgres.haproxy import haproxy_config
 from harness.topology.postgres.host import RunAs, cluster_directory, find_binaries
 from harness.topology.postgres.member import Member
@@ -162,7 +163,7 @@ class PgCluster:
         self.started = True
         try:
             self._prepare()
-            self._start_etcd()
+            self.start_etcd_process()
             first, *others = self.members.values()
             self._start_member(first)
             self.wait_leader(self.config.ready_timeout_s)
@@ -170,11 +171,11 @@ class PgCluster:
             for member in others:
                 self._start_member(member)
             self.wait_streaming(self.config.ready_timeout_s)
-            self._start_haproxy()
+            self.start_haproxy()
         except BaseException:
             self.stop()
             raise
-        self._emit("postgres_started", leader=self.leader(), dsn_port=self.haproxy_port,
+        self.emit("postgres_started", leader=self.leader(), dsn_port=self.haproxy_port,
                    duration_s=round(time.monotonic() - started, 3))  # fmt: skip
         return self
 
@@ -191,7 +192,7 @@ class PgCluster:
         if self.etcd is not None:
             self.etcd.stop(5.0)
         self.started = False
-        self._emit("postgres_stopped")
+        self.emit("postgres_stopped")
 
     def __enter__(self) -> PgCluster:
         return self.start()
@@ -299,7 +300,7 @@ class PgCluster:
         self.lost.add(name)
         pids = member.kill(signal.SIGKILL)
         wait_for(lambda: member.postmaster_pid() is None, 10.0, f"{name}'s postmaster to die")
-        self._emit("postgres_member_lost", member=name, pids=pids)
+        self.emit("postgres_member_lost", member=name, pids=pids)
         return pids
 
     def restart_member(self, name: str, timeout_s: float = 60.0) -> float:
@@ -318,50 +319,10 @@ class PgCluster:
         wait_for(lambda: member.rest.role() is not None, timeout_s, f"{name} to run again",
                  interval_s=0.2)  # fmt: skip
         duration_s = time.monotonic() - started
-        self._emit("postgres_member_restarted", member=name, duration_s=round(duration_s, 3))
+        self.emit("postgres_member_restarted", member=name, duration_s=round(duration_s, 3))
         return duration_s
 
-    def kill_all(self) -> list[int]:
-        """A complete outage: HAProxy, every member (Patroni and PostgreSQL) and etcd
-        SIGKILLed at once; nothing restarts until `cold_start`."""
-        pids: list[int] = []
-        for process in (self.haproxy, self.etcd):
-            if process is not None and process.poll() is None:
-                process.signal(signal.SIGKILL)
-                pids.append(process.pid)
-        for name, member in self.members.items():
-            self.lost.add(name)
-            pids += member.kill(signal.SIGKILL)
-        for member in self.members.values():
-            wait_for(lambda m=member: m.postmaster_pid() is None, 10.0,  # type: ignore[misc]
-                     f"{member.name}'s postmaster to die")  # fmt: skip
-        self._emit("postgres_killed", pids=pids)
-        return pids
-
-    def cold_start(self, timeout_s: float | None = None) -> float:
-        """Start etcd, every member and HAProxy again from what is on disk; returns the
-        seconds until a leader took writes through HAProxy."""
-        started = time.monotonic()
-        limit_s = timeout_s if timeout_s is not None else self.config.ready_timeout_s
-        for process in (self.haproxy, self.etcd):
-            if process is not None:
-                process.stop(5.0)
-        for member in self.members.values():
-            member.stop(5.0)
-            for toxic in member.link.list_toxics():
-                if toxic["name"] == "member-lost":
-                    member.link.remove_toxic("member-lost")
-        self._start_etcd()
-        for member in self.members.values():
-            member.start()
-        self.lost.clear()
-        self._start_haproxy(limit_s)
-        self.wait_leader(limit_s)
-        duration_s = time.monotonic() - started
-        self._emit("postgres_cold_started", leader=self.leader(), duration_s=round(duration_s, 3))
-        return duration_s
-
-    # -- internals ----------------------------------------------------------------------------
+    # -- parts (also used by pitr and outage) ------------------------------------------
 
     def _prepare(self) -> None:
         run_as = self.run_as
@@ -380,31 +341,17 @@ class PgCluster:
             )  # fmt: skip
             run_as.write(member.config_path, render(config))
 
-    def _start_etcd(self) -> None:
-        peer = f"http://{LOOPBACK}:{self.etcd_peer_port}"
-        client = f"http://{LOOPBACK}:{self.etcd_port}"
-        argv = [self.binaries.etcd, "--name", "etcd0",
-                "--data-dir", str(self.directory / "etcd" / "data"),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"etcd0={peer}", "--initial-cluster-state", "new",
-                "--initial-cluster-token", self.scope]  # fmt: skip
-        self.etcd = spawn("etcd", argv, self.directory / "logs" / "etcd.log", self.env)
-        etcd = self.etcd
-
-        def healthy() -> bool:
-            if etcd.poll() is not None:
-                raise RunFailed(f"etcd exited at start: {etcd.log_tail(2)}")
-            with socket.socket() as probe:
-                return probe.connect_ex((LOOPBACK, self.etcd_port)) == 0
-
-        wait_for(healthy, 30.0, "etcd to listen", interval_s=0.05)
+    def start_etcd_process(self) -> None:
+        """Start etcd on the cluster's ports (its data kept across a cold start)."""
+        self.etcd = start_etcd(self.binaries.etcd, self.directory, self.etcd_port,
+                               self.etcd_peer_port, self.scope, self.env)  # fmt: skip
 
     def _start_member(self, member: Member) -> None:
         member.link.start(env=self.env)
         member.start()
 
-    def _start_haproxy(self, timeout_s: float = 30.0) -> None:
+    def start_haproxy(self, timeout_s: float = 30.0) -> None:
+        """Start HAProxy and wait until successive connections all reach the leader."""
         members = [m.ports for m in self.members.values()]
         path = self.directory / "haproxy.cfg"
         path.write_text(haproxy_config(members, self.haproxy_port, self.directory / "haproxy.pid"))
@@ -444,6 +391,7 @@ class PgCluster:
                     )
                 )
 
-    def _emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Send an event to the caller's sink (stamped with `t`)."""
         if self.on_event is not None:
             self.on_event(kind, t=time.time(), **fields)

@@ -67,7 +67,7 @@ def take_base_backup(cluster: Any, timeout_s: float = 120.0) -> Path:
                           check=False)  # fmt: skip
     if done.returncode != 0:
         raise RunFailed(f"pg_basebackup failed: {done.stderr.strip()[-300:]}")
-    cluster._emit("postgres_base_backup", path=str(target), leader=leader)
+    cluster.emit("postgres_base_backup", path=str(target), leader=leader)
     return target
 
 
@@ -142,7 +142,7 @@ def restore_to(cluster: Any, target_t: float, timeout_s: float = 180.0) -> dict[
     target = dt.datetime.fromtimestamp(target_t, dt.UTC).isoformat()
     result = {"target_time": target, "duration_s": round(time.monotonic() - started, 3),
               "leader": cluster.leader(), "scope": cluster.scope}  # fmt: skip
-    cluster._emit("postgres_pitr_restored", **result)
+    cluster.emit("postgres_pitr_restored", **result)
     return result
 
 
