@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--host", metavar="URL", help="test this base URL instead of starting the reference service"
     )
-    add("--locustfile", type=Path, metavar="FILE", help="run your own Locust users instead")
+    add(
+        "--locustfile",
+        type=Path,
+        metavar="FILE",
+        help="run your own Locust users instead (its LoadTestShape drives when no profile/users)",
+    )
     add("--out", type=Path, metavar="DIR", help="run directory (default: reports/<run-id>/)")
     add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'p(95)<250ms'")
     add("--seed-items", type=int, default=None, metavar="N", help="items in the embedded service")
@@ -119,7 +124,18 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         argv=tuple(argv if argv is not None else sys.argv),
         cluster_secret=secret,
         metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
+        locustfile_shape_limit_s=_shape_limit_s(args, duration_s),
     )
+
+
+def _shape_limit_s(args: argparse.Namespace, duration_s: float | None) -> float | None:
+    """How long a LoadTestShape in the locustfile may drive the run; None when a profile or
+    `--users` was given (a shape in the file is then a conflict, found when it is loaded)."""
+    from harness.load.user_shape import DEFAULT_SHAPE_LIMIT_S
+
+    if args.locustfile is None or args.profile or args.users is not None:
+        return None
+    return duration_s if duration_s is not None else DEFAULT_SHAPE_LIMIT_S
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -56,6 +56,10 @@ class RunConfig:
     """The workers' shared secret; None: one generated for this run's local workers."""
     metrics_bind: tuple[str, int] | None = None
     """Where the master serves Prometheus metrics during the run (None: nowhere)."""
+    locustfile_shape_limit_s: float | None = None
+    """Set when neither a profile nor `--users` was given: a `LoadTestShape` in the
+    locustfile then drives the run, stopped after this many seconds at the latest. None:
+    the profile drives, and a shape in the locustfile is a conflict."""
 
     @property
     def duration_s(self) -> float:

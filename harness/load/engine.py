@@ -12,27 +12,29 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gevent
 import gevent.event
 from gevent import Greenlet
+from locust import LoadTestShape
 from locust.user import User
 
-from harness.errors import HarnessError, RunFailed
+from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.load.cluster import SECRET_FLAG, check_cluster, generate_secret
 from harness.load.config import RunConfig
 from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
 from harness.load.live import LiveRun, TimelineHook
-from harness.load.locustfile import check_locustfile, load_user_classes
+from harness.load.locustfile import check_locustfile, load_locustfile
 from harness.load.master import MasterSession
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
+from harness.load.user_shape import LocustfileShape, shape_profile
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 from harness.rundir import RunDir, write_json_atomic
@@ -79,9 +81,12 @@ def run_load(
         check_locustfile(config.locustfile)
     if config.host is not None:
         check_reachable(config.host)
-    classes: list[type[User]] = (
-        load_user_classes(config.locustfile) if config.locustfile else list(USER_CLASSES)
-    )
+    classes: list[type[User]] = list(USER_CLASSES)
+    shape_class: type[LoadTestShape] | None = None
+    if config.locustfile is not None:
+        locustfile = load_locustfile(config.locustfile)
+        classes, shape_class = locustfile.user_classes, locustfile.shape_class
+        config = _with_locustfile_shape(config, shape_class)
     if config.out_dir_prepared and config.out_dir is not None:
         run_dir = RunDir(config.out_dir)
     else:
@@ -102,8 +107,24 @@ def run_load(
     )
     journal = RunJournal(run_dir, manifest, events)
     journal.event("run_started")
-    run = _Run(config, journal, classes, echo, timeline)
+    run = _Run(config, journal, classes, echo, timeline, shape_class)
     return run.execute()
+
+
+def _with_locustfile_shape(config: RunConfig, shape_class: type[LoadTestShape] | None) -> RunConfig:
+    """The config driven by the locustfile's shape when it has one and may drive; a
+    ConfigError when a profile or `--users` was given too (the two would disagree)."""
+    if shape_class is None:
+        return config
+    if config.locustfile_shape_limit_s is None:
+        where = "scenario profile" if config.kind == "scenario" else "--profile/--users"
+        raise ConfigError(
+            f"the locustfile defines the LoadTestShape {shape_class.__name__}, which drives "
+            f"the load itself; expected either it or {where}, not both",
+            where,
+        )
+    profile = shape_profile(shape_class, config.locustfile_shape_limit_s)
+    return replace(config, profile=profile, profile_name=profile.name)
 
 
 class _Run:
@@ -116,8 +137,10 @@ class _Run:
         classes: list[type[User]],
         echo: Echo,
         timeline: TimelineHook | None = None,
+        shape_class: type[LoadTestShape] | None = None,
     ) -> None:
         self.config = config
+        self.shape_class = shape_class
         self.timeline = timeline
         self.live: LiveRun | None = None
         self.timeline_greenlet: Greenlet | None = None
@@ -256,6 +279,10 @@ class _Run:
     def _shape(self, session: MasterSession) -> Shape:
         profile = self.config.profile
         on_stage = self._on_stage
+        if self.shape_class is not None:
+            user_shape = self.shape_class()
+            user_shape.runner = session.runner
+            return LocustfileShape(user_shape, profile.duration_s, on_stage=on_stage)
         if profile.extreme is None:
             return StagedShape(profile.stages, on_stage=on_stage)
         shape = ExtremeShape(

@@ -3,20 +3,30 @@
 `check_locustfile` only compiles the file (no Locust import), so a syntax error is reported
 before any process starts. `load_user_classes` imports it (and with it Locust): only the
 master and the workers call it. Every concrete `User` subclass in the file's namespace runs,
-as with Locust itself; a `LoadTestShape` in it is ignored (the profile drives the load).
+as with Locust itself. `load_locustfile` also finds its `LoadTestShape` subclass, which
+drives `harness run` when neither a profile nor `--users` is given (see `user_shape`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from locust import User
+    from locust import LoadTestShape, User
+
+
+@dataclass(frozen=True)
+class Locustfile:
+    """What an imported locustfile defines: its User classes and its LoadTestShape, if any."""
+
+    user_classes: list[type[User]]
+    shape_class: type[LoadTestShape] | None
 
 
 def check_locustfile(path: Path) -> Path:
@@ -36,7 +46,16 @@ def check_locustfile(path: Path) -> Path:
 
 def load_user_classes(path: Path) -> list[type[User]]:
     """Import the locustfile and return its concrete User classes; ConfigError if none."""
-    from locust import User
+    return load_locustfile(path).user_classes
+
+
+def load_locustfile(path: Path) -> Locustfile:
+    """Import the locustfile: its concrete User classes (at least one) and its shape.
+
+    As Locust does, the shape is the one concrete `LoadTestShape` subclass in the file's
+    namespace (defined or imported there); more than one is a ConfigError.
+    """
+    from locust import LoadTestShape, User
 
     where = f"--locustfile {path}"
     check_locustfile(path)
@@ -49,11 +68,12 @@ def load_user_classes(path: Path) -> list[type[User]]:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         raise ConfigError(f"importing it failed: {type(exc).__name__}: {exc}", where) from None
-    classes = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, User) and not value.abstract
-    ]
+    values = [value for value in vars(module).values() if isinstance(value, type)]
+    classes = [value for value in values if issubclass(value, User) and not value.abstract]
     if not classes:
         raise ConfigError("expected at least one User class (e.g. a FastHttpUser subclass)", where)
-    return classes
+    shapes = [v for v in values if issubclass(v, LoadTestShape) and not v.abstract]
+    if len(shapes) > 1:
+        names = ", ".join(sorted(shape.__name__ for shape in shapes))
+        raise ConfigError(f"expected at most one LoadTestShape class, found {names}", where)
+    return Locustfile(classes, shapes[0] if shapes else None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.load.profiles import (
     ExtremeSteps,
@@ -76,8 +76,8 @@ class Shape(Protocol):
 
     planned_duration_s: float
 
-    def tick(self) -> tuple[int, float] | None:
-        """Target (users, spawn rate) now, or None to stop."""
+    def tick(self) -> tuple[Any, ...] | None:
+        """Target (users, spawn rate[, user classes]) now, or None to stop."""
 
 
 class StagedShape:
@@ -255,7 +255,7 @@ def locust_shape(shape: Shape) -> LoadTestShape:
 
         done = False
 
-        def tick(self) -> tuple[int, float] | None:
+        def tick(self) -> tuple[Any, ...] | None:
             target = shape.tick()
             if target is None:
                 self.done = True
