@@ -15,7 +15,7 @@ each, no HdrHistogram object per line), which keeps a one-hour, 20-name run unde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -117,15 +117,13 @@ class CountsDecoder:
     def __init__(self) -> None:
         self.counts_len: int = COUNTS_LEN
         self.values_us: np.ndarray = histograms.bucket_values_us(histograms.new_histogram())
-        self._decoder = BlobDecoder()
+        decoder = BlobDecoder()
+        # bound once: the report calls this for every blob of an hour-long run
+        self.add_into: Callable[[str, np.ndarray], tuple[int, int] | None] = decoder.add_range
 
     def zeros(self) -> np.ndarray:
         """A fresh, empty counts array."""
         return np.zeros(self.counts_len, dtype=np.int64)
-
-    def add_into(self, blob: str, target: np.ndarray) -> tuple[int, int] | None:
-        """Add the histogram `blob` to `target`; see the class docstring."""
-        return self._decoder.add_range(target, blob)
 
 
 def percentiles_from_counts(
