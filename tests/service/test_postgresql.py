@@ -171,3 +171,23 @@ def test_a_worker_starts_while_postgresql_is_down_and_answers_503(
     ready = client.simulate_get("/readyz")
     assert ready.status_code == 503
     assert client.simulate_get("/healthz").status_code == 200
+
+
+def test_a_write_to_a_read_only_server_is_unavailable(
+    postgres_dsn: str,
+) -> None:
+    from harness.service.storage import Actor, StorageUnavailable
+
+    create_postgresql(postgres_dsn, 5)
+    # What a demoted primary answers after a failover: every transaction is read-only.
+    storage = Storage(
+        PostgresDatabase(f"{postgres_dsn}?options=-c%20default_transaction_read_only%3Don")
+    )
+    try:
+        assert storage.get(1) is not None  # reads still work
+        fields = {"name": "n", "category": "c", "price": 1.0, "quantity": 1, "status": "active"}
+        with pytest.raises(StorageUnavailable) as raised:
+            storage.create(fields, "k", Actor(sub="u"))
+        assert raised.value.code == "PG_25006"
+    finally:
+        storage.db.close()
