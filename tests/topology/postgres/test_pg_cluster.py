@@ -26,7 +26,7 @@ def test_cluster_streams_with_checksums_and_fails_over_when_the_leader_is_lost(
     pg_cluster: Any,
 ) -> None:
     cluster = pg_cluster
-    cluster.wait_streaming(60.0)  # the session's cluster: other tests may have restarted members
+    cluster.wait_streaming(120.0)  # the session's cluster: other tests may have restarted members
     leader = cluster.leader()
     assert leader is not None and cluster.replicas() == [n for n in cluster.members if n != leader]
     assert _query(cluster.dsn, "show data_checksums") == ("on",)
@@ -43,7 +43,7 @@ def test_cluster_streams_with_checksums_and_fails_over_when_the_leader_is_lost(
     assert _query(cluster.dsn, "select count(*) from t where id = 1") == (1,)
 
     cluster.restart_member(leader)
-    cluster.wait_streaming(60.0)  # the old leader rejoined as a replica
+    cluster.wait_streaming(120.0)  # the old leader rejoined as a replica
     assert cluster.replicas() == [leader]
 
 
