@@ -58,8 +58,8 @@ end
 """
 
 
-DATABASE_CPU_US: dict[str, float] = {}
-"""Median PostgreSQL server CPU per request, by scenario (filled by `measure`)."""
+Runs = dict[tuple[str, str], list[tuple[WrkResult, float]]]
+"""By (scenario, backend): each round's wrk result and the database server's CPU us/req."""
 
 SCENARIOS = (
     Scenario("GET /healthz (no storage)", "/healthz"),
@@ -105,12 +105,9 @@ def _start(name: str, work: Path, database: str, threads: int, pg_pid: int | Non
     return _Backend(name, service, token, pg_pid)
 
 
-def measure(
-    args: argparse.Namespace, work: Path, bin_dir: Path
-) -> dict[tuple[str, str], list[WrkResult]]:
+def measure(args: argparse.Namespace, work: Path, bin_dir: Path) -> Runs:
     """Start PostgreSQL and both services on core 0, then run the rounds from core 1."""
     prefix = uuid.uuid4().hex[:8]
-    database_cpu_us: dict[str, list[float]] = {}
     luas = {"read": work / "read.lua", "write": work / "write.lua"}
     luas["read"].write_text(_lua_varying_read())
     luas["write"].write_text(_lua_write(prefix))
@@ -123,7 +120,7 @@ def measure(
         dsn = server.create_database("bench")
         backends.append(_start("postgresql", work, dsn, args.threads, pg_pid))
         os.sched_setaffinity(0, {1})
-        results: dict[tuple[str, str], list[WrkResult]] = {}
+        results: Runs = {}
         plan = [1] + [args.duration] * args.repeats  # a 1 s warm-up round first
         for round_number, duration_s in enumerate(plan):
             for scenario in SCENARIOS:
@@ -131,13 +128,9 @@ def measure(
                     lua = luas.get(scenario.lua or "")
                     result = backend.run(scenario, duration_s, args.connections, lua)
                     if round_number > 0:
-                        results.setdefault((scenario.name, backend.name), []).append(result)
-                        database_cpu_us.setdefault(scenario.name, []).append(
-                            backend.last_database_cpu_us
+                        results.setdefault((scenario.name, backend.name), []).append(
+                            (result, backend.last_database_cpu_us)
                         )
-        for scenario in SCENARIOS:  # SQLite's runs add 0; keep PostgreSQL's
-            values = [v for v in database_cpu_us.get(scenario.name, []) if v > 0] or [0.0]
-            DATABASE_CPU_US[scenario.name] = statistics.median(values)
         return results
     finally:
         for backend in backends:
@@ -145,7 +138,7 @@ def measure(
         server.stop()
 
 
-def print_table(results: dict[tuple[str, str], list[WrkResult]], args: argparse.Namespace) -> None:
+def print_table(runs: Runs, args: argparse.Namespace) -> None:
     """Medians over rounds per backend, and the median same-round PostgreSQL/SQLite ratio."""
     print(
         f"storage_bench: 1 worker ({args.threads} threads) per backend and PostgreSQL 15 on "
@@ -160,7 +153,8 @@ def print_table(results: dict[tuple[str, str], list[WrkResult]], args: argparse.
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")  # 9 columns
     for scenario in SCENARIOS:
-        lite, pg = results[(scenario.name, "sqlite")], results[(scenario.name, "postgresql")]
+        lite = [result for result, _ in runs[(scenario.name, "sqlite")]]
+        pg = [result for result, _ in runs[(scenario.name, "postgresql")]]
         ratio = statistics.median(
             p.rate_per_s / s.rate_per_s for p, s in zip(pg, lite, strict=True)
         )
@@ -171,7 +165,8 @@ def print_table(results: dict[tuple[str, str], list[WrkResult]], args: argparse.
         cells += [
             f"{statistics.median(r.cpu_us_per_request for r in rs):,.0f}" for rs in (lite, pg)
         ]
-        cells[-1] += f" ({DATABASE_CPU_US.get(scenario.name, 0.0):,.0f})"
+        server_us = statistics.median(us for _, us in runs[(scenario.name, "postgresql")])
+        cells[-1] += f" ({server_us:,.0f})"
         cells.append(str(sum(r.errors for r in lite + pg)))
         print("| " + " | ".join(cells) + " |")
 
