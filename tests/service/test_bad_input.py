@@ -157,6 +157,11 @@ def test_an_unknown_query_parameter_is_a_400_naming_it(call: Call, path: str) ->
     assert body["field"] == path.rsplit("&", 1)[-1].split("?")[-1].split("=")[0]
 
 
+def test_routes_that_never_read_a_query_leave_it_alone(call: Call) -> None:
+    for path in ("/healthz?token=x", "/readyz?probe=1", "/api/me?x=1", "/metrics?x=%00"):
+        assert call("GET", path).status_code == 200, path
+
+
 def test_a_repeated_query_parameter_is_a_400(call: Call) -> None:
     _refused(call("GET", "/api/items?limit=5&limit=6"), "bad_parameter", "limit")
 
