@@ -140,6 +140,9 @@ class SummaryObserver:
             return f"no requests named {threshold.scope!r} in this run"
         if threshold.name in ("rps", "requests", "failures", "error_rate"):
             return float(scope[threshold.name])
+        if threshold.name == "dropped":
+            share = scope.get("dropped")
+            return "dropped not in the stored summary" if share is None else float(share)
         corrected = threshold.name.startswith("c")
         key = "latency_corrected_ms" if corrected else "latency_ms"
         stat = threshold.name[1:] if corrected else threshold.name

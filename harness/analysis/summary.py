@@ -41,6 +41,7 @@ from harness.rundir.hdr import (
     percentiles_from_counts,
     stats_us,
 )
+from harness.rundir.intervals import ARRIVALS_NAME
 
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -49,7 +50,7 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p99.9", 99.9),
 )
 LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
-_COUNT_FIELDS = ("requests", "failures", "bytes", "clipped")
+_COUNT_FIELDS = ("requests", "failures", "bytes", "clipped", "iterations", "dropped_iterations")
 
 
 @dataclass
@@ -67,6 +68,8 @@ class ScopeData:
     bytes: int = 0
     clipped: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    iterations: int = 0
+    dropped_iterations: int = 0
 
     def latency_ms(self, corrected: bool = False) -> dict[str, float | None] | None:
         """p50..p99.9, max, mean, min in milliseconds; values None when nothing succeeded;
@@ -103,7 +106,23 @@ class ScopeData:
             "latency_corrected_ms": self.latency_ms(corrected=True),
             "errors": dict(sorted(self.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
             "clipped": self.clipped,
+        } | self._arrivals()
+
+    def _arrivals(self) -> dict[str, Any]:
+        """Arrival-rate starts, only when the run had an arrival-rate stage."""
+        if self.dropped_share is None:
+            return {}
+        return {
+            "iterations": self.iterations,
+            "dropped_iterations": self.dropped_iterations,
+            "dropped": self.dropped_share,
         }
+
+    @property
+    def dropped_share(self) -> float | None:
+        """Arrival-rate starts dropped / starts due; None without an arrival-rate stage."""
+        due = self.iterations + self.dropped_iterations
+        return self.dropped_iterations / due if due else None
 
 
 @dataclass
@@ -141,6 +160,9 @@ class Measurements:
 
 def observe_scope(scope: ScopeData, duration_s: float, t: Threshold) -> float | str:
     """A request metric of one scope: latency in ms, rps, error_rate fraction, counts."""
+    if t.name == "dropped":
+        share = scope.dropped_share
+        return "dropped not measured (no arrival-rate stage)" if share is None else share
     if t.name in ("rps", "requests", "failures", "error_rate"):
         metrics = (
             scope.metrics(duration_s) if t.name != "requests" else {"requests": scope.requests}
@@ -187,7 +209,7 @@ def measure(run_dir: Path) -> Measurements:
         manifest=manifest,
         duration_s=_duration_s(frame.attrs, manifest),
         totals=totals,
-        endpoints=dict(sorted(endpoints.items())),
+        endpoints=dict(sorted((n, s) for n, s in endpoints.items() if n != ARRIVALS_NAME)),
         workers_count=joined or int(manifest.get("workers_expected") or 0),
         workers_lost=lost,
         recovery=_recovery(paths.path, manifest),

@@ -66,6 +66,7 @@ METRICS: dict[str, tuple[Family, bool, bool]] = {
     "error_rate": (_FRACTION, False, True),
     "failures": (_COUNT, False, True),
     "requests": (_COUNT, False, True),
+    "dropped": (_FRACTION, False, False),
     "rto": (_TIME_S, False, False),
     "ttd": (_TIME_S, False, False),
     "outage": (_TIME_S, False, False),

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.load.open_model import check_arrival
 
 SECRET_ENV = "HARNESS_CLUSTER_SECRET"
 SECRET_FLAG = "--cluster-secret-file"
@@ -348,6 +349,8 @@ def check_entry(entry: Any, index: int) -> None:
         raise Rejected(f"{where}.name: expected 1..{MAX_NAME_CHARS} characters")
     for key in ("requests", "failures", "bytes", "clipped"):
         _count(entry.get(key), f"{where}.{key}")
+    for key in ("iterations", "dropped_iterations"):  # arrival-rate lines only
+        _count(entry.get(key, 0), f"{where}.{key}")
     for key in ("fine_ok", "fine_fail"):
         _counts(entry.get(key), f"{where}.{key}")
     errors = entry.get("errors")
@@ -396,3 +399,5 @@ def check_pacing(body: Mapping[str, Any]) -> None:
     rate = body.get("per_user_rate_per_s")
     if rate is not None and (not isinstance(rate, int | float) or rate < 0):
         raise Rejected("per_user_rate_per_s: expected a rate or null")
+    if (problem := check_arrival(body.get("arrival"))) is not None:
+        raise Rejected(problem)

@@ -248,10 +248,15 @@ class MasterSession:
 
     def on_stage(self, change: StageChange) -> None:
         """A shape moved into a stage: tell the workers its pacing, and the timeline."""
-        pacing = {"per_user_rate_per_s": change.per_user_rate_per_s}
+        workers = self._connected()
+        arrival = change.arrival.split(len(workers)) if change.arrival is not None else None
+        pacing = {
+            "per_user_rate_per_s": change.per_user_rate_per_s,
+            "arrival": arrival.to_json() if arrival is not None else None,
+        }
         if self.worker_config is not None:
             self.worker_config.update(pacing)
-        for worker in self._connected():
+        for worker in workers:
             self._send(messages.PACING, pacing, worker)
         self.journal.event(
             "stage",

@@ -6,8 +6,9 @@ A stage moves the user count from the previous stage's count (0 before the first
 own `users` over its `duration`, and aims at `rate_per_s` requests per second once there.
 Users are paced (Locust's `constant_throughput` semantics) at `rate_per_s / users` each,
 so `users × per-user rate = target rate`. A stage without `rate_per_s` is unpaced (closed
-model, no wait). The Extreme profile has no fixed stages: it steps the arrival rate up until
-the objectives break (see `ExtremeSteps`).
+model, no wait). A stage with `executor = "arrival-rate"` is an open model instead (see
+`harness.load.open_model`): its `users` are its `max_in_flight`. The Extreme profile has
+no fixed stages: it steps the arrival rate up until the objectives break (`ExtremeSteps`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from typing import Any
 
 from harness.durations import parse_duration_s
 from harness.errors import ConfigError
+from harness.load.open_model import (
+    ARRIVALS,
+    DEFAULT_ARRIVALS,
+    EXECUTORS,
+    ArrivalRate,
+    WorkerArrivals,
+)
 
 BUILTIN_PROFILES = ("light", "moderate", "heavy", "extreme")
 _MIN_SPAWN_RATE = 1.0
@@ -29,13 +37,18 @@ MIN_JUDGED_S = 3.0  # an extreme step is judged on at least this many seconds of
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: reach `users` over `duration_s`, paced to `rate_per_s` (None: unpaced)."""
+    """One stage: reach `users` over `duration_s`, paced to `rate_per_s` (None: unpaced).
+
+    With `arrival` set it is an arrival-rate stage: `rate_per_s` starts per second on a
+    schedule, `users` (= `arrival.max_in_flight`) the ceiling of starts in flight.
+    """
 
     name: str
     duration_s: float
     users: int
     rate_per_s: float | None = None
     spawn_rate: float | None = None
+    arrival: ArrivalRate | None = None
 
 
 @dataclass(frozen=True)
@@ -145,17 +158,31 @@ def stage_spawn_rate(stages: tuple[Stage, ...], index: int) -> float:
     if stage.spawn_rate is not None:
         return stage.spawn_rate
     before = stages[index - 1].users if index > 0 else 0
+    if stage.arrival is not None:  # the pool is there within a second: starts need it
+        return max(float(abs(stage.users - before)), _MIN_SPAWN_RATE)
     return max(abs(stage.users - before) / stage.duration_s, _MIN_SPAWN_RATE)
 
 
 def stage_pacing(stages: tuple[Stage, ...], index: int) -> float | None:
     """Per-user rate of stage `index`; a stage with no users keeps the one before it."""
     for stage in reversed(stages[: index + 1]):
-        if stage.rate_per_s is None:
+        if stage.rate_per_s is None or stage.arrival is not None:
             return None
         if stage.users > 0:
             return stage.rate_per_s / stage.users
     return None
+
+
+def stage_arrivals(stages: tuple[Stage, ...], index: int) -> WorkerArrivals | None:
+    """The run-wide schedule of arrival-rate stage `index`: from the previous stage's rate
+    (when that one was arrival-rate too, else its own) to its own over its duration."""
+    stage = stages[index]
+    if stage.arrival is None or stage.rate_per_s is None:
+        return None
+    before = stages[index - 1] if index > 0 else None
+    start = before.rate_per_s if before is not None and before.arrival is not None else None
+    start = stage.rate_per_s if start is None else start
+    return WorkerArrivals(start, stage.rate_per_s, stage.duration_s, stage.arrival.arrivals)
 
 
 def stage_at(stages: tuple[Stage, ...], elapsed_s: float) -> StagePoint | None:
@@ -296,7 +323,11 @@ class _Reader:
 
 def _stage(reader: _Reader, item: Any, index: int) -> Stage:
     prefix = f"stages[{index}]."
-    reader.only_keys(item, prefix, {"name", "duration", "users", "rate_per_s", "spawn_rate"})
+    reader.only_keys(
+        item, prefix, {"name", "duration", "users", "rate_per_s", "spawn_rate"} | _OPEN
+    )
+    if item.get("executor", "users") != "users":
+        return _arrival_stage(reader, item, index)
     users = item.get("users")
     if isinstance(users, bool) or not isinstance(users, int) or users < 0:
         raise reader.fail(prefix + "users", "an integer >= 0", users)
@@ -312,6 +343,39 @@ def _stage(reader: _Reader, item: Any, index: int) -> Stage:
         users=users,
         rate_per_s=rate,
         spawn_rate=spawn,
+    )
+
+
+_OPEN = {"executor", "max_in_flight", "arrivals"}
+
+
+def _arrival_stage(reader: _Reader, item: Mapping[str, Any], index: int) -> Stage:
+    """An `executor = "arrival-rate"` stage: rate_per_s and max_in_flight, no users."""
+    prefix = f"stages[{index}]."
+    if item["executor"] not in EXECUTORS:
+        raise reader.fail(prefix + "executor", f"one of {', '.join(EXECUTORS)}", item["executor"])
+    if "users" in item:
+        raise reader.fail(
+            prefix + "users", "no users in an arrival-rate stage (max_in_flight)", item["users"]
+        )
+    if "rate_per_s" not in item:
+        raise reader.fail(prefix + "rate_per_s", "starts per second", None)
+    ceiling = item.get("max_in_flight")
+    if isinstance(ceiling, bool) or not isinstance(ceiling, int) or ceiling < 1:
+        raise reader.fail(prefix + "max_in_flight", "an integer >= 1", ceiling)
+    arrivals = reader.text(item, "arrivals", DEFAULT_ARRIVALS, prefix)
+    if arrivals not in ARRIVALS:
+        raise reader.fail(prefix + "arrivals", f"one of {', '.join(ARRIVALS)}", arrivals)
+    spawn = reader.optional_number(item, "spawn_rate", prefix)
+    if spawn is not None and spawn <= 0:
+        raise reader.fail(prefix + "spawn_rate", "a positive number", spawn)
+    return Stage(
+        name=reader.text(item, "name", f"stage-{index + 1}", prefix),
+        duration_s=reader.duration(item, "duration", prefix),
+        users=ceiling,
+        rate_per_s=reader.number(item, "rate_per_s", prefix),
+        spawn_rate=spawn,
+        arrival=ArrivalRate(ceiling, arrivals),
     )
 
 

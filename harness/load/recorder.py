@@ -9,7 +9,9 @@ time, into the whole wall-clock second it completed in, under `"<METHOD> <name>"
   histogram corrected for coordinated omission with HdrHistogram's expected-interval
   correction (`record_us(..., expected_interval_us=pacing)`);
 - failures into a histogram of their own, counted by kind (HTTP status or exception class);
-- bytes, values clipped into the histogram's range, and per-100 ms success/failure counts.
+- bytes, values clipped into the histogram's range, and per-100 ms success/failure counts;
+- an arrival-rate executor's starts, started or dropped for want of a free user, under
+  the name `(arrivals)` (a start that never happened has no request name).
 
 `take()` hands over finished seconds as plain dicts (histograms encoded), ready for a
 Locust message to the master; `take(final=True)` also hands over the current partial second.
@@ -24,7 +26,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from harness.rundir.histograms import encode, new_histogram, record_us
-from harness.rundir.intervals import FINE_SLOTS
+from harness.rundir.intervals import ARRIVALS_NAME, FINE_SLOTS
 
 PACING_KEY = "harness_pacing_us"
 
@@ -43,6 +45,7 @@ class _Bucket:
     __slots__ = (
         "bytes",
         "clipped",
+        "dropped",
         "errors",
         "failures",
         "fine_fail",
@@ -50,6 +53,7 @@ class _Bucket:
         "hdr",
         "hdr_corrected",
         "hdr_fail",
+        "iterations",
         "requests",
     )
 
@@ -58,6 +62,8 @@ class _Bucket:
         self.failures = 0
         self.bytes = 0
         self.clipped = 0
+        self.dropped = 0
+        self.iterations = 0
         self.hdr: HdrHistogram | None = None
         self.hdr_corrected: HdrHistogram | None = None
         self.hdr_fail: HdrHistogram | None = None
@@ -79,6 +85,8 @@ class _Bucket:
             "fine_fail": self.fine_fail,
             "errors": self.errors,
             "clipped": self.clipped,
+            "iterations": self.iterations,
+            "dropped_iterations": self.dropped,
         }
 
 
@@ -154,6 +162,17 @@ class IntervalRecorder:
                 bucket.hdr_fail = new_histogram()
             if not record_us(bucket.hdr_fail, latency_us):
                 bucket.clipped += 1
+
+    def arrival(self, t_due: float, started: bool) -> None:
+        """Count one arrival-rate start due at `t_due`: started, or dropped (all users busy)."""
+        names = self._seconds.setdefault(int(t_due // 1), {})
+        bucket = names.get(ARRIVALS_NAME)
+        if bucket is None:
+            bucket = names[ARRIVALS_NAME] = _Bucket()
+        if started:
+            bucket.iterations += 1
+        else:
+            bucket.dropped += 1
 
     def add_ledger(self, entry: dict[str, Any]) -> None:
         """Keep one acknowledged write for the next `take_ledger()`."""

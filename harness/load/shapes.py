@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harness.load.open_model import WorkerArrivals
 from harness.load.profiles import (
     ExtremeSteps,
     Objectives,
     Stage,
+    stage_arrivals,
     stage_at,
     stage_pacing,
     stage_spawn_rate,
@@ -40,6 +42,8 @@ class StageChange:
     spawn_rate: float
     rate_per_s: float | None
     per_user_rate_per_s: float | None
+    arrival: WorkerArrivals | None = None
+    """The run-wide start schedule of an arrival-rate stage (None: closed model)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class StagedShape:
                 spawn_rate=stage_spawn_rate(self.stages, index),
                 rate_per_s=stage.rate_per_s,
                 per_user_rate_per_s=stage_pacing(self.stages, index),
+                arrival=stage_arrivals(self.stages, index),
             )
         )
 

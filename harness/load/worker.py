@@ -28,9 +28,11 @@ from locust.user import User
 
 from harness import ledger
 from harness.errors import RunFailed
-from harness.load import cluster, messages
+from harness.load import arrivals, cluster, messages
+from harness.load.arrivals import Dispatcher
 from harness.load.master import guard_receive
 from harness.load.messages import ROLES
+from harness.load.open_model import WorkerArrivals
 from harness.load.recorder import IntervalRecorder
 from harness.load.users import SETTINGS, USER_CLASSES
 
@@ -54,6 +56,25 @@ def apply_config(data: dict[str, Any]) -> None:
     if data.get("item_ids"):
         SETTINGS.item_ids = [int(i) for i in data["item_ids"]]
     SETTINGS.per_user_rate_per_s = data.get("per_user_rate_per_s")
+    apply_arrival(data, restart=False)
+
+
+def apply_arrival(data: dict[str, Any], restart: bool = True) -> None:
+    """Follow the `arrival` schedule of a pacing or config body (None: the closed model).
+
+    A config body repeats the current stage's schedule (a token refresh): it restarts only
+    a schedule that changed; a pacing body is a new stage and always restarts it.
+    """
+    if DISPATCHER is None:
+        return
+    raw = data.get("arrival")
+    plan = WorkerArrivals.from_json(raw) if raw else None
+    if restart or plan != DISPATCHER.plan:
+        DISPATCHER.configure(plan)
+
+
+DISPATCHER: Dispatcher | None = None
+"""This worker process's arrival-rate dispatcher (set by `run_worker`)."""
 
 
 class PinnedEnvironment(Environment):
@@ -144,6 +165,7 @@ class MasterLink:
         body = self._open(msg, cluster.check_pacing)
         if body is not None:
             SETTINGS.per_user_rate_per_s = body.get("per_user_rate_per_s")
+            apply_arrival(body)
 
     def gate_users(self) -> None:
         """Start users (Locust's spawn) only after an authenticated configuration."""
@@ -229,6 +251,11 @@ def run_worker(
     recorder = IntervalRecorder()
     SETTINGS.tokens = env_tokens()
     env = PinnedEnvironment(user_classes=classes, events=locust.events)  # a locustfile's hooks
+    global DISPATCHER
+    DISPATCHER = Dispatcher(recorder.arrival, pool_ready=lambda: _pool_ready(env))
+    arrivals.install(DISPATCHER)
+    dispatcher = DISPATCHER
+    env.events.test_stopping.add_listener(lambda **_kw: dispatcher.halt())  # type: ignore[no-untyped-call]
     env.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]
     link = MasterLink(env, secret)
     try:
@@ -253,6 +280,12 @@ def run_worker(
     env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
     gevent.sleep(0.2)  # let the quit message leave before the process ends
     return 0
+
+
+def _pool_ready(env: Environment) -> bool:
+    """This worker's users are all spawned (and there are some)."""
+    runner = env.runner
+    return runner is not None and runner.user_count >= max(runner.target_user_count, 1)
 
 
 def _watch_parent(parent_pid: int, runner: WorkerRunner) -> None:

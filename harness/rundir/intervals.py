@@ -30,6 +30,11 @@ FINE_SLOTS = 10
 FINE_SLOT_S = INTERVAL_S / FINE_SLOTS
 """Length of one fine slot: 100 ms."""
 
+ARRIVALS_NAME = "(arrivals)"
+"""The line of an arrival-rate executor's starts: `iterations` started on schedule and
+`dropped_iterations` dropped for want of a free user, by the second they were due (a start
+that never happened has no request name)."""
+
 
 @dataclass(frozen=True)
 class IntervalRecord:
@@ -49,6 +54,8 @@ class IntervalRecord:
     errors: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
     workers: int = 0
+    iterations: int = 0
+    dropped_iterations: int = 0
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = "intervals.jsonl") -> IntervalRecord:
@@ -68,11 +75,13 @@ class IntervalRecord:
             errors=int_map(data, "errors", where),
             clipped=req_int(data, "clipped", where),
             workers=req_int(data, "workers", where),
+            iterations=req_int(data, "iterations", where, 0),
+            dropped_iterations=req_int(data, "dropped_iterations", where, 0),
         )
 
     def to_dict(self) -> dict[str, object]:
         """The line's JSON object, in the documented field order."""
-        return {
+        out: dict[str, object] = {
             "t": self.t,
             "dt_s": self.dt_s,
             "name": self.name,
@@ -88,6 +97,9 @@ class IntervalRecord:
             "clipped": self.clipped,
             "workers": self.workers,
         }
+        if self.iterations or self.dropped_iterations:  # the `(arrivals)` line only
+            out.update(iterations=self.iterations, dropped_iterations=self.dropped_iterations)
+        return out
 
 
 def read_intervals(path: Path) -> Iterator[IntervalRecord]:

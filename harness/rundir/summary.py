@@ -96,6 +96,12 @@ class Metrics:
     latency_corrected_ms: Latency | None = None
     errors: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
+    iterations: int = 0
+    """Arrival-rate starts made (totals only; 0 without an arrival-rate stage)."""
+    dropped_iterations: int = 0
+    """Arrival-rate starts dropped for want of a free user (totals only)."""
+    dropped: float | None = None
+    """dropped_iterations / starts due; None without an arrival-rate stage."""
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str) -> Metrics:
@@ -112,12 +118,15 @@ class Metrics:
             latency_corrected_ms=None if corrected is None else Latency.from_dict(corrected, where),
             errors=int_map(data, "errors", where),
             clipped=req_int(data, "clipped", where),
+            iterations=req_int(data, "iterations", where),
+            dropped_iterations=req_int(data, "dropped_iterations", where),
+            dropped=opt_float(data, "dropped", where),
         )
 
     def to_dict(self) -> dict[str, object]:
         """summary.json's METRICS object."""
         corrected = self.latency_corrected_ms
-        return {
+        out: dict[str, object] = {
             "requests": self.requests,
             "failures": self.failures,
             "rps": self.rps,
@@ -128,6 +137,13 @@ class Metrics:
             "errors": dict(self.errors),
             "clipped": self.clipped,
         }
+        if self.dropped is not None:  # only with an arrival-rate stage
+            out.update(
+                iterations=self.iterations,
+                dropped_iterations=self.dropped_iterations,
+                dropped=self.dropped,
+            )
+        return out
 
 
 @dataclass(frozen=True)

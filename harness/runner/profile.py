@@ -52,7 +52,7 @@ def fit_profile(profile: Profile, phases: Phases, total_s: float) -> Profile:
     body_s = total_s - head_s - tail_s
     if not body:
         top = head[-1]
-        body = (Stage("steady", 1.0, top.users, top.rate_per_s),)
+        body = (replace(top, name="steady", duration_s=1.0, spawn_rate=None),)
     fitted = (
         *_stretched(head, head_s),
         *_stretched(body, body_s),
