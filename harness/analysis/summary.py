@@ -33,6 +33,7 @@ from harness.analysis.thresholds import (
     parse_thresholds,
     unique,
 )
+from harness.analysis.windows import worst_window
 from harness.errors import ConfigError
 from harness.rundir import SCHEMA_VERSION, RunDir, Summary, iter_jsonl, write_summary_file
 from harness.rundir.hdr import (
@@ -137,6 +138,8 @@ class Measurements:
     workers_count: int
     workers_lost: int
     recovery: dict[str, Any] | None
+    window_notes: dict[str, str] = field(default_factory=dict)
+    """Which window was the worst, per windowed threshold expression (for its message)."""
 
     @property
     def status(self) -> str:
@@ -150,12 +153,36 @@ class Measurements:
 
     def observe(self, threshold: Threshold) -> float | str:
         """A threshold's metric in its family's base unit, or why it is not measured."""
+        if threshold.window_s is not None:
+            return self._observe_window(threshold)
         if threshold.name in RECOVERY_FIELDS:
             return observe_recovery(self.recovery, threshold.name)
         scope = self.totals if threshold.scope is None else self.endpoints.get(threshold.scope)
         if scope is None:
             return f"no requests named {threshold.scope!r} in this run"
         return observe_scope(scope, self.duration_s, threshold)
+
+    def _observe_window(self, t: Threshold) -> float | str:
+        """The worst rolling window's percentile (ms); its start goes to `window_notes`."""
+        assert t.window_s is not None and t.arg is not None
+        if t.scope is not None and t.scope not in self.endpoints:
+            return f"no requests named {t.scope!r} in this run"
+        worst = worst_window(
+            RunDir(self.run_dir).intervals,
+            t.scope,
+            t.arg,
+            t.window_s,
+            corrected=t.name == "cp",
+            higher_is_worse=t.op in ("<", "<="),
+        )
+        if worst is None:
+            return f"{t.metric} not measured (no successful requests)"
+        since = worst.start_t - float(self.manifest.get("started_at") or worst.start_t)
+        self.window_notes[t.expr] = (
+            f" (worst of {worst.windows} windows of {worst.window_s} s: the one from "
+            f"+{since:.0f} s)"
+        )
+        return worst.value_ms
 
 
 def observe_scope(scope: ScopeData, duration_s: float, t: Threshold) -> float | str:

@@ -31,6 +31,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 _OPERATOR = re.compile(r"<=|>=|==|!=|<|>")
+_WINDOW = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*\]$")
 _METRIC = re.compile(r"([a-z_]+)\s*(?:\(\s*([^)]*?)\s*\))?")
 _LIMIT = re.compile(r"([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%/]*)")
 
@@ -104,11 +105,14 @@ class Threshold:
     unit: str
     relative_pct: float | None = None
     source: str = "threshold"
+    window_s: int | None = None
+    """`p(95)[60s]`: the limit holds in every rolling window this long (analysis.windows)."""
 
     @property
     def metric(self) -> str:
-        """The metric as written canonically: `p(95)`, `error_rate`, `rto`."""
-        return f"{self.name}({_fmt(self.arg)})" if self.arg is not None else self.name
+        """The metric as written canonically: `p(95)`, `error_rate`, `rto`, `p(95)[60s]`."""
+        name = f"{self.name}({_fmt(self.arg)})" if self.arg is not None else self.name
+        return name if self.window_s is None else f"{name}[{self.window_s}s]"
 
     @property
     def family(self) -> Family:
@@ -149,7 +153,12 @@ def parse_threshold(text: str, source: str = "threshold") -> Threshold:
     if found is None:
         raise ConfigError("expected an operator: < <= > >= == !=", where)
     left, op, right = body[: found.start()].strip(), found.group(), body[found.end() :].strip()
+    left, window_s = _parse_window(left, where)
     name, arg = _parse_metric(left, where)
+    if window_s is not None and name not in ("p", "cp"):
+        raise ConfigError(
+            f"a time window applies to percentiles only (p(N)[60s]), not {name}", where
+        )
     family, _takes_arg, scoped = METRICS[name]
     if scope is not None and not scoped:
         raise ConfigError(f"{name} is measured for the whole run; it takes no request name", where)
@@ -168,6 +177,10 @@ def parse_threshold(text: str, source: str = "threshold") -> Threshold:
                 f"e.g. {sign}10%; got {right!r}",
                 where,
             )
+        if window_s is not None:
+            raise ConfigError(
+                "a time window takes an absolute limit, not one relative to the baseline", where
+            )
         pct = float(number) * (-1.0 if sign == "-" else 1.0)
         return Threshold(text, scope, name, arg, op, pct, "%", relative_pct=pct, source=source)
     if unit not in family.units:
@@ -175,7 +188,24 @@ def parse_threshold(text: str, source: str = "threshold") -> Threshold:
         hint = "; for a limit relative to the baseline write +N%" if unit == "%" else ""
         raise ConfigError(f"unknown unit {unit!r} for {name} (expected {expected}){hint}", where)
     display = unit or family.base_unit
-    return Threshold(text, scope, name, arg, op, float(number), display, source=source)
+    return Threshold(
+        text, scope, name, arg, op, float(number), display, source=source, window_s=window_s
+    )
+
+
+def _parse_window(text: str, where: str) -> tuple[str, int | None]:
+    """`p(95)[60s]` → (`p(95)`, 60); a metric without a window is returned as is."""
+    if not text.endswith("]"):
+        return text, None
+    found = _WINDOW.search(text)
+    if found is None:
+        raise ConfigError("expected a window such as [60s] or [2m] after the metric", where)
+    seconds = float(found.group(1)) * (60 if found.group(2) == "m" else 1)
+    if seconds < 1 or seconds != int(seconds):
+        raise ConfigError(
+            f"a window is a whole number of seconds >= 1, got {found.group(0)}", where
+        )
+    return text[: found.start()].strip(), int(seconds)
 
 
 def _parse_metric(text: str, where: str) -> tuple[str, float | None]:
@@ -321,6 +351,8 @@ def _evaluate_one(t: Threshold, run: Observer, baseline: Observer | None) -> Thr
     shown = t.from_base(observed)
     relation = ">" if observed > limit_base else "<" if observed < limit_base else "=="
     message = f"observed {_fmt(shown)}{unit} {relation} limit {_fmt(limit)}{unit}"
+    if t.window_s is not None:  # which window was the worst, when the observer says
+        message += getattr(run, "window_notes", {}).get(t.expr, "")
     if shown_base is not None and t.relative_pct is not None:
         sign = "+" if t.relative_pct >= 0 else ""
         message += f" (baseline {_fmt(shown_base)}{unit} {sign}{_fmt(t.relative_pct)}%)"
