@@ -1,0 +1,160 @@
+"""Scheduling accuracy of the two executors: achieved vs target rate, and start-time jitter.
+
+    python bench/open_model_bench.py [--seconds 10] [--repeats 3] [--rates 100,1000]
+
+One reference service (`harness serve`, one process) serves GET /healthz. For each rate and
+executor a child process runs Locust in-process (a LocalRunner, FastHttpUser, one core's
+worth of gevent) for `--seconds`:
+
+- closed: rate / 10 users, each paced at 10 req/s exactly as the harness's users are
+  (Locust's constant_throughput semantics: the next start is due 1/rate after the last due
+  one, at once when late); intended start = that due time;
+- arrival-rate: the harness's dispatcher (`harness.load.arrivals`) at the rate, uniform
+  arrivals, a pool of rate / 5 users; intended start = the schedule's due time.
+
+Achieved = tasks started per second (after a 2 s settle) / target; jitter = actual − intended
+start of every task in the window, p50 and p99 in ms. Medians over `--repeats`, the closed
+executor being the baseline of the ratio column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SETTLE_S = 2.0
+PER_USER_RATE = 10.0
+
+
+def child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any]:
+    """Run one executor in this process; its starts, lags and achieved rate."""
+    import gevent
+    from locust import FastHttpUser, task
+    from locust.env import Environment
+
+    from harness.load import arrivals
+    from harness.load.open_model import WorkerArrivals
+
+    lags: list[float] = []
+    started: list[float] = []
+
+    class Health(FastHttpUser):
+        host = url
+        due: float | None = None
+
+        def wait_time(self) -> float:  # constant throughput, as HarnessUser's
+            interval = 1.0 / PER_USER_RATE
+            now = time.time()
+            if self.due is None:
+                self.due = now + (hash(id(self)) % 1000) / 1000 * interval
+            else:
+                self.due = self.due + interval if self.due + interval > now else now
+            return max(0.0, self.due - now)
+
+        @task
+        def health(self) -> None:
+            now = time.time()
+            started.append(now)
+            if executor == "closed" and self.due is not None:
+                lags.append(now - self.due)
+            self.client.get("/healthz")
+
+    env = Environment(user_classes=[Health])
+    runner = env.create_local_runner()
+    if executor == "arrival-rate":
+        dispatcher = arrivals.Dispatcher(lambda _t, _ok: None)
+        dispatcher.keep_lags = 10**7
+        arrivals.install(dispatcher)
+        dispatcher.configure(WorkerArrivals(rate, rate, 0.0, "uniform"))
+        users = max(int(rate / 5), 1)
+    else:
+        users = max(int(rate / PER_USER_RATE), 1)
+    runner.start(users, spawn_rate=users)
+    t0 = time.time()
+    gevent.sleep(seconds)
+    runner.quit()
+    window = [t for t in started if t0 + SETTLE_S <= t < t0 + seconds]
+    if executor == "arrival-rate":
+        lags = dispatcher.lag_s
+        dropped = dispatcher.dropped
+    else:
+        dropped = 0
+    skip = int(len(lags) * SETTLE_S / seconds)  # about the settle's share of the lags
+    lags_ms = sorted(x * 1000 for x in lags[skip:])
+    return {
+        "achieved_per_s": len(window) / (seconds - SETTLE_S),
+        "p50_ms": lags_ms[len(lags_ms) // 2] if lags_ms else None,
+        "p99_ms": lags_ms[int(len(lags_ms) * 0.99)] if lags_ms else None,
+        "dropped": dropped,
+    }
+
+
+def run_child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--child", executor, str(rate), str(seconds), url]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rates", default="100,1000")
+    parser.add_argument("--child", nargs=4, metavar=("EXECUTOR", "RATE", "SECONDS", "URL"))
+    args = parser.parse_args()
+    if args.child:
+        executor, rate, seconds, url = args.child
+        print(json.dumps(child(executor, float(rate), float(seconds), url)), flush=True)
+        return
+    from harness.service.config import ServiceConfig
+    from harness.service.server import start_service
+
+    rates = [float(r) for r in args.rates.split(",")]
+    with tempfile.TemporaryDirectory() as data:
+        config = ServiceConfig(port=0, workers=1, data_dir=Path(data), seed_items=10)
+        with start_service(config, ready_timeout_s=60) as service:
+            rows = []
+            for rate in rates:
+                runs: dict[str, list[dict[str, Any]]] = {"closed": [], "arrival-rate": []}
+                for _ in range(args.repeats):  # in turns, so noise hits both alike
+                    for executor in runs:
+                        runs[executor].append(run_child(executor, rate, args.seconds, service.url))
+                base = statistics.median(r["achieved_per_s"] for r in runs["closed"])
+                for executor, results in runs.items():
+                    achieved = statistics.median(r["achieved_per_s"] for r in results)
+                    p50 = statistics.median(r["p50_ms"] for r in results)
+                    p99 = statistics.median(r["p99_ms"] for r in results)
+                    dropped = statistics.median(r["dropped"] for r in results)
+                    rows.append(
+                        (
+                            rate,
+                            executor,
+                            achieved,
+                            achieved / rate,
+                            achieved / base,
+                            p50,
+                            p99,
+                            dropped,
+                        )
+                    )
+    print(
+        f"{'target/s':>9} {'executor':<13} {'achieved/s':>10} {'of target':>9} "
+        f"{'vs closed':>9} {'jitter p50 ms':>13} {'p99 ms':>8} {'dropped':>8}"
+    )
+    for rate, executor, achieved, share, ratio, p50, p99, dropped in rows:
+        print(
+            f"{rate:9.0f} {executor:<13} {achieved:10.1f} {share:9.1%} {ratio:9.2f} "
+            f"{p50:13.2f} {p99:8.2f} {dropped:8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
