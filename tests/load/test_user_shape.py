@@ -231,3 +231,44 @@ def test_a_profile_with_a_shape_locustfile_is_a_conflict(
     assert code == 2
     assert "LoadTestShape StagesShape" in err and "--profile/--users" in err
     assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_locust_itself_drives_the_same_users_over_time(
+    tmp_path: Path, service: ServiceProcess
+) -> None:
+    """The same file under plain `locust --headless`: the same user counts, stage by stage."""
+    import os
+    import subprocess
+    import sys
+
+    locustfile = tmp_path / "stages.py"
+    locustfile.write_text(SHAPE_LOCUSTFILE)
+    marks_file = tmp_path / "marks"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "--host",
+            service.url,
+        ],
+        env={**os.environ, "USER_MARKS": str(marks_file)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    marks = [
+        (k, float(t))
+        for k, t in (line.split() for line in marks_file.read_text().split("\n") if line)
+    ]
+    t0 = min(t for kind, t in marks if kind == "start")  # spawning at 50/s starts at once
+    for users, start_s, end_s in ((2, 0, 3), (5, 3, 6), (1, 6, 9)):
+        for at in (t0 + start_s + 1.0, t0 + end_s - 0.1):
+            assert users_at(marks, at) == users, (users, at - t0)
+    assert users_at(marks, float("inf")) == 0
