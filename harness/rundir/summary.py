@@ -48,6 +48,25 @@ class Verdict(StrEnum):
 
 
 LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
+_METRICS_KEYS = frozenset(
+    {"requests", "failures", "rps", "error_rate", "bytes", "latency_ms",
+     "latency_corrected_ms", "errors", "clipped", "iterations", "dropped_iterations",
+     "dropped"}
+)  # fmt: skip
+_THRESHOLD_KEYS = frozenset(
+    {"expr", "ok", "message", "scope", "metric", "op", "limit", "unit", "observed", "source",
+     "baseline", "relative_pct"}
+)  # fmt: skip
+_SUMMARY_KEYS = frozenset(
+    {"schema", "run_id", "profile", "scenario", "status", "complete", "started_at", "ended_at",
+     "duration_s", "totals", "endpoints", "workers", "recovery", "thresholds", "verdict",
+     "error", "baseline"}
+)  # fmt: skip
+
+
+def _unknown(data: JSONObject, known: frozenset[str]) -> JSONObject:
+    """The fields of `data` a newer writer added, kept so a rewrite does not drop them."""
+    return {k: v for k, v in data.items() if k not in known}
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,8 @@ class Metrics:
     """Arrival-rate starts dropped for want of a free user (totals only)."""
     dropped: float | None = None
     """dropped_iterations / starts due; None without an arrival-rate stage."""
+    extra: JSONObject = field(default_factory=dict)
+    """Fields this version does not know (written back unchanged)."""
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str) -> Metrics:
@@ -121,6 +142,7 @@ class Metrics:
             iterations=req_int(data, "iterations", where),
             dropped_iterations=req_int(data, "dropped_iterations", where),
             dropped=opt_float(data, "dropped", where),
+            extra=_unknown(data, _METRICS_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -143,6 +165,7 @@ class Metrics:
                 dropped_iterations=self.dropped_iterations,
                 dropped=self.dropped,
             )
+        out.update(self.extra)
         return out
 
 
@@ -162,6 +185,8 @@ class ThresholdRow:
     source: str | None = None
     baseline: float | None = None
     relative_pct: float | None = None
+    extra: JSONObject = field(default_factory=dict)
+    """Fields this version does not know (written back unchanged)."""
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str) -> ThresholdRow:
@@ -179,6 +204,7 @@ class ThresholdRow:
             source=opt_str(data, "source", where),
             baseline=opt_float(data, "baseline", where),
             relative_pct=opt_float(data, "relative_pct", where),
+            extra=_unknown(data, _THRESHOLD_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -198,6 +224,7 @@ class ThresholdRow:
         if self.relative_pct is not None:
             out["baseline"] = self.baseline
             out["relative_pct"] = self.relative_pct
+        out.update(self.extra)
         return out
 
 
@@ -372,6 +399,8 @@ class Summary:
     baseline: JSONObject | None = None
     """The comparison with a baseline run (docs/thresholds.md), when judged against one."""
     schema: int = SCHEMA_VERSION
+    extra: JSONObject = field(default_factory=dict)
+    """Fields this version does not know (written back unchanged)."""
 
     @property
     def failed_thresholds(self) -> list[ThresholdRow]:
@@ -419,6 +448,7 @@ class Summary:
             verdict=verdict,
             error=opt_str(data, "error", where),
             baseline=opt_object(data, "baseline", where),
+            extra=_unknown(data, _SUMMARY_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -443,6 +473,7 @@ class Summary:
         }
         if self.baseline is not None:
             out["baseline"] = dict(self.baseline)
+        out.update(self.extra)
         return out
 
 

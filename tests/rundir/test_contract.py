@@ -86,3 +86,15 @@ def test_a_field_of_the_wrong_type_names_the_file_and_field() -> None:
 def test_unknown_manifest_fields_survive_a_rewrite() -> None:
     data = {"run_id": "x", "kind": "run", "status": "running", "added_later": [1, 2]}
     assert Manifest.from_dict(data).to_dict()["added_later"] == [1, 2]
+
+
+def test_fields_added_by_a_newer_writer_survive_a_summary_round_trip() -> None:
+    data = json.loads((FIXTURES / "scenario" / "summary.json").read_text())
+    data["added_later"] = {"x": 1}
+    data["totals"]["added_metric"] = 2
+    data["thresholds"] = [
+        {"expr": "p(95)<1s", "ok": True, "message": "m", "metric": "p(95)", "window": "60s"}
+    ]
+    back = Summary.from_dict(data).to_dict()
+    assert back["added_later"] == {"x": 1} and back["totals"]["added_metric"] == 2  # type: ignore[index]
+    assert back["thresholds"][0]["window"] == "60s"  # type: ignore[index]
