@@ -17,6 +17,7 @@ from harness.faults.base import FaultContext, FaultError, tail
 from harness.faults.generic import string_map
 from harness.redaction import redact_url
 from harness.scenarios.fields import Table
+from harness.scenarios.model import thaw
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class HttpCall:
         body: bytes | None = None
         if isinstance(body_value, str):
             body = body_value.encode("utf-8")
-        elif isinstance(body_value, Mapping | list):
-            body = json.dumps(body_value).encode("utf-8")
+        elif isinstance(body_value, Mapping | list | tuple):  # a scenario's params are frozen
+            body = json.dumps(thaw(body_value)).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
         elif body_value is not None:
             raise table.error("expected a string or a table (sent as JSON)", "body")
@@ -86,7 +87,7 @@ def _statuses(table: Table) -> tuple[int, ...] | None:
     value = table.raw("expect_status")
     if value is None:
         return None
-    values = value if isinstance(value, list) else [value]
+    values = list(value) if isinstance(value, list | tuple) else [value]  # frozen: a tuple
     if not values or not all(
         isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in values
     ):

@@ -82,6 +82,22 @@ def test_webhook_inject_and_clear(server: ThreadingHTTPServer) -> None:
     assert seen[1] == ("DELETE", "/chaos/stop", b"")
 
 
+def test_webhook_from_a_scenario_file_takes_a_table_body_and_a_status_array(
+    server: ThreadingHTTPServer,
+) -> None:
+    from harness.scenarios import scenario_from_mapping
+
+    url = base_url(server)
+    params = {"url": f"{url}/chaos/start", "body": {"kill": ["db"]}, "expect_status": [200, 202]}
+    scenario = scenario_from_mapping(
+        {"name": "w", "target": url, "fault": {"type": "http", "params": params}}, "s.toml"
+    )  # the loaded params are frozen (read-only tables, tuples): they used to be refused
+    fault = build_fault(scenario.fault, "s.toml")
+    assert isinstance(fault, HttpFault) and fault.inject_call.expect_status == (200, 202)
+    fault.inject(FaultContext(sink=RecordingSink()))
+    assert server.seen[-1] == ("POST", "/chaos/start", b'{"kill": ["db"]}')  # type: ignore[attr-defined]
+
+
 def test_webhook_unexpected_status_names_it_with_the_body(server: ThreadingHTTPServer) -> None:
     fault = make("http", url=f"{base_url(server)}/status/503", timeout_s=5)
     with pytest.raises(FaultError, match="answered 503, expected 2xx: service says no"):
