@@ -5,6 +5,7 @@ writes the service itself reports missing from its database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,7 +55,7 @@ def orders(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         first.wait()
         pid = int((data / "orders.pid").read_text())
         if pid != first.pid:
-            with __import__("contextlib").suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
 

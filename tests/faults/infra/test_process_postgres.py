@@ -5,6 +5,7 @@ sparing itself, and client backends terminated or cancelled through a DSN."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import uuid
@@ -79,7 +80,7 @@ def test_sigkill_by_pattern_then_the_restart_command(
 
 def test_the_harness_never_matches_itself() -> None:
     me = " ".join(Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode().split("\0")).strip()
-    suicide = fault("process", pattern=f"^{__import__('re').escape(me)}$", signal="SIGKILL")
+    suicide = fault("process", pattern=f"^{re.escape(me)}$", signal="SIGKILL")
     with pytest.raises(FaultError, match="no process matches"):
         suicide.inject(FaultContext(sink=RecordingSink()))
 
