@@ -56,10 +56,10 @@ def test_malformed_tables_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secrets_never_reach_run_json() -> None:
     headers = {"Authorization": "Bearer s3cret", "X-Api-Key": "$ORDERS_TOKEN"}
     table = {"type": "http", "url": "/{key}", "headers": headers}
-    assert redacted(table)["headers"] == {"Authorization": "(redacted)",
+    assert redacted(table)["headers"] == {"Authorization": "<redacted>",
                                           "X-Api-Key": "$ORDERS_TOKEN"}  # fmt: skip
     dsn = redacted({"type": "sql", "dsn": "postgresql://app:pw@127.0.0.1:5/shop", "query": "q"})
-    assert dsn["dsn"] == "postgresql://app:(redacted)@127.0.0.1:5/shop"
+    assert dsn["dsn"] == "postgresql://app:<redacted>@127.0.0.1:5/shop"
 
 
 class Orders(BaseHTTPRequestHandler):

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from harness.faults.base import FaultContext, FaultError
+from harness.redaction import redact_url
 from harness.scenarios.fields import Table
 
 ACTIONS = {"terminate": "pg_terminate_backend", "cancel": "pg_cancel_backend"}
@@ -101,8 +102,4 @@ def _env_value(value: str, params: Table) -> str:
 
 
 def _redact(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":(redacted)@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(dsn)

@@ -26,9 +26,10 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
+from harness.redaction import REDACTED, redact_url
 from harness.scenarios.fields import Table
 
 READBACK_TYPES = ("lookup", "http", "sql")
@@ -37,7 +38,6 @@ DEFAULT_ABSENT = (404, 410)
 DEFAULT_CONCURRENCY = 8
 DEFAULT_REQUEST_TIMEOUT_S = 5.0
 DEFAULT_SQL_BATCH = 1000
-REDACTED = "(redacted)"
 
 
 @dataclass(frozen=True)
@@ -211,9 +211,5 @@ def redacted(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password (`postgresql://app:(redacted)@host/db`)."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The DSN without its password (`postgresql://app:<redacted>@host/db`)."""
+    return redact_url(dsn)

@@ -149,4 +149,4 @@ def test_postgres_cancel_fails_the_running_query_and_keeps_the_connection(
     broken = fault("postgres", dsn="postgresql://nobody:pw@127.0.0.1:9/x")
     with pytest.raises(FaultError) as info:
         broken.inject(FaultContext(sink=RecordingSink()))
-    assert "(redacted)" in str(info.value) and ":pw@" not in str(info.value)
+    assert "<redacted>" in str(info.value) and ":pw@" not in str(info.value)
