@@ -4,6 +4,7 @@ not answer refused before the run, and Patroni's own refusal surfaced."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -41,6 +42,11 @@ def test_switchover_and_back(pg_cluster: Any) -> None:
     assert f"from {leader}, to {replica}" in ctx.sink.events[0]["detail"]  # type: ignore[attr-defined]
     clear_fault(switch, ctx)
     assert cluster.leader() == leader
+    cluster.wait_streaming(60.0)  # left as found: the other member streams again, a replica
+    deadline = time.monotonic() + 60
+    while cluster.replicas() != [replica] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster.replicas() == [replica]
 
 
 @pytest.mark.slow
