@@ -60,6 +60,8 @@ def test_secrets_never_reach_run_json() -> None:
                                           "X-Api-Key": "$ORDERS_TOKEN"}  # fmt: skip
     dsn = redacted({"type": "sql", "dsn": "postgresql://app:pw@127.0.0.1:5/shop", "query": "q"})
     assert dsn["dsn"] == "postgresql://app:<redacted>@127.0.0.1:5/shop"
+    absolute = "sqlite:////var/lib/shop.db"
+    assert redacted({"type": "sql", "dsn": absolute, "query": "q"})["dsn"] == absolute
 
 
 class Orders(BaseHTTPRequestHandler):

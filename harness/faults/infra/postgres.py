@@ -102,4 +102,4 @@ def _env_value(value: str, params: Table) -> str:
 
 
 def _redact(dsn: str) -> str:
-    return redact_url(dsn)
+    return redact_url(dsn) if urlsplit(dsn).password else dsn

@@ -211,5 +211,6 @@ def redacted(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password (`postgresql://app:<redacted>@host/db`)."""
-    return redact_url(dsn)
+    """The DSN without its password (`postgresql://app:<redacted>@host/db`); one without a
+    password as written (`sqlite:////abs.db` would lose a slash in a round trip)."""
+    return redact_url(dsn) if urlsplit(dsn).password else dsn
