@@ -27,6 +27,8 @@ def test_every_action_of_the_brief_is_registered() -> None:
         "revoke_kid",
         "restore_attacker_changes",
         "wait_ready",
+        "checksum_check",
+        "pitr_restore",
     }
     assert all(action.summary for action in ACTIONS.values())
 
