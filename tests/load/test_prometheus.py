@@ -161,8 +161,13 @@ def test_prometheus_agrees_with_the_summary(scraped_run: tuple[Prometheus, Path]
         at,
     )
     p95_s = float(p95[0]["value"][1])
-    lower, upper = _bucket_of(summary["totals"]["latency_ms"]["p95"] / 1000)
-    assert lower <= p95_s <= upper, (p95_s, summary["totals"]["latency_ms"]["p95"])
+    # Prometheus interpolates inside the bucket where the 95th rank falls. Near a bucket's
+    # edge the rank may fall on either side (increase() extrapolates each series by its own
+    # ratio, and an HDR bucket straddling the edge is counted on one side), so the buckets
+    # of P95 +-10% are the resolution this can be checked to.
+    summary_p95_s = summary["totals"]["latency_ms"]["p95"] / 1000
+    lower, upper = _bucket_of(summary_p95_s * 0.9)[0], _bucket_of(summary_p95_s * 1.1)[1]
+    assert lower <= p95_s <= upper, (p95_s, summary_p95_s)
 
     for kind, needle in (("harness_workers", "connected"), ("harness_stage", "steady")):
         seen = prometheus.query_range(kind, start, end)
