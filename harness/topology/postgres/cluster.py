@@ -15,6 +15,7 @@ them (postmasters and backends included) even after the harness itself crashed.
 from __future__ import annotations
 
 import secrets
+import shutil
 import signal
 import socket
 import time
@@ -192,7 +193,18 @@ class PgCluster:
         if self.etcd is not None:
             self.etcd.stop(5.0)
         self.started = False
+        self._keep_logs_and_remove_temporary_directory()
         self.emit("postgres_stopped")
+
+    def _keep_logs_and_remove_temporary_directory(self) -> None:
+        """A directory of our own under /tmp (the data dir was out of the postgres user's
+        reach) would outlive the run: its logs are copied into `<data_dir>/postgres/logs`
+        and it is removed; a cluster kept under the data dir stays as it is."""
+        kept = self.config.data_dir.resolve() / "postgres"
+        if self.directory == kept or not self.directory.name.startswith("harness-postgres-"):
+            return
+        shutil.copytree(self.directory / "logs", kept / "logs", dirs_exist_ok=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> PgCluster:
         return self.start()

@@ -127,4 +127,6 @@ def cluster_directory(data_dir: Path, run_as: RunAs) -> Path:
         return wanted
     path = Path(tempfile.mkdtemp(prefix="harness-postgres-"))
     path.chmod(0o755)
+    wanted.mkdir(parents=True, exist_ok=True)  # where its logs are kept when it stops
+    (wanted / "location.txt").write_text(f"{path}\n")
     return path
