@@ -5,8 +5,8 @@ sparing itself, and client backends terminated or cancelled through a DSN."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -78,11 +78,29 @@ def test_sigkill_by_pattern_then_the_restart_command(
         inject_fault(kill, FaultContext(sink=RecordingSink()))
 
 
+_SPARES_ITSELF = """
+import re, sys
+from harness.faults import FaultError, RecordingSink, build_fault
+from harness.faults.base import FaultContext
+from harness.scenarios.model import FaultSpec, freeze
+me = " ".join(open("/proc/self/cmdline", "rb").read().decode().split("\\0")).strip()
+params = freeze({"pattern": "^" + re.escape(me) + "$", "signal": "SIGKILL"})
+fault = build_fault(FaultSpec(type="process", params=params), "s.toml")
+try:
+    fault.inject(FaultContext(sink=RecordingSink()))
+except FaultError as exc:
+    print(exc)
+"""
+
+
 def test_the_harness_never_matches_itself() -> None:
-    me = " ".join(Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode().split("\0")).strip()
-    suicide = fault("process", pattern=f"^{re.escape(me)}$", signal="SIGKILL")
-    with pytest.raises(FaultError, match="no process matches"):
-        suicide.inject(FaultContext(sink=RecordingSink()))
+    # A child whose command line holds a unique marker names itself: no other process on the
+    # machine can match (the test's own command line could be shared by another run).
+    marker = f"spare-me-{uuid.uuid4().hex}"
+    done = subprocess.run([sys.executable, "-c", _SPARES_ITSELF, marker],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "no process matches" in done.stdout, done.stdout + done.stderr
 
 
 def test_bad_params_are_config_errors() -> None:
