@@ -123,6 +123,11 @@ class PatroniFault:
     def _switch(self, candidate: str | None) -> None:
         members = self._members()
         leader = _leader(members)
+        if candidate is None and _running_replica(members, leader) is None:
+            # a replica that just (re)joined streams before Patroni reports it running
+            self._wait("a running replica to switch to",
+                       lambda: _running_replica(self._members(), leader) is not None)  # fmt: skip
+            members = self._members()
         target = candidate or _first_replica(members, leader)
         body = {"leader": leader, "candidate": target}
         if _state(members, target) is not None:  # a stranger is Patroni's to refuse
@@ -205,12 +210,19 @@ def _leader(members: list[dict[str, Any]], required: bool = True) -> str | None:
     return None
 
 
-def _first_replica(members: list[dict[str, Any]], leader: str | None) -> str:
+def _running_replica(members: list[dict[str, Any]], leader: str | None) -> str | None:
     for member in members:
         running = member.get("state") in ("running", "streaming")
         if member.get("name") != leader and running:
             return str(member["name"])
-    raise FaultError("patroni", "no running replica to switch to")
+    return None
+
+
+def _first_replica(members: list[dict[str, Any]], leader: str | None) -> str:
+    name = _running_replica(members, leader)
+    if name is None:
+        raise FaultError("patroni", "no running replica to switch to")
+    return name
 
 
 def _state(members: list[dict[str, Any]], name: str) -> str | None:
