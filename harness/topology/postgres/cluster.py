@@ -248,12 +248,14 @@ class PgCluster:
         return found[0], time.monotonic() - started
 
     def wait_streaming(self, timeout_s: float) -> None:
-        """Wait until every replica streams from the leader (pg_stat_replication)."""
+        """Wait until every replica streams from the leader (pg_stat_replication) and Patroni
+        reports it running as a replica: a member streams a moment before its REST state
+        leaves `starting`, and Patroni switches or fails over only to a running one."""
         wanted = len(self.members) - 1
 
         def streaming() -> bool:
             leader = self.leader()
-            if leader is None:
+            if leader is None or len(self.replicas()) < wanted:
                 return False
             with connect(self.member_dsn(leader)) as conn:
                 row = conn.execute(
