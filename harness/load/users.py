@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from locust import FastHttpUser, task
 
 from harness import ledger
+from harness.load.discovery import DISCOVERY_PARAMS, LOAD_ITEM_PREFIX
 from harness.load.recorder import PACING_KEY
 
 PAGE_SLUGS = ("about", "catalog", "pricing", "status")
@@ -39,7 +40,6 @@ FILTERS = (
     "status != archived; price >= {price}",
 )
 SORTS = ("", "-price", "name", "-created_at", "quantity")
-ITEM_DISCOVERY_LIMIT = 500
 
 
 @dataclass
@@ -102,9 +102,12 @@ class HarnessUser(FastHttpUser):
     def _discover_items(self) -> None:
         SETTINGS.discovering = True
         try:
-            url = f"/api/items?limit={ITEM_DISCOVERY_LIMIT}"
             with self.client.get(
-                url, headers=self.auth(), name="/api/items", catch_response=True
+                "/api/items",
+                params=DISCOVERY_PARAMS,
+                headers=self.auth(),
+                name="/api/items",
+                catch_response=True,
             ) as resp:
                 if resp.status_code == 200 and resp.text:
                     ids = [int(item["id"]) for item in json.loads(resp.text).get("items", [])]
@@ -169,7 +172,7 @@ class ApiUser(HarnessUser):
     @task(2)
     def create_item(self) -> None:
         body = {
-            "name": f"Load item {uuid.uuid4().hex[:8]}",
+            "name": f"{LOAD_ITEM_PREFIX} item {uuid.uuid4().hex[:8]}",
             "category": random.choice(CATEGORIES),
             "price": round(random.uniform(1, 300), 2),
             "quantity": random.randint(0, 500),

@@ -220,6 +220,7 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
     lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
     assert any(line["workers"] == 2 for line in lines)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["totals"]["requests"] > 50 and summary["totals"]["failures"] == 0
+    totals = summary["totals"]
+    assert totals["requests"] > 50 and totals["failures"] == 0, totals["errors"]
     assert "GET /rogue" not in summary["endpoints"] and summary["totals"]["requests"] < 100_000
     assert json.loads((run_dir / "run.json").read_text())["target"] == url

@@ -224,3 +224,16 @@ def test_idempotency_keys_belong_to_their_caller(
     reader = make_client(service.url, make_token(data_dir, "service"))
     found = reader.post("/api/writes/lookup", {"keys": [key, other_key]}).body["found"]
     assert found == {key: mine.body["seq"], other_key: mine.body["seq"] + 1}
+
+
+def test_load_discovery_query_skips_items_the_load_creates(client: Any) -> None:
+    from harness.load.discovery import DISCOVERY_PARAMS, LOAD_ITEM_PREFIX
+
+    name = f"{LOAD_ITEM_PREFIX} item {uuid.uuid4().hex[:8]}"
+    made = client.post("/api/items", {**NEW, "name": name}, headers={"Idempotency-Key": _key()})
+    assert made.status == 201
+    found = _list(client, **DISCOVERY_PARAMS)
+    assert found.status == 200 and found.body["count"] == DISCOVERY_PARAMS["limit"]
+    assert not [i for i in found.body["items"] if i["name"].startswith(LOAD_ITEM_PREFIX)]
+    everything = _list(client, f"name starts {LOAD_ITEM_PREFIX}", limit=1000).body["items"]
+    assert name in {i["name"] for i in everything}  # the filter, not the item, made the difference
