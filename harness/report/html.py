@@ -46,6 +46,7 @@ from harness.report.sections import (
     build_verdict,
     run_is_incomplete,
 )
+from harness.report.where_time import build_where_time
 from harness.rundir import (
     Event,
     EventKind,
@@ -277,6 +278,7 @@ def build_context(
         "workers_line": workers_line,
         "workers": workers_table,
         "baseline": build_baseline(summary, inputs.baseline),
+        "where": build_where_time(inputs.path),
     }
 
 

@@ -20,7 +20,7 @@ from harness.rundir import read_json, write_json_atomic
 from harness.testing import make_run_dir
 
 ORDER = ("verdict", "run", "thresholds", "over-time", "distribution", "endpoints",
-         "recovery", "service", "workers", "baseline")  # fmt: skip
+         "recovery", "service", "where-time", "workers", "baseline")  # fmt: skip
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
