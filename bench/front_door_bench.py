@@ -1,18 +1,21 @@
-"""The front door's cost: one service region reached directly, through our router, and
-through HAProxy, measured with wrk in the same run.
+"""The front door's cost: one service region reached directly, through our router, through
+the deployment's HAProxy front door, and through a plain HAProxy, with wrk in the same run.
 
-    python bench/front_door_bench.py [--repeats 3] [--seconds 3] [--connections 16]
+    python bench/front_door_bench.py [--repeats 5] [--seconds 3] [--connections 16]
 
-One `harness serve` process (the region), our router in front of it (HTTP health checks as
-in the deployment), and HAProxy 2.6 in front of it (`mode http`, keep-alive, a check every
+One `harness serve` process (the region); our router in front of it (HTTP health checks as
+in the deployment); the deployment's front door (`harness.topology.front_door`: HAProxy in
+`mode tcp` driven by that router through its runtime API, no toxic in force, so the router
+is out of the data path); and a plain HAProxy 2.6 (`mode http`, keep-alive, a check every
 250 ms). wrk (1 thread, keep-alive) on two routes: `/healthz` and `/static/app.css` (an edge
 cache hit). Rounds take every target in turn, so noise on the shared cores hits them alike.
-Prints the median req/s of each and the ratio to direct.
+Prints the median req/s of each, the ratio to direct, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
 import statistics
@@ -23,6 +26,8 @@ from pathlib import Path
 
 from harness.service.config import ServiceConfig
 from harness.service.server import start_service
+from harness.topology.front_door import HaproxyDoor, server_states
+from harness.topology.processes import wait_for
 from harness.topology.router import HealthCheck, Router
 
 ROUTES = ("/healthz", "/static/app.css")
@@ -73,7 +78,7 @@ def wrk(url: str, seconds: int, connections: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
@@ -81,8 +86,11 @@ def main() -> int:
     config = ServiceConfig(port=0, workers=1, data_dir=work / "svc", seed_items=100)
     with start_service(config, ready_timeout_s=60) as service:
         port = int(service.url.rsplit(":", 1)[1])
+        door = HaproxyDoor(free_port(), free_port(), free_port(), (("a", "127.0.0.1", port),), "a")
         router = Router([("a", "127.0.0.1", port)], health=HealthCheck("http"),
+                        listen_port=door.router_port, haproxy_admin=door.admin,
                         work_dir=work / "router").start()  # fmt: skip
+        door_process = door.spawn(work / "door")
         haproxy_port = free_port()
         cfg = work / "haproxy.cfg"
         cfg.write_text(HAPROXY.format(port=haproxy_port, upstream=port))
@@ -90,7 +98,9 @@ def main() -> int:
         haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], **quiet)  # type: ignore[call-overload]
         try:
             wait_port(haproxy_port)
-            targets = {"direct": service.url, "our router": router.url,
+            wait_for(lambda: server_states(door.admin).get("ep0") == "UP ready", 15,
+                     "the front door to route to the region directly")  # fmt: skip
+            targets = {"direct": service.url, "our router": router.url, "front door": door.url,
                        "haproxy": f"http://127.0.0.1:{haproxy_port}"}  # fmt: skip
             rates: dict[tuple[str, str], list[float]] = {}
             for _ in range(args.repeats):
@@ -101,13 +111,15 @@ def main() -> int:
         finally:
             haproxy.terminate()
             haproxy.wait(timeout=10)
+            door_process.stop()
             router.stop()
-    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.repeats} "
-          "(one service process; 2 shared cores)\n")  # fmt: skip
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.repeats} (one "
+          f"service process; {os.cpu_count()} shared cores; load average {load})\n")  # fmt: skip
     print(f"{'route':<18}{'front door':<12}{'req/s':>10}{'vs direct':>11}")
     for route in ROUTES:
         base = statistics.median(rates[(route, "direct")])
-        for name in ("direct", "our router", "haproxy"):
+        for name in targets:
             median = statistics.median(rates[(route, name)])
             print(f"{route:<18}{name:<12}{median:>10,.0f}{median / base:>11.2f}")
     return 0

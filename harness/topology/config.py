@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.service import replication
 from harness.service.config import DEFAULT_SEED_ITEMS, MAX_SEED_ITEMS
+from harness.topology.front_door import FRONT_DOORS, resolve_front_door
 from harness.topology.postgres.config import PgClusterConfig
 from harness.topology.region import region_names
 from harness.topology.router import HealthCheck
@@ -34,6 +35,7 @@ class DeploymentConfig:
     synchronous_replication: bool = False
     replication_lag_ms: int = 0
     patroni_ttl_s: int = 10
+    front_door: str = "router"
 
     def __post_init__(self) -> None:
         region_names(self.regions)
@@ -49,6 +51,10 @@ class DeploymentConfig:
                               "database")  # fmt: skip
         if not 0 <= self.replication_lag_ms <= 60_000:
             raise ConfigError("expected 0..60000", "replication_lag_ms")
+        if self.front_door not in FRONT_DOORS:
+            raise ConfigError(f"expected one of {', '.join(FRONT_DOORS)}, got {self.front_door!r}",
+                              "front_door")  # fmt: skip
+        resolve_front_door(self.front_door)  # `haproxy` without the binary: bad input
         if self.database == "postgresql":
             from harness.topology.postgres.host import find_binaries
 

@@ -27,6 +27,7 @@ from harness.errors import ConfigError, RunFailed
 from harness.service import replication
 from harness.topology.config import DeploymentConfig
 from harness.topology.events import EventTail
+from harness.topology.front_door import HaproxyDoor, resolve_front_door
 from harness.topology.processes import MARKER_ENV, marked_processes, spawn, wait_for
 from harness.topology.region import (
     ServiceInfo,
@@ -50,6 +51,7 @@ EventSink = Callable[..., None]
 __all__ = ["Deployment", "DeploymentConfig", "EventSink"]
 ROUTER = "router"
 REPLICATOR = "replicator"
+FRONT = "haproxy"
 
 
 class Deployment:
@@ -66,13 +68,22 @@ class Deployment:
         self.env = {MARKER_ENV: self.id}
         self.slots = plan_regions(region_names(config.regions), config.processes_per_region)
         upstreams = [(s.region, s.host, s.port) for slots in self.slots.values() for s in slots]
+        front_door, self._door_notice = resolve_front_door(config.front_door)
+        router_port = config.router_port or pick_fixed_port()
+        self.door: HaproxyDoor | None = None
+        if front_door == "haproxy":  # HAProxy takes the clients' port; the router is behind it
+            primary = next(iter(self.slots))
+            self.door = HaproxyDoor(router_port, pick_fixed_port(), pick_fixed_port(),
+                                    tuple(upstreams), primary, config.health)  # fmt: skip
+            router_port = self.door.router_port
         self.router = Router(
             upstreams,
-            listen_port=config.router_port or pick_fixed_port(),
+            listen_port=router_port,
             control_port=pick_fixed_port(),
             failback=config.failback,
             health=config.health,
             work_dir=self.data_dir / "router",
+            haproxy_admin=None if self.door is None else self.door.admin,
         )
         self.supervisor = Supervisor(self._emit)
         self.supervisor.on_change = self._save_state
@@ -95,8 +106,8 @@ class Deployment:
 
     @property
     def url(self) -> str:
-        """The router's URL: the only way clients reach the deployment."""
-        return self.router.url
+        """The front door's URL (HAProxy's, or the router's): how clients reach the deployment."""
+        return self.router.url if self.door is None else self.door.url
 
     @property
     def regions(self) -> dict[str, list[ServiceInfo]]:
@@ -120,6 +131,8 @@ class Deployment:
         return {
             "kind": "reference",
             "url": self.url,
+            "front_door": "router" if self.door is None else "haproxy",
+            "router_url": self.router.url,
             "control": f"{self.router.config.listen_host}:{self.router.control_port}",
             "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
             "primary_region": next(iter(self.slots)),
@@ -159,12 +172,16 @@ class Deployment:
             self.supervisor.launch_now(services[0])  # creates and seeds the database once
             self._wait_ready(services[:1], strict=True)
             helpers = [ROUTER] if self.pg is not None else [REPLICATOR, ROUTER]
-            for name in [*services[1:], *helpers]:
+            doors = [] if self.door is None else [FRONT]
+            for name in [*services[1:], *helpers, *doors]:
                 self.supervisor.launch_now(name)
-            self._wait_ready([*services, ROUTER], strict=True)
+            self._wait_ready([*services, ROUTER, *doors], strict=True)
             self.router.client.wait(
-                "every region healthy",
-                lambda status: all(r["healthy"] for r in status["regions"].values()),
+                "every region healthy and the front door in step",
+                lambda status: (
+                    all(r["healthy"] for r in status["regions"].values())
+                    and (self.door is None or bool(status["front_door"]["servers"]))
+                ),
                 self.config.ready_timeout_s,
             )
             for entry in self.supervisor.watched.values():
@@ -173,6 +190,8 @@ class Deployment:
             self._tail.start()
             self._status = "ready"
             self._save_state()
+            if self._door_notice:
+                self._emit("warning", message=self._door_notice)
         except BaseException:
             self.stop()
             raise
@@ -306,7 +325,7 @@ class Deployment:
                     raise
                 self._emit("warning", message=f"live restore failed, going offline: {exc}")
         if result is None:
-            services = [n for n in self.supervisor.watched if n != ROUTER]
+            services = [n for n in self.supervisor.watched if n not in (ROUTER, FRONT)]
             self.supervisor.hold(services)
             self.supervisor.kill(services, signal.SIGKILL)
             for name in services:
@@ -336,6 +355,7 @@ class Deployment:
         if self.pg is not None:  # Patroni keeps the replica: no SQLite replicator
             self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env),
                                   self.router.is_ready, role=ROUTER)  # fmt: skip
+            self._watch_door()
             return
         rep = config.replication
         command = [sys.executable, "-m", "harness.service.replication", "--data-dir",
@@ -347,6 +367,13 @@ class Deployment:
                               lambda: True, role=REPLICATOR)  # fmt: skip
         self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env), self.router.is_ready,
                               role=ROUTER)  # fmt: skip
+        self._watch_door()
+
+    def _watch_door(self) -> None:
+        door = self.door
+        if door is not None:  # the clients' port, restarted on it; the router re-syncs it
+            self.supervisor.watch(FRONT, lambda: door.spawn(self.data_dir / "haproxy", self.env),
+                                  door.is_ready, role=FRONT, port=door.listen_port)  # fmt: skip
 
     def _launcher(self, slot: ServiceSlot) -> Callable[[], Any]:
         return lambda: launch_service(

@@ -38,6 +38,8 @@ from gevent import socket as gsocket
 
 from harness.rundir import JsonlAppender, read_json, write_json_atomic
 from harness.topology.control import control_handler, serve_control, set_nodelay
+from harness.topology.door_sync import DoorSync, desired
+from harness.topology.front_door import endpoint_servers
 from harness.topology.health import check_endpoint
 from harness.topology.pipes import CHUNK_BYTES, Connection, Pipe, reset_socket
 from harness.topology.router import HealthCheck, RouterConfig, UpstreamAddress
@@ -71,6 +73,15 @@ class Proxy:
         self._names = itertools.count(1)
         self.stopped = gevent.event.Event()
         self.counters = {"accepted": 0, "no_upstream": 0, "refused_upstream": 0}
+        self.door: DoorSync | None = None
+        self._door_poke = gevent.event.Event()
+        if config.haproxy_admin is not None:
+            servers = endpoint_servers([(u.region, u.host, u.port) for u in config.upstreams])
+            self.door = DoorSync(
+                config.haproxy_admin,
+                servers,
+                lambda: desired(self.table, self._toxics.values(), servers),
+            )
 
     @property
     def toxics(self) -> dict[str, Toxic]:
@@ -250,6 +261,7 @@ class Proxy:
 
     def _record(self, endpoint: Endpoint, ok: bool, detail: str) -> None:
         for event in self.table.record(endpoint.key, ok, detail, time.time()):
+            self._door_poke.set()
             kind = event.pop("kind")
             self.emit(kind, **event)
             if kind == "endpoint_health" and not event["healthy"]:
@@ -302,6 +314,14 @@ class Proxy:
             self._apply(conn, effect_of(self._toxics.values(), (LISTENER, region), self.rng))
         changed, self._changed = self._changed, gevent.event.Event()
         changed.set()
+        self._door_poke.set()
+
+    def _door_loop(self, door: DoorSync) -> None:
+        """Keep the HAProxy front door in step: at once on a change, and every 250 ms."""
+        while not self.stopped.is_set():
+            self._door_poke.wait(0.25)
+            self._door_poke.clear()
+            door.sync()
 
     # -- control API ----------------------------------------------------------------------------
 
@@ -359,6 +379,14 @@ class Proxy:
             "connections": len(self.connections),
             "counters": dict(self.counters),
             "toxics": [t.to_json() for t in self._toxics.values()],
+            "front_door": None
+            if self.door is None
+            else {
+                "haproxy_admin": self.door.admin,
+                "push_failures": self.door.failures,
+                "last_error": self.door.last_error,
+                "servers": None if self.door.pushed is None else dict(self.door.pushed.servers),
+            },
         }
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -377,6 +405,8 @@ class Proxy:
                 self._record(state.endpoint, True, "health checks off")
             else:
                 gevent.spawn(self._health_loop, state.endpoint)
+        if self.door is not None:
+            gevent.spawn(self._door_loop, self.door)
         control_port = control.getsockname()[1]
         self.emit("router_started", listen_port=self.listen_port, control_port=control_port)
         if self.config.ready_path is not None:

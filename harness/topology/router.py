@@ -66,6 +66,7 @@ class RouterConfig:
     connect_timeout_s: float = 1.0
     events_path: Path | None = None
     ready_path: Path | None = None
+    haproxy_admin: str | None = None  # `host:port`: drive this HAProxy front door
 
     def __post_init__(self) -> None:
         if not self.upstreams:
@@ -198,6 +199,7 @@ class Router:
         health: HealthCheck | None = None,
         work_dir: Path | None = None,
         events_path: Path | None = None,
+        haproxy_admin: str | None = None,
     ) -> None:
         import tempfile
 
@@ -212,6 +214,7 @@ class Router:
             health=health or HealthCheck(),
             events_path=events_path or self.work_dir / "router-events.jsonl",
             ready_path=self.work_dir / "router-ready.json",
+            haproxy_admin=haproxy_admin,
         )
         self.process: ManagedProcess | None = None
         self.listen_port = listen_port
