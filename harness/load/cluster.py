@@ -377,6 +377,12 @@ def check_intervals(body: Mapping[str, Any]) -> None:
         raise Rejected("through_t: expected epoch seconds")
     for index, entry in enumerate(entries):
         check_entry(entry, index)
+    memory = body.get("memory")
+    if memory is not None:
+        if not isinstance(memory, dict) or set(memory) != {"pid", "rss_bytes"}:
+            raise Rejected("memory: expected {pid, rss_bytes}")
+        _count(memory["pid"], "memory.pid")
+        _count(memory["rss_bytes"], "memory.rss_bytes")
 
 
 def check_config(body: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ Locust and gevent (the master runs in this process): `harness run` imports it la
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorker
 from harness.load.live import LiveRun, TimelineHook
 from harness.load.locustfile import check_locustfile, load_locustfile
 from harness.load.master import MasterSession
+from harness.load.memory_sampler import MemorySampler
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
@@ -155,6 +157,8 @@ class _Run:
         self.metrics_server: MetricsServer | None = None
         self.stage_name = ""
         self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
+        self.memory = MemorySampler()
+        self.memory.track("master", "master", os.getpid())
 
     def execute(self) -> RunOutcome:
         handlers = [
@@ -264,6 +268,7 @@ class _Run:
             data_dir, self.config.seed_items, self.config.service_workers
         )
         self.journal.event("service_started", url=self.service.url, pid=self.service.pid)
+        self.memory.track("service", "service", self.service.pid, tree=True)
         self.journal.update_manifest(target=self.service.url)
         tokens = self.service.tokens(self.config.duration_s + TOKEN_TTL_MARGIN_S)
         return self.service.url, {"tokens": tokens, "item_ids": self.service.item_ids()}
@@ -331,6 +336,7 @@ class _Run:
                 if session.known and session.live_workers == 0:
                     raise RunFailed("every worker was lost")
             if now >= next_flush:
+                self.journal.memory(self.memory.sample())
                 session.flush()
                 next_flush = now + 1.0
             if now >= next_progress:

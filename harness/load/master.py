@@ -33,6 +33,7 @@ from harness.load import cluster, messages
 from harness.load.aggregator import Aggregator
 from harness.load.journal import RunJournal
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
+from harness.rundir.memory import MemorySample
 
 STOP_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 3.0
@@ -190,6 +191,12 @@ class MasterSession:
         for listener in self.entry_listeners:
             listener(data["entries"])
         self.aggregator.add(msg.node_id, data["entries"], data.get("through_t"))
+        memory = data.get("memory")
+        if memory is not None:
+            sample = MemorySample(
+                time.time(), f"worker {msg.node_id}", "worker", memory["pid"], memory["rss_bytes"]
+            )
+            self.journal.memory([sample])
         if data["ledger"]:
             self.journal.ledger(data["ledger"])
 

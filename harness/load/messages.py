@@ -8,7 +8,8 @@ Each travels sealed in a `harness.load.cluster` envelope; below are the bodies.
   "per_user_rate_per_s": float | null, "host": url, "nonce": the hello's}`.
 - master → each worker `harness_pacing`: `{"per_user_rate_per_s": float | null}` per stage.
 - worker → master `harness_intervals`: `{"entries": [...], "through_t": float,
-  "ledger": [...]}` every second, and once more when the worker stops (its partial second).
+  "ledger": [...], "memory": {"pid", "rss_bytes"}}` every second, and once more when the
+  worker stops (its partial second). `memory` is the worker's own RSS (memory.jsonl).
 """
 
 HELLO = "harness_hello"

@@ -31,6 +31,7 @@ from harness.errors import RunFailed
 from harness.load import arrivals, cluster, messages
 from harness.load.arrivals import Dispatcher
 from harness.load.master import guard_receive
+from harness.load.memory_sampler import own_memory
 from harness.load.messages import ROLES
 from harness.load.open_model import WorkerArrivals
 from harness.load.recorder import IntervalRecorder
@@ -222,6 +223,7 @@ class Shipper:
             "entries": entries,
             "through_t": through_t,
             "ledger": self.recorder.take_ledger(),
+            "memory": own_memory(),
         }
         self.link.send(messages.INTERVALS, payload)
         self.messages_sent += 1

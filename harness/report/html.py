@@ -278,7 +278,7 @@ def build_context(
         "workers_line": workers_line,
         "workers": workers_table,
         "baseline": build_baseline(summary, inputs.baseline),
-        "where": build_where_time(inputs.path),
+        "where": build_where_time(inputs.path, t0),
     }
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.report.memory_part import build_memory
+
 
 @dataclass(frozen=True)
 class WhereTime:
@@ -30,6 +32,7 @@ class WhereTime:
         return self.memory is None and self.cache is None and self.statements is None
 
 
-def build_where_time(run_dir: Path) -> WhereTime:
-    """Everything the section shows for `run_dir` (parts absent from the run are None)."""
-    return WhereTime()
+def build_where_time(run_dir: Path, t0: float) -> WhereTime:
+    """Everything the section shows for `run_dir` (parts absent from the run are None);
+    times on charts are seconds since `t0`, the run's start."""
+    return WhereTime(memory=build_memory(run_dir, t0))

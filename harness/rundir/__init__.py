@@ -2,7 +2,8 @@
 
 `reports/<run-id>/` holds run.json (`Manifest`), intervals.jsonl (`IntervalRecord`),
 events.jsonl (`Event`, `EventKind`), ledger.jsonl (`LedgerEntry`), readback.json
-(`ReadBack`) and summary.json (`Summary`); docs/run-directory.md documents every field.
+(`ReadBack`), memory.jsonl (`MemorySample`) and summary.json (`Summary`);
+docs/run-directory.md documents every field.
 Readers and writers live here, once. The HdrHistogram configuration and blob codec are in
 `harness.rundir.histograms` and `harness.rundir.hdr` (they load numpy, so they are not
 imported here: importing this package stays cheap).
@@ -54,6 +55,7 @@ from harness.rundir.ledger import (
     read_readback,
 )
 from harness.rundir.manifest import Manifest, RunKind, RunStatus, read_manifest
+from harness.rundir.memory import MEMORY, MemorySample, read_memory
 from harness.rundir.summary import (
     Latency,
     Metrics,
@@ -76,6 +78,7 @@ __all__ = [
     "INTERVAL_S",
     "JUNIT",
     "LEDGER",
+    "MEMORY",
     "READBACK",
     "REPORT",
     "RUN_JSON",
@@ -91,6 +94,7 @@ __all__ = [
     "Latency",
     "LedgerEntry",
     "Manifest",
+    "MemorySample",
     "Metrics",
     "Payload",
     "ReadBack",
@@ -114,6 +118,7 @@ __all__ = [
     "read_json",
     "read_ledger",
     "read_manifest",
+    "read_memory",
     "read_readback",
     "read_summary",
     "write_json_atomic",

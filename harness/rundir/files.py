@@ -126,6 +126,10 @@ class RunDir:
         return self.path / LEDGER
 
     @property
+    def memory(self) -> Path:
+        return self.path / "memory.jsonl"
+
+    @property
     def summary(self) -> Path:
         return self.path / SUMMARY
 

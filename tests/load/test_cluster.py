@@ -179,6 +179,14 @@ def test_malformed_entries_are_rejected(entry: dict[str, Any]) -> None:
         cluster.check_intervals(_intervals([entry]))
 
 
+def test_worker_memory_is_checked() -> None:
+    cluster.check_intervals({**_intervals([_entry()]), "memory": {"pid": 7, "rss_bytes": 10**8}})
+    for bad in ({"pid": 7}, {"pid": 7, "rss_bytes": -1}, {"pid": "7", "rss_bytes": 1}, [1, 2],
+                {"pid": 7, "rss_bytes": 1, "extra": "x"}):  # fmt: skip
+        with pytest.raises(Rejected, match="memory"):
+            cluster.check_intervals({**_intervals([_entry()]), "memory": bad})
+
+
 def test_config_checks() -> None:
     cluster.check_config({"tokens": {"admin": "t"}, "item_ids": [1], "per_user_rate_per_s": 2})
     for bad in ({"tokens": []}, {"tokens": {"a": 1}}, {"tokens": {}, "per_user_rate_per_s": -1}):

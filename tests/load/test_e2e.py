@@ -72,6 +72,13 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert '<property name="verdict" value="pass"' in junit and "<failure" not in junit
     service_stats = json.loads((run_dir / "service-stats.json").read_text())
     assert service_stats["cdn"]["hits"] > 0 and service_stats["auth"]["allowed"] > 0
+    memory = list(iter_jsonl(run_dir / "memory.jsonl"))
+    roles = {line["role"] for line in memory}
+    assert roles == {"master", "worker", "service"}, roles
+    assert len({line["process"] for line in memory if line["role"] == "worker"}) == 2
+    assert all(line["rss_bytes"] > 1_000_000 for line in memory)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Where the time goes" in html and "Resident set size of each process" in html
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
     assert err == ""
 

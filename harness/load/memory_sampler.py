@@ -1,0 +1,85 @@
+"""Resident set size of a run's processes, sampled once a second into memory.jsonl.
+
+The master samples itself and each process of the reference service (the server and every
+child it forks, found again at each sample so a restarted or late child is seen). Load
+workers measure themselves (`own_memory`) and send the figure with their per-second
+intervals, so a remote worker's memory arrives through the same sealed channel as its
+latencies (docs/load.md, "Cluster secret"). No Locust import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+
+from harness.rundir.memory import MemorySample
+
+
+def own_memory() -> dict[str, int]:
+    """This process's `{"pid", "rss_bytes"}`: what a worker sends with its intervals."""
+    return {"pid": os.getpid(), "rss_bytes": int(psutil.Process().memory_info().rss)}
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A process to sample: its label and role; `tree` also samples its descendants."""
+
+    label: str
+    role: str
+    pid: int
+    tree: bool = False
+
+
+class MemorySampler:
+    """Samples the RSS of tracked processes; a process that has exited is skipped."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._tracked: list[Tracked] = []
+        self._handles: dict[int, psutil.Process] = {}
+
+    def track(self, label: str, role: str, pid: int, tree: bool = False) -> None:
+        """Sample `pid` (and, with `tree`, every process it has forked) from now on."""
+        self._tracked.append(Tracked(label, role, pid, tree))
+
+    def sample(self) -> list[MemorySample]:
+        """One sample of every tracked process alive now."""
+        now = self.clock()
+        out: list[MemorySample] = []
+        for tracked in self._tracked:
+            root = self._process(tracked.pid)
+            if root is None:
+                continue
+            family = [root]
+            if tracked.tree:
+                # the root may exit meanwhile: then only its own sample is missing
+                with contextlib.suppress(psutil.Error):
+                    family += root.children(recursive=True)
+            for proc in family:
+                rss = _rss(proc)
+                if rss is None:
+                    continue
+                label = tracked.label if proc.pid == tracked.pid else f"{tracked.label} child"
+                out.append(MemorySample(now, f"{label} {proc.pid}", tracked.role, proc.pid, rss))
+        return out
+
+    def _process(self, pid: int) -> psutil.Process | None:
+        handle = self._handles.get(pid)
+        if handle is None:
+            try:
+                handle = self._handles[pid] = psutil.Process(pid)
+            except psutil.Error:
+                return None
+        return handle if handle.is_running() else None
+
+
+def _rss(proc: psutil.Process) -> int | None:
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.Error:
+        return None
