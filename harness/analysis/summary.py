@@ -13,7 +13,7 @@ HdrHistogram's `get_value_at_percentile` (docs/thresholds.md compares it with nu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,16 @@ from harness.analysis.thresholds import (
 )
 from harness.analysis.windows import worst_window
 from harness.errors import ConfigError
-from harness.rundir import SCHEMA_VERSION, RunDir, Summary, iter_jsonl, write_summary_file
+from harness.rundir import (
+    SCHEMA_VERSION,
+    Manifest,
+    RunDir,
+    RunKind,
+    Summary,
+    iter_jsonl,
+    read_manifest,
+    write_summary_file,
+)
 from harness.rundir.hdr import (
     HistogramSums,
     new_counts,
@@ -43,6 +52,7 @@ from harness.rundir.hdr import (
     stats_us,
 )
 from harness.rundir.intervals import ARRIVALS_NAME
+from harness.rundir.thresholds import as_thresholds
 
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -131,7 +141,7 @@ class Measurements:
     """A run directory, read once: manifest, per-name and total data, workers, recovery."""
 
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     duration_s: float
     totals: ScopeData
     endpoints: dict[str, ScopeData]
@@ -144,12 +154,12 @@ class Measurements:
     @property
     def status(self) -> str:
         """run.json's status (`running` when absent)."""
-        return str(self.manifest.get("status") or "running")
+        return self.manifest.status.value
 
     @property
     def complete(self) -> bool:
         """True once run.json was finalised: a status other than running and an end time."""
-        return self.status != "running" and self.manifest.get("ended_at") is not None
+        return self.manifest.complete
 
     def observe(self, threshold: Threshold) -> float | str:
         """A threshold's metric in its family's base unit, or why it is not measured."""
@@ -177,7 +187,7 @@ class Measurements:
         )
         if worst is None:
             return f"{t.metric} not measured (no successful requests)"
-        since = worst.start_t - float(self.manifest.get("started_at") or worst.start_t)
+        since = worst.start_t - (self.manifest.started_at or worst.start_t)
         self.window_notes[t.expr] = (
             f" (worst of {worst.windows} windows of {worst.window_s} s: the one from "
             f"+{since:.0f} s)"
@@ -237,26 +247,10 @@ def measure(run_dir: Path) -> Measurements:
         duration_s=_duration_s(frame.attrs, manifest),
         totals=totals,
         endpoints=dict(sorted((n, s) for n, s in endpoints.items() if n != ARRIVALS_NAME)),
-        workers_count=joined or int(manifest.get("workers_expected") or 0),
+        workers_count=joined or manifest.workers_expected,
         workers_lost=lost,
         recovery=_recovery(paths.path, manifest),
     )
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """run.json of a run directory; ConfigError when the folder is not a run directory."""
-    paths = RunDir(Path(run_dir))
-    if not paths.path.is_dir():
-        raise ConfigError("no such directory", str(paths.path))
-    if not paths.exists():
-        raise ConfigError("not a run directory (no run.json)", str(paths.path))
-    try:
-        manifest = json.loads(paths.run_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"unreadable run.json: {exc}", str(paths.run_json)) from None
-    if not isinstance(manifest, dict):
-        raise ConfigError("run.json is not a JSON object", str(paths.run_json))
-    return manifest
 
 
 def _read_intervals(path: Path) -> tuple[dict[str, ScopeData], pd.DataFrame]:
@@ -305,13 +299,13 @@ def _read_intervals(path: Path) -> tuple[dict[str, ScopeData], pd.DataFrame]:
     return scopes, totals
 
 
-def _duration_s(attrs: dict[str, Any], manifest: dict[str, Any]) -> float:
+def _duration_s(attrs: dict[str, Any], manifest: Manifest) -> float:
     """The span the intervals cover; else ended_at - started_at; else 0."""
     if "span" in attrs:
         first, last = attrs["span"]
         return float(last - first)
-    started, ended = manifest.get("started_at"), manifest.get("ended_at")
-    if isinstance(started, int | float) and isinstance(ended, int | float):
+    started, ended = manifest.started_at, manifest.ended_at
+    if started is not None and ended is not None:
         return max(float(ended - started), 0.0)
     return 0.0
 
@@ -327,9 +321,9 @@ def _workers(path: Path) -> tuple[int, int]:
     return len(joined), len(lost)
 
 
-def _recovery(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+def _recovery(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
     """The recovery figures of a scenario run (None for a plain load run)."""
-    if manifest.get("kind") != "scenario":
+    if manifest.kind is not RunKind.SCENARIO:
         return None
     from harness.analysis.recovery import compute_recovery  # scenarios only: loads more
 
@@ -337,18 +331,15 @@ def _recovery(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def collect_thresholds(
-    manifest: dict[str, Any],
-    extra_thresholds: Sequence[str] = (),
+    manifest: Manifest,
+    extra_thresholds: Sequence[Threshold] = (),
     thresholds_file: Path | None = None,
 ) -> list[Threshold]:
     """Thresholds in force: run.json's, then the file's, then the extra ones (deduplicated)."""
-    stored = manifest.get("thresholds") or []
-    if not isinstance(stored, list):
-        raise ConfigError("expected a list of threshold expressions", "run.json: thresholds")
-    found = parse_thresholds([str(s) for s in stored], "run.json")
+    found = parse_thresholds(manifest.thresholds, "run.json")
     if thresholds_file is not None:
         found += load_thresholds_file(thresholds_file)
-    found += parse_thresholds(extra_thresholds, "--threshold")
+    found += extra_thresholds
     return unique(found)
 
 
@@ -371,13 +362,13 @@ def build_summary(
     manifest = run.manifest
     summary: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
-        "run_id": manifest.get("run_id") or run.run_dir.name,
-        "profile": manifest.get("profile"),
-        "scenario": manifest.get("scenario"),
+        "run_id": manifest.run_id or run.run_dir.name,
+        "profile": manifest.profile,
+        "scenario": manifest.scenario,
         "status": run.status,
         "complete": run.complete,
-        "started_at": manifest.get("started_at"),
-        "ended_at": manifest.get("ended_at"),
+        "started_at": manifest.started_at,
+        "ended_at": manifest.ended_at,
         "duration_s": run.duration_s,
         "totals": run.totals.metrics(run.duration_s),
         "endpoints": {n: s.metrics(run.duration_s) for n, s in run.endpoints.items()},
@@ -385,7 +376,7 @@ def build_summary(
         "recovery": run.recovery,
         "thresholds": [r.as_dict() for r in results],
         "verdict": verdict(run.status, results, allow_incomplete),
-        "error": manifest.get("error"),
+        "error": manifest.error,
     }
     return summary
 
@@ -418,7 +409,7 @@ def load_baseline(run_dir: Path) -> Baseline:
 
 def summarize(
     run_dir: Path,
-    extra_thresholds: Sequence[str] = (),
+    extra_thresholds: Iterable[Threshold | str] = (),
     *,
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,
@@ -430,7 +421,8 @@ def summarize(
     are parsed (and a relative one checked for a baseline) before the data is read.
     """
     manifest = read_manifest(Path(run_dir))
-    thresholds = collect_thresholds(manifest, extra_thresholds, thresholds_file)
+    extra = as_thresholds(extra_thresholds, "--threshold")
+    thresholds = collect_thresholds(manifest, extra, thresholds_file)
     ensure_baseline(thresholds, baseline_dir is not None)
     base = load_baseline(baseline_dir) if baseline_dir is not None else None
     run = measure(Path(run_dir))
@@ -443,7 +435,7 @@ def summarize(
 
 def write_summary(
     run_dir: Path,
-    extra_thresholds: Sequence[str] = (),
+    extra_thresholds: Iterable[Threshold | str] = (),
     *,
     thresholds_file: Path | None = None,
     baseline_dir: Path | None = None,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from harness.commands.exits import exit_code_of
 from harness.errors import ConfigError, RunFailed
+from harness.rundir.thresholds import parse_thresholds
 
 if TYPE_CHECKING:
     from harness.load.config import RunConfig
@@ -116,7 +117,7 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         host=args.host.rstrip("/") if args.host else None,
         locustfile=args.locustfile.resolve() if args.locustfile else None,
         out_dir=args.out,
-        thresholds=tuple(args.threshold),
+        thresholds=tuple(parse_thresholds(args.threshold, "--threshold")),
         master_bind_host=bind_host,
         master_bind_port=bind_port,
         seed_items=args.seed_items or DEFAULT_SEED_ITEMS,
@@ -140,12 +141,10 @@ def _shape_limit_s(args: argparse.Namespace, duration_s: float | None) -> float 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the load, write summary and report, print the table; the verdict's exit code."""
-    from harness.analysis.thresholds import parse_thresholds
     from harness.load.launch import check_reachable, check_target_url
     from harness.load.locustfile import check_locustfile
 
     config = build_config(args)
-    parse_thresholds(config.thresholds, "--threshold")
     if config.locustfile is not None:
         check_locustfile(config.locustfile)
     if config.host is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.load.cluster import ClusterSecret
 from harness.load.profiles import Profile
+from harness.rundir.thresholds import Threshold, expressions, unique
 
 DEFAULT_SEED_ITEMS = 2_000
 DEFAULT_EXPECT_WORKERS_TIMEOUT_S = 30.0
@@ -31,7 +32,8 @@ class RunConfig:
     host: str | None = None
     locustfile: Path | None = None
     out_dir: Path | None = None
-    thresholds: tuple[str, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    """`--threshold`, parsed."""
     master_bind_host: str = "127.0.0.1"
     master_bind_port: int = 0
     seed_items: int = DEFAULT_SEED_ITEMS
@@ -67,19 +69,20 @@ class RunConfig:
         return self.profile.duration_s
 
     @property
-    def all_thresholds(self) -> tuple[str, ...]:
+    def all_thresholds(self) -> tuple[Threshold, ...]:
         """The profile's objectives (not Extreme's: it breaks them on purpose), then flags'."""
         if self.profile.extreme is not None or self.kind == "scenario":
-            own: tuple[str, ...] = ()
+            own: tuple[Threshold, ...] = ()
         else:
             own = self.profile.objectives.thresholds()
-        return tuple(dict.fromkeys((*own, *self.thresholds)))
+        return tuple(unique((*own, *self.thresholds)))
 
     def as_json(self) -> dict[str, Any]:
         """The configuration as JSON for run.json's `config`."""
         data = asdict(self)
         data["locustfile"] = str(self.locustfile) if self.locustfile else None
         data["out_dir"] = str(self.out_dir) if self.out_dir else None
+        data["thresholds"] = expressions(self.thresholds)
         data.pop("argv")
         data["tokens"] = sorted(self.tokens) if self.tokens else None  # roles, never secrets
         data["item_ids"] = None if self.item_ids is None else len(self.item_ids)

@@ -40,6 +40,7 @@ from harness.load.user_shape import LocustfileShape, shape_profile
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 from harness.rundir import RunDir, write_json_atomic
+from harness.rundir.thresholds import expressions
 from harness.rundir.writer import EventLog
 
 Echo = Callable[[str], None]
@@ -99,7 +100,7 @@ def run_load(
         embedded_service=config.host is None,
         workers_expected=config.expect_workers,
         config=config.as_json(),
-        thresholds=list(config.all_thresholds),
+        thresholds=expressions(config.all_thresholds),
         planned_duration_s=config.duration_s,
         profile=config.profile_name,
         argv=list(config.argv),

@@ -29,6 +29,7 @@ from harness.load.open_model import (
     ArrivalRate,
     WorkerArrivals,
 )
+from harness.rundir.thresholds import Threshold, parse_thresholds
 
 BUILTIN_PROFILES = ("light", "moderate", "heavy", "extreme")
 _MIN_SPAWN_RATE = 1.0
@@ -59,8 +60,8 @@ class Objectives:
     p99_ms: float | None = None
     error_rate: float | None = None
 
-    def thresholds(self) -> tuple[str, ...]:
-        """The objectives as threshold expressions (`p(95)<250ms`, `error_rate<1%`)."""
+    def thresholds(self) -> tuple[Threshold, ...]:
+        """The objectives as thresholds (`p(95)<250ms`, `error_rate<1%`)."""
         out: list[str] = []
         if self.p95_ms is not None:
             out.append(f"p(95)<{self.p95_ms:g}ms")
@@ -68,7 +69,7 @@ class Objectives:
             out.append(f"p(99)<{self.p99_ms:g}ms")
         if self.error_rate is not None:
             out.append(f"error_rate<{self.error_rate * 100:g}%")
-        return tuple(out)
+        return tuple(parse_thresholds(out, "objectives"))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ command line turns its verdict into an exit code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from harness.report.html import write_report
 from harness.report.junit import write_junit
 from harness.report.markdown import render_markdown
 from harness.rundir import RunDir, Summary, ThresholdRow, Verdict
+from harness.rundir.thresholds import Threshold
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Judgement:
 
 def judge(
     run_dir: Path | str,
-    thresholds: Sequence[str] = (),
+    thresholds: Iterable[Threshold | str] = (),
     baseline: Path | None = None,
     *,
     thresholds_file: Path | None = None,

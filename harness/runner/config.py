@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.faults import Fault, build_fault
 from harness.load.cluster import ClusterSecret
+from harness.rundir.thresholds import Threshold, as_thresholds, parse_thresholds, unique
 from harness.scenarios import Scenario, load_scenario
 from harness.scenarios.model import FAULT_TYPES
 
@@ -32,7 +33,7 @@ class ScenarioRunConfig:
     scenario: Scenario
     out_dir: Path | None = None
     workers: int = DEFAULT_WORKERS
-    thresholds: tuple[str, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
     """Extra thresholds (`--threshold`), after the scenario's own and its objectives'."""
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S
     expect_workers_timeout_s: float = 30.0
@@ -49,7 +50,7 @@ class ScenarioRunConfig:
         """The scenario file, for messages."""
         return self.scenario.source or self.scenario.name
 
-    def all_thresholds(self) -> tuple[str, ...]:
+    def all_thresholds(self) -> tuple[Threshold, ...]:
         """The thresholds the run is judged on (see `scenario_thresholds`)."""
         return scenario_thresholds(self.scenario, self.thresholds)
 
@@ -64,7 +65,7 @@ def prepare_scenario(
     duration_s: float | None = None,
     out_dir: Path | None = None,
     workers: int = DEFAULT_WORKERS,
-    thresholds: Sequence[str] = (),
+    thresholds: Sequence[Threshold | str] = (),
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S,
     argv: Sequence[str] = (),
     locustfile: Path | None = None,
@@ -83,7 +84,7 @@ def prepare_scenario(
         scenario=scenario,
         out_dir=out_dir,
         workers=workers,
-        thresholds=tuple(thresholds),
+        thresholds=tuple(as_thresholds(thresholds, "--threshold")),
         readback_timeout_s=readback_timeout_s,
         argv=tuple(argv),
         locustfile=_locustfile(locustfile, scenario),
@@ -112,7 +113,6 @@ def _locustfile(flag: Path | None, scenario: Scenario) -> Path | None:
 
 def check_scenario(config: ScenarioRunConfig) -> None:
     """Everything that can be known wrong before the run starts (ConfigError)."""
-    from harness.analysis.thresholds import parse_thresholds
     from harness.runner.profile import scenario_profile
     from harness.runner.readback.adapters import check_readback
     from harness.runner.target import deployment_config
@@ -137,8 +137,6 @@ def check_scenario(config: ScenarioRunConfig) -> None:
     scenario_profile(scenario)
     if scenario.target.kind == "deployment":
         deployment_config(scenario, Path("deployment"))
-    parse_thresholds(scenario.thresholds, f"{source}: thresholds")
-    parse_thresholds(config.thresholds, "--threshold")
 
 
 def _check_runbook(scenario: Scenario, source: str) -> None:
@@ -149,7 +147,9 @@ def _check_runbook(scenario: Scenario, source: str) -> None:
     check_steps(scenario.recovery.steps, source)
 
 
-def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[str, ...]:
+def scenario_thresholds(
+    scenario: Scenario, extra: Sequence[Threshold] = ()
+) -> tuple[Threshold, ...]:
     """The scenario's thresholds and `extra`, then its objectives as thresholds.
 
     `objectives.rto_s` becomes `rto<=N s`, `rpo_s` 0 `lost_writes==0` (else `rpo<=N s`),
@@ -158,8 +158,6 @@ def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[
     already given. When nothing judges RTO, `rto<=observe_s` is added: a scenario whose
     target never recovers within its observation fails.
     """
-    from harness.analysis.thresholds import parse_thresholds
-
     objectives = scenario.objectives
     derived: list[str] = []
     if objectives.rto_s is not None:
@@ -170,11 +168,10 @@ def scenario_thresholds(scenario: Scenario, extra: Sequence[str] = ()) -> tuple[
         derived.append(f"containment<={objectives.containment_s:g}s")
         derived.append("forged_after_containment==0")
     derived.append(f"rto<={scenario.phases.observe_s:g}s")
-    exprs = [*scenario.thresholds, *extra]
-    judged = {t.name for t in parse_thresholds(exprs, "thresholds")}
-    for expr in derived:  # an objective the scenario's thresholds already judge is not repeated
-        name = parse_thresholds([expr], "objectives")[0].name
-        if name not in judged:
-            exprs.append(expr)
-            judged.add(name)
-    return tuple(dict.fromkeys(exprs))
+    found = [*scenario.thresholds, *extra]
+    judged = {t.name for t in found}
+    for objective in parse_thresholds(derived, "objectives"):
+        if objective.name not in judged:  # one the scenario's thresholds judge is not repeated
+            found.append(objective)
+            judged.add(objective.name)
+    return tuple(unique(found))

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.errors import EXIT_RUN_FAILED, ConfigError
 from harness.rundir import RunDir, new_run_id
+from harness.rundir.thresholds import Threshold, as_thresholds
 from harness.runner.config import DEFAULT_READBACK_TIMEOUT_S, ScenarioRunConfig, prepare_scenario
 
 Echo = Callable[[str], None]
@@ -73,11 +74,12 @@ def prepare_suite(
     out_dir: Path | None = None,
     duration_s: float | None = None,
     workers: int = 1,
-    thresholds: Sequence[str] = (),
+    thresholds: Sequence[Threshold | str] = (),
     readback_timeout_s: float = DEFAULT_READBACK_TIMEOUT_S,
 ) -> SuitePlan:
     """Check every scenario and every run directory before anything starts (ConfigError)."""
     files = scenario_files(paths)
+    thresholds = as_thresholds(thresholds, "--threshold")  # parsed once for every scenario
     configs = tuple(
         prepare_scenario(
             file,
@@ -117,8 +119,8 @@ def scenario_command(plan: SuitePlan, index: int) -> list[str]:
     command += ["--readback-timeout", f"{config.readback_timeout_s:g}s"]
     if plan.duration_s is not None:
         command += ["--duration", f"{plan.duration_s:g}s"]
-    for expr in config.thresholds:
-        command += ["--threshold", expr]
+    for threshold in config.thresholds:
+        command += ["--threshold", threshold.expr]
     return command
 
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
+from harness.rundir.thresholds import parse_thresholds
 from harness.scenarios.fields import Table
 from harness.scenarios.model import (
     FAULT_TYPES,
@@ -93,7 +94,7 @@ def scenario_from_mapping(
     assert fault_table is not None
     fault = _fault(fault_table)
     recovery = _recovery(top.table("recovery"))
-    thresholds = top.strings("thresholds")
+    thresholds = parse_thresholds(top.strings("thresholds"), f"{source}: thresholds")
     objectives = _objectives(top.table("objectives"))
     total_s = top.opt_duration("duration")
     deployment = _deployment(top.table("deployment"), target)
@@ -109,7 +110,7 @@ def scenario_from_mapping(
         steady_state=steady,
         fault=fault,
         recovery=recovery,
-        thresholds=thresholds,
+        thresholds=tuple(thresholds),
         objectives=objectives,
         source=source,
         deployment=deployment,

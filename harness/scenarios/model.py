@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from harness.rundir.thresholds import Threshold
+
 FAULT_TYPES: tuple[str, ...] = (
     "database_failover",
     "api_failure",
@@ -189,7 +191,8 @@ class Scenario:
     phases: Phases = field(default_factory=Phases)
     steady_state: SteadyState = field(default_factory=SteadyState)
     recovery: Recovery = field(default_factory=Recovery)
-    thresholds: tuple[str, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    """The `thresholds` array, parsed (objectives are added by the runner)."""
     objectives: Objectives = field(default_factory=Objectives)
     source: str | None = None
     deployment: DeploymentSpec = field(default_factory=DeploymentSpec)

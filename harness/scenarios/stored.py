@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.redaction import redact_strings, redact_text, redact_values
+from harness.rundir.thresholds import expressions
 from harness.scenarios.model import Scenario, thaw
 
 SECRET_TABLES = ("env", "headers")
@@ -80,7 +81,7 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
                 for s in scenario.recovery.steps
             ],
         },
-        "thresholds": list(scenario.thresholds),
+        "thresholds": expressions(scenario.thresholds),
         "objectives": {k: v for k, v in asdict(scenario.objectives).items() if v is not None},
     }
     if scenario.target.kind == "deployment":

@@ -9,6 +9,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.load.profiles import Profile, Stage
+from harness.rundir.thresholds import expressions, parse_thresholds
 from harness.runner import prepare_scenario, scenario_thresholds
 from harness.runner.profile import fit_profile, scenario_profile
 from harness.runner.suite import prepare_suite, scenario_command, scenario_files
@@ -53,21 +54,22 @@ def config_error(path: Path, **kwargs: object) -> str:
 def test_objectives_become_thresholds_unless_already_judged(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, "[objectives]\nrto_s = 3\nrpo_s = 0\ncontainment_s = 5\n")
     scenario = load_scenario(path)
-    assert scenario_thresholds(scenario) == (
+    assert expressions(scenario_thresholds(scenario)) == [
         "rto<=3s",
         "lost_writes==0",
         "containment<=5s",
         "forged_after_containment==0",
-    )
+    ]
     own = scenario_file(tmp_path, "[objectives]\nrto_s = 3\nrpo_s = 2\n", name="own",
                         top='thresholds = ["rto<8s", "rpo==0"]')  # fmt: skip
-    assert scenario_thresholds(load_scenario(own), ["p(95)<1s"]) == (
-        "rto<8s", "rpo==0", "p(95)<1s")  # fmt: skip
+    extra = parse_thresholds(["p(95)<1s"], "--threshold")
+    assert expressions(scenario_thresholds(load_scenario(own), extra)) == [
+        "rto<8s", "rpo==0", "p(95)<1s"]  # fmt: skip
 
 
 def test_without_any_rto_threshold_the_observation_bounds_it(tmp_path: Path) -> None:
     scenario = load_scenario(scenario_file(tmp_path))
-    assert scenario_thresholds(scenario) == ("rto<=6s",)
+    assert expressions(scenario_thresholds(scenario)) == ["rto<=6s"]
 
 
 def test_profile_fitted_ramp_in_warmup_ramp_down_in_cooldown() -> None:
@@ -163,7 +165,7 @@ def test_every_shipped_scenario_is_ready_to_run() -> None:
     for path in sorted(SHIPPED.glob("*.toml")):
         config = prepare_scenario(path)
         assert config.scenario.target.kind == "deployment"
-        assert any(expr.startswith("rto") for expr in config.all_thresholds())
+        assert any(t.name == "rto" for t in config.all_thresholds())
         assert min_total_s(config.scenario) <= config.scenario.duration_s  # as shipped it fits
 
 
