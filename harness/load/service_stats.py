@@ -1,8 +1,9 @@
 """The reference service's own counters at the end of a run: edge cache and access control.
 
 Read over HTTP with the run's admin token (`GET /admin/cdn/stats`, and the `harness_auth_*`
-gauges of `GET /metrics`), written to `service-stats.json` for the report. The counters
-cover the service's life, which for an embedded service or a scenario's deployment is the run.
+gauges of `GET /metrics`), written to `service-stats.json` for the report (which reads it
+as `harness.rundir.service_stats.ServiceStats`). The counters cover the service's life,
+which for an embedded service or a scenario's deployment is the run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-SERVICE_STATS_FILE = "service-stats.json"
+from harness.rundir.service_stats import SERVICE_STATS_FILE
+
+__all__ = ["SERVICE_STATS_FILE", "collect_service_stats", "parse_auth_gauges"]
+
 _AUTH_PREFIX = "harness_auth_"
 _AUTH_FIELDS = ("public", "allowed", "unauthorized", "forbidden", "not_routed")
 

@@ -1,7 +1,8 @@
 """The report's baseline section: summary.json's `baseline` deltas, laid out as tables.
 
 The deltas document is `harness.analysis.baseline.compare`'s (docs/thresholds.md), read
-here as JSON; the two runs' own figures come from their typed `Summary`.
+as `harness.rundir.deltas.BaselineDeltas`; the two runs' own figures come from their typed
+`Summary`.
 
 The deltas and regression flags come from `harness.analysis.baseline.compare` (stored in
 summary.json by the gate, or computed here when the report is given `--baseline`). Recovery
@@ -24,8 +25,11 @@ from harness.report.formatting import (
     fmt_seconds,
     fmt_share,
 )
-from harness.report.sections import Json, Row, Table, number
+from harness.report.sections import Row, Table
 from harness.rundir import Summary
+from harness.rundir.deltas import DEFAULT_TOLERANCE_PCT, BaselineDeltas, MetricDelta
+
+_NO_DELTA = MetricDelta()
 
 _LABELS: dict[str, tuple[str, Callable[[float | None], str]]] = {
     "rps": ("Throughput", fmt_rate),
@@ -50,7 +54,7 @@ class BaselineSection:
     unmatched: tuple[str, ...]
 
 
-def baseline_deltas(summary: Summary, base: Summary | None) -> Json | None:
+def baseline_deltas(summary: Summary, base: Summary | None) -> BaselineDeltas | None:
     """summary.json's stored `baseline` deltas, else a comparison with `base`, else None."""
     if summary.baseline is not None and base is None:
         return summary.baseline
@@ -58,27 +62,26 @@ def baseline_deltas(summary: Summary, base: Summary | None) -> Json | None:
         return None
     from harness.analysis.baseline import compare
 
-    return compare(summary.to_dict(), base.to_dict())
+    return BaselineDeltas.from_dict(compare(summary.to_dict(), base.to_dict()), "baseline")
 
 
-def _delta_text(delta: Json) -> str:
-    pct = number(delta.get("delta_pct"))
+def _delta_text(delta: MetricDelta) -> str:
+    pct = delta.delta_pct
     if pct is None:
         return DASH
     return f"{pct:+.0f}%" if abs(pct) >= 10 else f"{pct:+.1f}%"
 
 
-def _metric_row(label: str, metric: str, delta: Json) -> Row:
+def _metric_row(label: str, metric: str, delta: MetricDelta) -> Row:
     fmt = _LABELS[metric][1]
-    regressed = bool(delta.get("regression"))
     cells = (
         label,
-        fmt(number(delta.get("baseline"))),
-        fmt(number(delta.get("current"))),
+        fmt(delta.baseline),
+        fmt(delta.current),
         _delta_text(delta),
-        "regression" if regressed else "",
+        "regression" if delta.regression else "",
     )
-    return Row(cells, ok=False if regressed else None)
+    return Row(cells, ok=False if delta.regression else None)
 
 
 def build_baseline(summary: Summary, base: Summary | None) -> BaselineSection | None:
@@ -86,39 +89,37 @@ def build_baseline(summary: Summary, base: Summary | None) -> BaselineSection | 
     deltas = baseline_deltas(summary, base)
     if deltas is None:
         return None
-    tolerance = number(deltas.get("tolerance_pct")) or 10.0
-    totals: Json = deltas.get("totals") or {}
+    tolerance = deltas.tolerance_pct or DEFAULT_TOLERANCE_PCT
+    totals = deltas.totals
     rows = [_metric_row(_LABELS[m][0], m, totals[m]) for m in _LABELS if m in totals]
-    regressions = [str(r) for r in deltas.get("regressions") or ()]
+    regressions = list(deltas.regressions)
     recovery_rows, recovery_regressions = _recovery_rows(summary, base, tolerance)
     rows += recovery_rows
     regressions += recovery_regressions
     headers = ("Metric", "Baseline", "This run", "Change", "")
-    unmatched = [f"only in this run: {n}" for n in deltas.get("only_in_run") or ()]
-    unmatched += [f"only in the baseline: {n}" for n in deltas.get("only_in_baseline") or ()]
+    unmatched = [f"only in this run: {n}" for n in deltas.only_in_run]
+    unmatched += [f"only in the baseline: {n}" for n in deltas.only_in_baseline]
     return BaselineSection(
-        baseline_id=str(deltas.get("run_id") or DASH),
+        baseline_id=deltas.run_id or DASH,
         tolerance_pct=tolerance,
         totals=Table(headers, tuple(rows), frozenset({1, 2, 3})),
-        endpoints=_endpoint_table(deltas.get("endpoints") or {}),
+        endpoints=_endpoint_table(deltas.endpoints),
         regressions=tuple(regressions),
         unmatched=tuple(unmatched),
     )
 
 
-def _endpoint_table(endpoints: Mapping[str, Json]) -> Table:
+def _endpoint_table(endpoints: Mapping[str, Mapping[str, MetricDelta]]) -> Table:
     rows = []
     for name in sorted(endpoints):
         cells: list[str] = [name]
         regressed = False
         for metric in _ENDPOINT_METRICS:
-            delta: Json = endpoints[name].get(metric) or {}
+            delta = endpoints[name].get(metric, _NO_DELTA)  # typed: MetricDelta
             fmt = _LABELS[metric][1]
-            cells.append(
-                f"{fmt(number(delta.get('baseline')))} → {fmt(number(delta.get('current')))}"
-            )
+            cells.append(f"{fmt(delta.baseline)} → {fmt(delta.current)}")
             cells.append(_delta_text(delta))
-            regressed = regressed or bool(delta.get("regression"))
+            regressed = regressed or delta.regression
         rows.append(Row(tuple(cells), ok=False if regressed else None))
     headers = ("Request", "P95", "Δ", "P99", "Δ", "Error rate", "Δ")
     return Table(headers, tuple(rows), frozenset(range(1, 7)))

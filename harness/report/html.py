@@ -36,7 +36,6 @@ from harness.report.resilience import (
     read_service_stats,
 )
 from harness.report.sections import (
-    Json,
     build_endpoints,
     build_error_kinds,
     build_facts,
@@ -57,6 +56,7 @@ from harness.rundir import (
     read_manifest,
     read_summary,
 )
+from harness.rundir.service_stats import ServiceStats
 
 TEMPLATES = Path(__file__).with_name("templates")
 _RESOLUTIONS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
@@ -79,7 +79,7 @@ class RunInputs:
     run: Manifest
     events: tuple[Event, ...]
     summary: Summary
-    service_stats: Json | None
+    service_stats: ServiceStats | None
     service_stats_source: str
     baseline: Summary | None
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.analysis.baseline import compare
+from harness.report.baseline import baseline_deltas
 from harness.rundir import Metrics, Recovery, Summary, ThresholdRow, as_summary
+from harness.rundir.deltas import BaselineDeltas
 
 MAX_ENDPOINTS = 25
 _VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "incomplete": "⏹️ INCOMPLETE", "error": "💥 ERROR"}
@@ -38,7 +39,7 @@ def render_markdown(
     parts = [_headline(s), _thresholds(s.thresholds), _figures(s)]
     if s.recovery is not None:
         parts.append(_recovery(s.recovery))
-    deltas = compare(s.to_dict(), base.to_dict()) if base is not None else s.baseline
+    deltas = baseline_deltas(s, base)
     if deltas is not None:
         parts.append(_baseline(deltas))
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -47,7 +48,7 @@ def render_markdown(
 def _headline(s: Summary) -> str:
     profile = f" · profile `{s.profile}`" if s.profile else ""
     title = _cell(s.scenario or s.run_id or "run")
-    lines = [f"### {_VERDICT.get(s.verdict.value, s.verdict.value.upper())} — {title}{profile}"]
+    lines = [f"### {_VERDICT[s.verdict.value]} — {title}{profile}"]
     totals = s.totals
     facts = [
         f"status **{s.status.value}**",
@@ -122,24 +123,18 @@ def _recovery(recovery: Recovery) -> str:
     return "**Recovery:** " + " · ".join(cells) if cells else ""
 
 
-def _baseline(deltas: Mapping[str, Any]) -> str:
-    # the deltas document is harness.analysis.baseline.compare's (docs/thresholds.md)
-    totals: Mapping[str, Any] = deltas.get("totals") or {}
+def _baseline(deltas: BaselineDeltas) -> str:
     rows = ["| Metric | Baseline | This run | Change |", "|---|--:|--:|--:|"]
-    for metric, delta in totals.items():
-        change = "—" if delta.get("delta_pct") is None else f"{delta['delta_pct']:+.1f}%"
-        if delta.get("regression"):
+    for metric, delta in deltas.totals.items():
+        change = "—" if delta.delta_pct is None else f"{delta.delta_pct:+.1f}%"
+        if delta.regression:
             change += " ⚠️"
         fmt = _pct if metric == "error_rate" else (lambda v: _num(v, 1))
-        rows.append(
-            f"| {metric} | {fmt(delta.get('baseline'))} | {fmt(delta.get('current'))} | {change} |"
-        )
-    head = f"**Against baseline `{_code(str(deltas.get('run_id')))}`**"
-    regressions: Sequence[str] = deltas.get("regressions") or ()
+        rows.append(f"| {metric} | {fmt(delta.baseline)} | {fmt(delta.current)} | {change} |")
+    head = f"**Against baseline `{_code(str(deltas.run_id))}`**"
+    regressions = deltas.regressions
     if regressions:
-        head += (
-            f" — {len(regressions)} regression(s) beyond {_num(deltas.get('tolerance_pct'), 0)}%: "
-        )
+        head += f" — {len(regressions)} regression(s) beyond {_num(deltas.tolerance_pct, 0)}%: "
         head += ", ".join(_cell(r) for r in regressions[:5])
         head += f" and {len(regressions) - 5} more" if len(regressions) > 5 else ""
     return head + "\n\n" + "\n".join(rows)

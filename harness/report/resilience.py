@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import ConfigError
 from harness.report.formatting import (
     DASH,
     fmt_count,
@@ -20,10 +21,10 @@ from harness.report.formatting import (
     fmt_share,
     fmt_value,
 )
-from harness.report.sections import Fact, Json, Row, Table, global_thresholds
+from harness.report.sections import Fact, Row, Table, global_thresholds
 from harness.rundir import Event, EventKind, Manifest, Recovery, Summary, of_kind, read_json
+from harness.rundir.service_stats import SERVICE_STATS_FILE, CdnCounters, ServiceStats
 
-SERVICE_STATS = "service-stats.json"
 _RUNBOOK_KINDS = {
     EventKind.FAULT_INJECTED: "fault injected",
     EventKind.FAULT_CLEARED: "fault cleared",
@@ -286,24 +287,25 @@ class ServiceSection:
     by_endpoint: Table
 
 
-def read_service_stats(run_dir: Path, events: Sequence[Event]) -> tuple[Json | None, str]:
+def read_service_stats(run_dir: Path, events: Sequence[Event]) -> tuple[ServiceStats | None, str]:
     """(stats, source): `service-stats.json` if present, else the last `service_stats` event."""
-    path = run_dir / SERVICE_STATS
+    path = run_dir / SERVICE_STATS_FILE
     if path.is_file():
         try:
             data = read_json(path)
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, Mapping):
-            return data, SERVICE_STATS
+            if isinstance(data, Mapping):
+                return ServiceStats.from_dict(data, str(path)), SERVICE_STATS_FILE
+        except (OSError, ValueError, ConfigError):
+            pass  # unreadable: the event, when there is one, says the same
     found = of_kind(events, EventKind.SERVICE_STATS)
     if found:
-        return found[-1].to_dict(), "the last service_stats event"
+        stats = ServiceStats.from_dict(found[-1].to_dict(), "events.jsonl: service_stats")
+        return stats, "the last service_stats event"
     return None, ""
 
 
 def build_service(
-    run: Manifest, summary: Summary, stats: Json | None, source: str
+    run: Manifest, summary: Summary, stats: ServiceStats | None, source: str
 ) -> ServiceSection | None:
     """CDN and RBAC counters, or None when the target is not the reference service."""
     errors = summary.totals.errors
@@ -311,12 +313,10 @@ def build_service(
     reference = run.embedded_service or bool(run.topology)
     if stats is None and not reference and not any(seen.values()):
         return None
-    # service-stats.json is the service's own document (docs/service.md), not the contract
-    cdn: Json = (stats or {}).get("cdn") or {}
-    auth: Json = (stats or {}).get("auth") or {}
+    auth = stats.auth if stats is not None else {}
     return ServiceSection(
         source=source,
-        cdn=_cdn_facts(cdn),
+        cdn=_cdn_facts(stats.cdn if stats is not None else None),
         auth=(
             Fact("401 counted by the service", fmt_count(auth.get("unauthorized"))),
             Fact("403 counted by the service", fmt_count(auth.get("forbidden"))),
@@ -327,18 +327,15 @@ def build_service(
     )
 
 
-def _cdn_facts(cdn: Json) -> tuple[Fact, ...]:
-    if not cdn:
+def _cdn_facts(cdn: CdnCounters | None) -> tuple[Fact, ...]:
+    if cdn is None:
         return ()
-    counts = {k: int(cdn.get(k) or 0) for k in ("hits", "misses", "stale", "bypass")}
-    cacheable = counts["hits"] + counts["misses"] + counts["stale"]
-    ratio = (counts["hits"] + counts["stale"]) / cacheable if cacheable else None
     return (
-        Fact("Hits", fmt_count(counts["hits"])),
-        Fact("Misses", fmt_count(counts["misses"])),
-        Fact("Stale served", fmt_count(counts["stale"])),
-        Fact("Bypass (no-store)", fmt_count(counts["bypass"])),
-        Fact("Hit ratio", fmt_share(ratio), detail="(hits + stale) / cacheable requests"),
+        Fact("Hits", fmt_count(cdn.hits)),
+        Fact("Misses", fmt_count(cdn.misses)),
+        Fact("Stale served", fmt_count(cdn.stale)),
+        Fact("Bypass (no-store)", fmt_count(cdn.bypass)),
+        Fact("Hit ratio", fmt_share(cdn.hit_ratio), detail="(hits + stale) / cacheable requests"),
     )
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.rundir.deltas import BaselineDeltas
 from harness.rundir.fields import (
     JSONObject,
     int_map,
@@ -396,7 +397,7 @@ class Summary:
     ended_at: float | None = None
     duration_s: float = 0.0
     error: str | None = None
-    baseline: JSONObject | None = None
+    baseline: BaselineDeltas | None = None
     """The comparison with a baseline run (docs/thresholds.md), when judged against one."""
     schema: int = SCHEMA_VERSION
     extra: JSONObject = field(default_factory=dict)
@@ -423,6 +424,7 @@ class Summary:
         endpoints = req_object(data, "endpoints", where)
         workers = req_object(data, "workers", where)
         recovery = opt_object(data, "recovery", where)
+        base = opt_object(data, "baseline", where)
         return cls(
             schema=req_int(data, "schema", where, SCHEMA_VERSION),
             run_id=req_str(data, "run_id", where),
@@ -447,7 +449,7 @@ class Summary:
             ),
             verdict=verdict,
             error=opt_str(data, "error", where),
-            baseline=opt_object(data, "baseline", where),
+            baseline=None if base is None else BaselineDeltas.from_dict(base, f"{where}: baseline"),
             extra=_unknown(data, _SUMMARY_KEYS),
         )
 
@@ -472,7 +474,7 @@ class Summary:
             "error": self.error,
         }
         if self.baseline is not None:
-            out["baseline"] = dict(self.baseline)
+            out["baseline"] = self.baseline.to_dict()
         out.update(self.extra)
         return out
 
