@@ -44,6 +44,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.load.open_model import check_arrival
+from harness.rundir.cache import X_CACHE_LABELS
 
 SECRET_ENV = "HARNESS_CLUSTER_SECRET"
 SECRET_FLAG = "--cluster-secret-file"
@@ -60,6 +61,9 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_ENTRIES = 50_000
 MAX_LEDGER_ENTRIES = 200_000
 MAX_NAME_CHARS = 512
+MAX_CACHE_RECORDS = 20_000
+"""Cache records per intervals message (`cache_log.MAX_PER_MESSAGE`)."""
+MAX_KEY_CHARS = 2048
 MAX_ERROR_KINDS = 256
 MAX_TOKENS = 64
 MAX_ITEM_IDS = 1_000_000
@@ -377,12 +381,37 @@ def check_intervals(body: Mapping[str, Any]) -> None:
         raise Rejected("through_t: expected epoch seconds")
     for index, entry in enumerate(entries):
         check_entry(entry, index)
+    if "cache" in body:
+        check_cache(body.get("cache"), body.get("cache_dropped"))
     memory = body.get("memory")
     if memory is not None:
         if not isinstance(memory, dict) or set(memory) != {"pid", "rss_bytes"}:
             raise Rejected("memory: expected {pid, rss_bytes}")
         _count(memory["pid"], "memory.pid")
         _count(memory["rss_bytes"], "memory.rss_bytes")
+
+
+def check_cache(records: Any, dropped: Any) -> None:
+    """Rejected unless a worker's cache records are well formed and within the limits:
+    `[t_sent, t_done, name, key, x_cache, status, latency_us]` each."""
+    if not isinstance(records, list) or len(records) > MAX_CACHE_RECORDS:
+        raise Rejected(f"cache: expected a list of at most {MAX_CACHE_RECORDS}")
+    _count(dropped, "cache_dropped")
+    for index, record in enumerate(records):
+        where = f"cache[{index}]"
+        if not isinstance(record, list) or len(record) != 7:
+            raise Rejected(f"{where}: expected 7 fields")
+        sent, done, name, key, label, status, latency_us = record
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (sent, done)):
+            raise Rejected(f"{where}: expected epoch seconds")
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
+            raise Rejected(f"{where}: name: expected 1..{MAX_NAME_CHARS} characters")
+        if not isinstance(key, str) or not key.startswith("/") or len(key) > MAX_KEY_CHARS:
+            raise Rejected(f"{where}: key: expected a path of at most {MAX_KEY_CHARS} characters")
+        if label not in X_CACHE_LABELS:
+            raise Rejected(f"{where}: x_cache: expected one of {', '.join(X_CACHE_LABELS)}")
+        _count(status, f"{where}.status")
+        _count(latency_us, f"{where}.latency_us")
 
 
 def check_config(body: Mapping[str, Any]) -> None:

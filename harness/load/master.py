@@ -31,6 +31,7 @@ from locust.user import User
 from harness.errors import RunFailed
 from harness.load import cluster, messages
 from harness.load.aggregator import Aggregator
+from harness.load.cache_journal import CacheJournal
 from harness.load.journal import RunJournal
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
 from harness.rundir.memory import MemorySample
@@ -83,6 +84,7 @@ class MasterSession:
         logging.getLogger("locust").setLevel(logging.ERROR)
         self.journal = journal
         self.aggregator = Aggregator(journal.interval, recent_s=recent_s)
+        self.cache = CacheJournal(journal.run_dir)
         self.channel = cluster.Channel(secret, master=True, run_id=journal.manifest.run_id)
         self.worker_config: dict[str, Any] | None = None
         self._waiting_hellos: list[str] = []
@@ -191,6 +193,8 @@ class MasterSession:
         for listener in self.entry_listeners:
             listener(data["entries"])
         self.aggregator.add(msg.node_id, data["entries"], data.get("through_t"))
+        if "cache" in data:
+            self.cache.add(data["cache"], data.get("cache_dropped", 0))
         memory = data.get("memory")
         if memory is not None:
             sample = MemorySample(
@@ -304,6 +308,7 @@ class MasterSession:
     def flush(self) -> None:
         """Write complete seconds and push every file to the OS."""
         self.aggregator.flush()
+        self.cache.flush()
         self.journal.flush()
 
     def stop(self) -> None:
@@ -330,6 +335,7 @@ class MasterSession:
             self.journal.event(
                 "message_rejected", now, count=self.rejected, reason="in all (events capped)"
             )
+        self.cache.close()
         self.runner.quit()
         self.runner.server.close(linger=0)  # type: ignore[no-untyped-call]
         self.journal.flush()

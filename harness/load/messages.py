@@ -9,7 +9,9 @@ Each travels sealed in a `harness.load.cluster` envelope; below are the bodies.
 - master → each worker `harness_pacing`: `{"per_user_rate_per_s": float | null}` per stage.
 - worker → master `harness_intervals`: `{"entries": [...], "through_t": float,
   "ledger": [...], "memory": {"pid", "rss_bytes"}}` every second, and once more when the
-  worker stops (its partial second). `memory` is the worker's own RSS (memory.jsonl).
+  worker stops (its partial second). `memory` is the worker's own RSS (memory.jsonl);
+  `cache` and `cache_dropped`, present when there are some, its answers' `X-Cache`
+  records (cache.jsonl).
 """
 
 HELLO = "harness_hello"

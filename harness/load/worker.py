@@ -30,6 +30,7 @@ from harness import ledger
 from harness.errors import RunFailed
 from harness.load import arrivals, cluster, messages
 from harness.load.arrivals import Dispatcher
+from harness.load.cache_log import CacheTap
 from harness.load.master import guard_receive
 from harness.load.memory_sampler import own_memory
 from harness.load.messages import ROLES
@@ -207,9 +208,12 @@ class HarnessWorkerRunner(WorkerRunner):
 class Shipper:
     """Sends finished seconds and acknowledged writes to the master."""
 
-    def __init__(self, link: MasterLink, recorder: IntervalRecorder) -> None:
+    def __init__(
+        self, link: MasterLink, recorder: IntervalRecorder, tap: CacheTap | None = None
+    ) -> None:
         self.link = link
         self.recorder = recorder
+        self.tap = tap or CacheTap()
         self.messages_sent = 0
 
     def ship(self, final: bool = False) -> None:
@@ -225,6 +229,9 @@ class Shipper:
             "ledger": self.recorder.take_ledger(),
             "memory": own_memory(),
         }
+        cache, dropped = self.tap.take()
+        if cache or dropped:
+            payload.update(cache=cache, cache_dropped=dropped)
         self.link.send(messages.INTERVALS, payload)
         self.messages_sent += 1
 
@@ -259,6 +266,8 @@ def run_worker(
     dispatcher = DISPATCHER
     env.events.test_stopping.add_listener(lambda **_kw: dispatcher.halt())  # type: ignore[no-untyped-call]
     env.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]
+    tap = CacheTap()
+    env.events.request.add_listener(tap.on_request)  # type: ignore[no-untyped-call]
     link = MasterLink(env, secret)
     try:
         runner = env.create_harness_worker_runner(master_host, master_port, link)
@@ -266,7 +275,7 @@ def run_worker(
         raise RunFailed(f"no master answered at {master_host}:{master_port}") from None
     ledger.install(recorder.add_ledger, worker=runner.client_id)
     print(f"worker {runner.client_id} joined {master_host}:{master_port}", flush=True)
-    shipper = Shipper(link, recorder)
+    shipper = Shipper(link, recorder, tap)
     # the final partial second leaves before Locust tells the master this worker stopped
     env.events.test_stop.add_listener(lambda **_kw: shipper.ship(final=True))  # type: ignore[no-untyped-call]
     runner.greenlet.spawn(shipper.loop)

@@ -2,7 +2,8 @@
 
 `reports/<run-id>/` holds run.json (`Manifest`), intervals.jsonl (`IntervalRecord`),
 events.jsonl (`Event`, `EventKind`), ledger.jsonl (`LedgerEntry`), readback.json
-(`ReadBack`), memory.jsonl (`MemorySample`) and summary.json (`Summary`);
+(`ReadBack`), memory.jsonl (`MemorySample`),
+cache.jsonl (`CacheRecord`), cache-policy.json (`CachePolicy`) and summary.json (`Summary`);
 docs/run-directory.md documents every field.
 Readers and writers live here, once. The HdrHistogram configuration and blob codec are in
 `harness.rundir.histograms` and `harness.rundir.hdr` (they load numpy, so they are not
@@ -11,6 +12,15 @@ imported here: importing this package stays cheap).
 
 from __future__ import annotations
 
+from harness.rundir.cache import (
+    CACHE,
+    CACHE_POLICY,
+    CachePolicy,
+    CacheRecord,
+    TierWindows,
+    read_cache,
+    read_cache_policy,
+)
 from harness.rundir.events import (
     Event,
     EventKind,
@@ -71,6 +81,8 @@ from harness.rundir.summary import (
 
 __all__ = [
     "ATTACK",
+    "CACHE",
+    "CACHE_POLICY",
     "EVENTS",
     "FINE_SLOTS",
     "FINE_SLOT_S",
@@ -85,6 +97,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SUMMARY",
     "AttackRecord",
+    "CachePolicy",
+    "CacheRecord",
     "Event",
     "EventKind",
     "FaultPayload",
@@ -106,6 +120,7 @@ __all__ = [
     "RunbookStep",
     "Summary",
     "ThresholdRow",
+    "TierWindows",
     "Verdict",
     "WorkerPayload",
     "as_summary",
@@ -113,6 +128,8 @@ __all__ = [
     "new_run_id",
     "of_kind",
     "read_attacks",
+    "read_cache",
+    "read_cache_policy",
     "read_events",
     "read_intervals",
     "read_json",

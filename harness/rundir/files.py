@@ -130,6 +130,14 @@ class RunDir:
         return self.path / "memory.jsonl"
 
     @property
+    def cache(self) -> Path:
+        return self.path / "cache.jsonl"
+
+    @property
+    def cache_policy(self) -> Path:
+        return self.path / "cache-policy.json"
+
+    @property
     def summary(self) -> Path:
         return self.path / SUMMARY
 

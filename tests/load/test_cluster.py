@@ -187,6 +187,23 @@ def test_worker_memory_is_checked() -> None:
             cluster.check_intervals({**_intervals([_entry()]), "memory": bad})
 
 
+def test_worker_cache_records_are_checked() -> None:
+    good = [1.0, 1.01, "GET /api/items/{id}", "/api/items/3", "HIT", 200, 900]
+    cluster.check_intervals({**_intervals(), "cache": [good], "cache_dropped": 0})
+    for bad, needle in (
+        ([good[:6]], "7 fields"),
+        ([[*good[:4], "MAYBE", 200, 900]], "x_cache"),
+        ([[*good[:3], "http://elsewhere/x", "HIT", 200, 900]], "key"),
+        ([[*good[:6], -5]], "latency_us"),
+        ([[None, *good[1:]]], "epoch"),
+        ([good] * (cluster.MAX_CACHE_RECORDS + 1), "at most"),
+    ):
+        with pytest.raises(Rejected, match=needle):
+            cluster.check_intervals({**_intervals(), "cache": bad, "cache_dropped": 0})
+    with pytest.raises(Rejected, match="cache_dropped"):
+        cluster.check_intervals({**_intervals(), "cache": [good]})
+
+
 def test_config_checks() -> None:
     cluster.check_config({"tokens": {"admin": "t"}, "item_ids": [1], "per_user_rate_per_s": 2})
     for bad in ({"tokens": []}, {"tokens": {"a": 1}}, {"tokens": {}, "per_user_rate_per_s": -1}):

@@ -1,0 +1,65 @@
+"""A worker's side of the per-request cache record (cache.jsonl; see `cache_journal`).
+
+`CacheTap` listens to Locust's `request` event and keeps, for each answer that carries an
+`X-Cache` header, `[t_sent, t_done, name, key, x_cache, status, latency_us]`; the worker
+ships them with its per-second intervals, at most `MAX_PER_MESSAGE` a second (more are
+counted as dropped). No Locust import here, and none of the service's: workers stay light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+MAX_PER_MESSAGE = 20_000  # cluster.MAX_CACHE_RECORDS
+"""Records a worker sends per second at most; beyond, they are counted as dropped."""
+
+
+def cache_key(url: str) -> str:
+    """The edge's cache key: the path and the query, parameters sorted and blank ones dropped."""
+    parts = urlsplit(url)
+    query = sorted((k, v) for k, v in parse_qsl(parts.query) if v != "")
+    return parts.path + ("?" + urlencode(query) if query else "")
+
+
+class CacheTap:
+    """Collects a worker's answers that carry `X-Cache`, until the next `take()`."""
+
+    def __init__(self, max_per_take: int = MAX_PER_MESSAGE) -> None:
+        self.max_per_take = max_per_take
+        self._records: list[list[Any]] = []
+        self.dropped = 0
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response: Any = None,
+        start_time: float | None = None,
+        url: str | None = None,
+        **_kwargs: Any,
+    ) -> None:
+        """Locust `request` event listener."""
+        headers = getattr(response, "headers", None)
+        label = headers.get("X-Cache") if headers is not None else None
+        url = url or getattr(response, "url", None)
+        if not label or not url:
+            return
+        if len(self._records) >= self.max_per_take:
+            self.dropped += 1
+            return
+        latency_us = round((response_time or 0.0) * 1000)
+        sent = float(start_time) if start_time else 0.0
+        done = sent + latency_us / 1e6 if sent else 0.0
+        status = getattr(response, "status_code", 0) or 0
+        key = cache_key(url)[:2048]
+        self._records.append(
+            [sent, done, f"{request_type} {name}"[:512], key, str(label), int(status), latency_us]
+        )
+
+    def take(self) -> tuple[list[list[Any]], int]:
+        """The records since the last call, and how many were dropped over the bound."""
+        records, self._records = self._records, []
+        dropped, self.dropped = self.dropped, 0
+        return records, dropped
