@@ -183,7 +183,7 @@ containment_s = 5
             MINIMAL + '[steady_state]\nprobe = { url = "http://a/", path = "/b" }\n',
             "steady_state.probe: expected exactly one of url",
         ),
-        ("thresholds = [1]\n" + MINIMAL, "thresholds[0]: expected a non-empty string"),
+        ("thresholds = [1]\n" + MINIMAL, "thresholds[0]: expected an expression or a table"),
         (
             MINIMAL.replace('command = "true"', 'comand = "true"'),
             "fault.params.command: is required",

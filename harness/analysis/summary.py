@@ -150,6 +150,8 @@ class Measurements:
     recovery: dict[str, Any] | None
     window_notes: dict[str, str] = field(default_factory=dict)
     """Which window was the worst, per windowed threshold expression (for its message)."""
+    abort: dict[str, Any] | None = None
+    """summary.json's `abort`, from the `run_aborted` event (None: not aborted)."""
 
     @property
     def status(self) -> str:
@@ -250,6 +252,7 @@ def measure(run_dir: Path) -> Measurements:
         workers_count=joined or manifest.workers_expected,
         workers_lost=lost,
         recovery=_recovery(paths.path, manifest),
+        abort=_abort(paths.events),
     )
 
 
@@ -321,6 +324,21 @@ def _workers(path: Path) -> tuple[int, int]:
     return len(joined), len(lost)
 
 
+def _abort(path: Path) -> dict[str, Any] | None:
+    """The first `run_aborted` event as summary.json's `abort` object."""
+    for event in iter_jsonl(path):
+        if event.get("kind") == "run_aborted":
+            observed = event.get("observed")
+            return {
+                "threshold": str(event.get("threshold") or ""),
+                "source": str(event.get("source") or ""),
+                "message": str(event.get("message") or ""),
+                "t": float(event["t"]),
+                "observed": float(observed) if isinstance(observed, int | float) else None,
+            }
+    return None
+
+
 def _recovery(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
     """The recovery figures of a scenario run (None for a plain load run)."""
     if manifest.kind is not RunKind.SCENARIO:
@@ -347,9 +365,12 @@ def verdict(status: str, results: Sequence[ThresholdResult], allow_incomplete: b
     """`error` when the run itself failed; `incomplete` when it was interrupted or never
     finished (unless `allow_incomplete`: then judged on what it recorded); else `pass` if
     every threshold held, else `fail`. An incomplete run never passes by default: a CI job
-    killed by its own timeout must not read green."""
+    killed by its own timeout must not read green. A run an abort rule stopped is
+    `aborted`, whatever the thresholds say over the data it recorded."""
     if status == "failed":
         return "error"
+    if status == "aborted":
+        return "aborted"
     if status != "completed" and not allow_incomplete:
         return "incomplete"
     return "pass" if all(r.ok for r in results) else "fail"
@@ -378,6 +399,8 @@ def build_summary(
         "verdict": verdict(run.status, results, allow_incomplete),
         "error": manifest.error,
     }
+    if run.abort is not None:
+        summary["abort"] = run.abort
     return summary
 
 

@@ -48,9 +48,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--out", type=Path, metavar="DIR", help="run directory (default: reports/<run-id>/)")
     add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'p(95)<250ms'")
+    add_abort_arguments(parser)
     add("--seed-items", type=int, default=None, metavar="N", help="items in the embedded service")
     add("--service-workers", type=int, default=1, metavar="N", help="embedded service processes")
     add_cluster_arguments(parser)
+
+
+def add_abort_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--abort-on-fail` and `--delay-abort-eval` (run, scenario)."""
+    parser.add_argument(
+        "--abort-on-fail",
+        action="store_true",
+        help="judge every --threshold live each second; stop the run (exit 1) when one fails",
+    )
+    parser.add_argument(
+        "--delay-abort-eval",
+        metavar="DUR",
+        help="with --abort-on-fail: start judging this long after the load starts (10s)",
+    )
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser, metrics: bool = True) -> None:
@@ -71,6 +86,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, metrics: bool = True)
 
 def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> RunConfig:
     """The RunConfig of these flags; ConfigError naming the flag for anything wrong."""
+    from harness.aborts import AbortPlan, flag_rules
     from harness.commands.worker import parse_master
     from harness.durations import parse_duration_s
     from harness.load.config import DEFAULT_SEED_ITEMS, RunConfig
@@ -126,6 +142,12 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         cluster_secret=secret,
         metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
         locustfile_shape_limit_s=_shape_limit_s(args, duration_s),
+        abort=AbortPlan(
+            (
+                *profile.aborts,
+                *flag_rules(tuple(args.threshold), args.abort_on_fail, args.delay_abort_eval),
+            )
+        ),
     )
 
 
@@ -141,10 +163,13 @@ def _shape_limit_s(args: argparse.Namespace, duration_s: float | None) -> float 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the load, write summary and report, print the table; the verdict's exit code."""
+    from harness.analysis.abort import ensure_abortable
     from harness.load.launch import check_reachable, check_target_url
     from harness.load.locustfile import check_locustfile
 
     config = build_config(args)
+    for rule in config.abort.rules:
+        ensure_abortable(rule)
     if config.locustfile is not None:
         check_locustfile(config.locustfile)
     if config.host is not None:

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.commands.run import add_abort_arguments
 from harness.errors import RunFailed
 
 
@@ -24,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--workers", type=int, default=1, metavar="N", help="local load workers (default: 1)")
     add("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'rto<30s'")
     add("--locustfile", type=Path, metavar="FILE", help="run your own Locust users instead")
+    add_abort_arguments(parser)
+    add(
+        "--max-error-budget",
+        type=float,
+        metavar="N",
+        help="abort when the observation has used more than N times its error budget",
+    )
     add(
         "--readback-timeout",
         default="20s",
@@ -37,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the scenario; the verdict's exit code."""
+    from harness.aborts import flag_rules
     from harness.durations import parse_duration_s
     from harness.load.cluster import load_secret
     from harness.load.metrics import parse_metrics_bind
@@ -53,6 +62,8 @@ def execute(args: argparse.Namespace) -> int:
         locustfile=args.locustfile,
         cluster_secret=load_secret(args.cluster_secret_file),
         metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
+        flag_aborts=flag_rules(tuple(args.threshold), args.abort_on_fail, args.delay_abort_eval),
+        max_error_budget=args.max_error_budget,
     )
     from harness.commands.exits import exit_code_of
     from harness.report.tables import recovery_table, summary_table

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.aborts import AbortPlan
 from harness.load.cluster import ClusterSecret
 from harness.load.profiles import Profile
 from harness.rundir.thresholds import Threshold, expressions, unique
@@ -58,6 +59,8 @@ class RunConfig:
     """The workers' shared secret; None: one generated for this run's local workers."""
     metrics_bind: tuple[str, int] | None = None
     """Where the master serves Prometheus metrics during the run (None: nowhere)."""
+    abort: AbortPlan = field(default_factory=AbortPlan)
+    """What stops the run early: `abort_on_fail` thresholds and the error budget."""
     locustfile_shape_limit_s: float | None = None
     """Set when neither a profile nor `--users` was given: a `LoadTestShape` in the
     locustfile then drives the run, stopped after this many seconds at the latest. None:
@@ -70,11 +73,14 @@ class RunConfig:
 
     @property
     def all_thresholds(self) -> tuple[Threshold, ...]:
-        """The profile's objectives (not Extreme's: it breaks them on purpose), then flags'."""
-        if self.profile.extreme is not None or self.kind == "scenario":
+        """The profile's objectives (not Extreme's: it breaks them on purpose) and its own
+        thresholds, then the flags'."""
+        if self.kind == "scenario":  # the scenario's own thresholds are in `thresholds`
             own: tuple[Threshold, ...] = ()
+        elif self.profile.extreme is not None:
+            own = self.profile.thresholds
         else:
-            own = self.profile.objectives.thresholds()
+            own = (*self.profile.objectives.thresholds(), *self.profile.thresholds)
         return tuple(unique((*own, *self.thresholds)))
 
     def as_json(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from gevent import Greenlet
 from locust import LoadTestShape
 from locust.user import User
 
+from harness.analysis.abort import LiveJudge
 from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.load.cluster import SECRET_FLAG, check_cluster, generate_secret
 from harness.load.config import RunConfig
@@ -157,6 +158,7 @@ class _Run:
         self.workers: LocalWorkers | None = None
         self.metrics_server: MetricsServer | None = None
         self.stage_name = ""
+        self.abort_judge: LiveJudge | None = None
         self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
         self.memory = MemorySampler()
         self.memory.track("master", "master", os.getpid())
@@ -316,6 +318,7 @@ class _Run:
     def _drive(self, session: MasterSession, shape: Shape) -> str:
         started = time.monotonic()
         session.start(shape)
+        self._start_abort_judge(shape.planned_duration_s)
         self._start_timeline(session)
         next_watch = next_flush = started
         next_progress = started + PROGRESS_EVERY_S
@@ -339,11 +342,31 @@ class _Run:
             if now >= next_flush:
                 self.journal.memory(self.memory.sample())
                 session.flush()
-                next_flush = now + 1.0
+                # an abort rule is judged on each flush: twice a second keeps it prompt
+                next_flush = now + (0.5 if self.abort_judge is not None else 1.0)
+                if self._aborted():
+                    return "aborted"
             if now >= next_progress:
                 self.echo(self._progress(session, now - started, shape.planned_duration_s))
                 next_progress = now + PROGRESS_EVERY_S
             gevent.sleep(0.1)
+
+    def _start_abort_judge(self, planned_s: float) -> None:
+        """Judge the abort rules on every merged line from now on (nothing to do without)."""
+        if not self.config.abort:
+            return
+        judge = self.abort_judge = LiveJudge(self.config.abort, time.time(), planned_s)
+        self.journal.interval_listeners.append(judge.observe_line)
+        self.journal.event_listeners.append(judge.observe_event)
+
+    def _aborted(self) -> bool:
+        """True when an abort rule failed on the data merged so far (`run_aborted` event)."""
+        decision = self.abort_judge.check(time.time()) if self.abort_judge else None
+        if decision is None:
+            return False
+        self.journal.event("run_aborted", **decision.event_fields())
+        self.echo(f"ABORTED: {decision.message}")
+        return True
 
     # -- the scenario timeline hook ---------------------------------------------------------
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.aborts import AbortRule, threshold_entries
 from harness.durations import parse_duration_s
 from harness.errors import ConfigError
 from harness.load.open_model import (
@@ -108,6 +109,10 @@ class Profile:
     description: str = ""
     extreme: ExtremeSteps | None = None
     source: str | None = None
+    thresholds: tuple[Threshold, ...] = ()
+    """The file's own `thresholds` (judged with the objectives)."""
+    aborts: tuple[AbortRule, ...] = ()
+    """Those of them marked `abort_on_fail`: judged live, they stop the run."""
 
     @property
     def duration_s(self) -> float:
@@ -260,7 +265,9 @@ def profile_from_mapping(
 ) -> Profile:
     """Build a Profile from parsed TOML (a file's contents, or a scenario's inline table)."""
     reader = _Reader(where)
-    reader.only_keys(data, "", {"name", "description", "stages", "objectives", "extreme"})
+    reader.only_keys(
+        data, "", {"name", "description", "stages", "objectives", "extreme", "thresholds"}
+    )
     name = reader.text(data, "name", default_name)
     description = reader.text(data, "description", "")
     objectives = _objectives(reader, data.get("objectives", {}))
@@ -280,7 +287,9 @@ def profile_from_mapping(
                 f"{where}: stages",
             )
         stages = tuple(_stage(reader, item, i) for i, item in enumerate(raw))
-    return Profile(name, stages, objectives, description, extreme, where)
+    exprs, aborts = threshold_entries(data.get("thresholds"), f"{where}: thresholds")
+    thresholds = tuple(parse_thresholds(exprs, f"{where}: thresholds"))
+    return Profile(name, stages, objectives, description, extreme, where, thresholds, aborts)
 
 
 class _Reader:

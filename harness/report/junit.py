@@ -3,7 +3,8 @@
 CI systems (GitHub Actions reporters, GitLab, Jenkins) read this format: a failed
 threshold is a `<failure>` whose message is the threshold's own ("observed 312.4 ms >
 limit 250 ms"); a run that itself failed is an `<error>` testcase named `run`, and an
-interrupted or unfinished run (verdict `incomplete`) a `<failure>` of that testcase. Built
+interrupted or unfinished run (verdict `incomplete`) a `<failure>` of that testcase, and so
+is a run an abort rule stopped (verdict `aborted`, type `RunAborted`, naming the rule). Built
 with xml.etree.ElementTree, so names and messages are always escaped correctly.
 """
 
@@ -23,7 +24,8 @@ SummaryLike = Summary | Mapping[str, object]
 def junit_suite(summary: SummaryLike, suite_name: str) -> ET.Element:
     """The `<testsuite>` of one run: a `run` testcase, then one testcase per threshold."""
     s = as_summary(summary)
-    failed = len(s.failed_thresholds) + int(s.verdict is Verdict.INCOMPLETE)
+    stopped = s.verdict in (Verdict.INCOMPLETE, Verdict.ABORTED)
+    failed = len(s.failed_thresholds) + int(stopped)
     run_failed = s.status is RunStatus.FAILED or s.verdict is Verdict.ERROR
     suite = ET.Element(
         "testsuite",
@@ -64,6 +66,11 @@ def _run_case(s: Summary, suite_name: str, run_failed: bool) -> ET.Element:
         message = s.error or f"the run failed (status {status})"
         error = ET.SubElement(case, "error", {"message": message, "type": "RunFailed"})
         error.text = message
+    elif s.verdict is Verdict.ABORTED:
+        why = f"{s.abort.threshold} ({s.abort.source}): {s.abort.message}" if s.abort else "?"
+        message = f"ABORTED: the run stopped itself: {why}"
+        failure = ET.SubElement(case, "failure", {"message": message, "type": "RunAborted"})
+        failure.text = message
     elif s.verdict is Verdict.INCOMPLETE:
         message = f"the run did not finish (status {status}): an incomplete run never passes"
         failure = ET.SubElement(case, "failure", {"message": message, "type": "RunIncomplete"})

@@ -15,7 +15,13 @@ from harness.rundir import Metrics, Recovery, Summary, ThresholdRow, as_summary
 from harness.rundir.deltas import BaselineDeltas
 
 MAX_ENDPOINTS = 25
-_VERDICT = {"pass": "✅ PASS", "fail": "❌ FAIL", "incomplete": "⏹️ INCOMPLETE", "error": "💥 ERROR"}
+_VERDICT = {
+    "pass": "✅ PASS",
+    "fail": "❌ FAIL",
+    "aborted": "🛑 ABORTED",
+    "incomplete": "⏹️ INCOMPLETE",
+    "error": "💥 ERROR",
+}
 _RECOVERY = (
     ("rto_s", "RTO", "s"),
     ("ttd_s", "Time to detect", "s"),

@@ -117,12 +117,29 @@ def build_verdict(run: Manifest, summary: Summary) -> Verdict:
             "An incomplete run never passes.",
             failed,
         )
+    if verdict == "aborted":
+        return _aborted_verdict(summary, failed)
     count = len(summary.thresholds)
     if verdict == "pass":
         return Verdict("pass", "PASS", f"All {count} thresholds and objectives met.")
     return Verdict(
         "fail", "FAIL", f"{len(failed)} of {count} thresholds or objectives failed.", failed
     )
+
+
+def _aborted_verdict(summary: Summary, failed: tuple[str, ...]) -> Verdict:
+    """ABORTED: an abort rule failed while the run went, and the run stopped itself."""
+    abort = summary.abort
+    if abort is None:
+        why = "The run stopped itself on an abort rule (no run_aborted event recorded)."
+    else:
+        since = abort.t - summary.started_at if summary.started_at is not None else None
+        at = f" at +{since:.0f} s" if since is not None else ""
+        why = (
+            f"Stopped{at} by {abort.threshold} ({abort.source}): {abort.message}. "
+            "Load stopped and the fault rolled back; the figures cover the run until then."
+        )
+    return Verdict("fail", "ABORTED", why, failed)
 
 
 def _failed_line(threshold: ThresholdRow) -> str:

@@ -21,7 +21,7 @@ from harness.report.sections import Verdict, build_verdict
 from harness.rundir import Metrics, RunDir, Summary
 
 INDEX = "index.html"
-_SEVERITY = {"error": 3, "fail": 2, "incomplete": 1, "pass": 0}
+_SEVERITY = {"error": 3, "aborted": 2, "fail": 2, "incomplete": 1, "pass": 0}
 
 
 @dataclass(frozen=True)

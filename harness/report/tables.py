@@ -43,6 +43,8 @@ def summary_table(summary: Summary | Mapping[str, object]) -> str:
     for result in s.thresholds:
         lines.append(f"{'ok  ' if result.ok else 'FAIL'} {result.expr}: {result.message}")
     lines.append(f"workers {s.workers_count} (lost {s.workers_lost})  verdict {s.verdict.value}")
+    if s.abort is not None:
+        lines.append(f"ABORTED by {s.abort.threshold} ({s.abort.source}): {s.abort.message}")
     return "\n".join(lines)
 
 
@@ -128,4 +130,6 @@ def result_table(summary: Summary | Mapping[str, object]) -> str:
     )
     complete = "" if s.complete else " (incomplete)"
     lines.append(f"verdict: {s.verdict.value.upper()} — run {s.status.value}{complete}; {figures}")
+    if s.abort is not None:
+        lines.append(f"aborted by {s.abort.threshold} ({s.abort.source}): {s.abort.message}")
     return "\n".join(lines)

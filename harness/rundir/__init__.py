@@ -67,6 +67,7 @@ from harness.rundir.ledger import (
 from harness.rundir.manifest import Manifest, RunKind, RunStatus, read_manifest
 from harness.rundir.memory import MEMORY, MemorySample, read_memory
 from harness.rundir.summary import (
+    Abort,
     Latency,
     Metrics,
     Recovery,
@@ -96,6 +97,7 @@ __all__ = [
     "RUN_JSON",
     "SCHEMA_VERSION",
     "SUMMARY",
+    "Abort",
     "AttackRecord",
     "CachePolicy",
     "CacheRecord",

@@ -32,6 +32,8 @@ class EventKind(StrEnum):
 
     RUN_STARTED = "run_started"
     RUN_STOPPED = "run_stopped"
+    RUN_ABORTED = "run_aborted"
+    """An `abort_on_fail` threshold (or the error budget) failed live: the run stopped."""
     STAGE = "stage"
     WORKER_JOINED = "worker_joined"
     WORKER_LOST = "worker_lost"

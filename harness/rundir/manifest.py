@@ -34,6 +34,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"
+    ABORTED = "aborted"
+    """An `abort_on_fail` threshold failed while the run went: it stopped itself."""
     FAILED = "failed"
 
 

@@ -39,11 +39,13 @@ class Verdict(StrEnum):
     """A judged run's verdict.
 
     `incomplete`: the run was interrupted or never finished, so it cannot pass, whatever
-    its thresholds say; `error`: the run itself failed.
+    its thresholds say; `error`: the run itself failed; `aborted`: an `abort_on_fail`
+    threshold failed while the run went, and the run stopped itself (exit 1, as `fail`).
     """
 
     PASS = "pass"
     FAIL = "fail"
+    ABORTED = "aborted"
     INCOMPLETE = "incomplete"
     ERROR = "error"
 
@@ -61,7 +63,7 @@ _THRESHOLD_KEYS = frozenset(
 _SUMMARY_KEYS = frozenset(
     {"schema", "run_id", "profile", "scenario", "status", "complete", "started_at", "ended_at",
      "duration_s", "totals", "endpoints", "workers", "recovery", "thresholds", "verdict",
-     "error", "baseline"}
+     "error", "baseline", "abort"}
 )  # fmt: skip
 
 
@@ -372,6 +374,38 @@ class Recovery:
         return dict(self.raw)
 
 
+@dataclass(frozen=True)
+class Abort:
+    """summary.json's `abort`: the threshold that stopped the run, and what it saw."""
+
+    threshold: str
+    source: str
+    message: str
+    t: float
+    observed: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: JSONObject, where: str = "summary.json: abort") -> Abort:
+        """A decoded `abort` object."""
+        return cls(
+            threshold=req_str(data, "threshold", where),
+            source=req_str(data, "source", where),
+            message=req_str(data, "message", where),
+            t=req_float(data, "t", where),
+            observed=opt_float(data, "observed", where),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The summary.json object."""
+        return {
+            "threshold": self.threshold,
+            "source": self.source,
+            "message": self.message,
+            "t": self.t,
+            "observed": self.observed,
+        }
+
+
 def _opt_count(data: JSONObject, key: str, where: str) -> float | None:
     value = opt_int(data, key, where)
     return None if value is None else float(value)
@@ -399,6 +433,8 @@ class Summary:
     error: str | None = None
     baseline: BaselineDeltas | None = None
     """The comparison with a baseline run (docs/thresholds.md), when judged against one."""
+    abort: Abort | None = None
+    """Why the run stopped itself (verdict `aborted`), else None."""
     schema: int = SCHEMA_VERSION
     extra: JSONObject = field(default_factory=dict)
     """Fields this version does not know (written back unchanged)."""
@@ -425,6 +461,7 @@ class Summary:
         workers = req_object(data, "workers", where)
         recovery = opt_object(data, "recovery", where)
         base = opt_object(data, "baseline", where)
+        abort = opt_object(data, "abort", where)
         return cls(
             schema=req_int(data, "schema", where, SCHEMA_VERSION),
             run_id=req_str(data, "run_id", where),
@@ -450,6 +487,7 @@ class Summary:
             verdict=verdict,
             error=opt_str(data, "error", where),
             baseline=None if base is None else BaselineDeltas.from_dict(base, f"{where}: baseline"),
+            abort=None if abort is None else Abort.from_dict(abort, f"{where}: abort"),
             extra=_unknown(data, _SUMMARY_KEYS),
         )
 
@@ -473,6 +511,8 @@ class Summary:
             "verdict": self.verdict.value,
             "error": self.error,
         }
+        if self.abort is not None:
+            out["abort"] = self.abort.to_dict()
         if self.baseline is not None:
             out["baseline"] = self.baseline.to_dict()
         out.update(self.extra)

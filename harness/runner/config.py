@@ -9,9 +9,10 @@ No Locust here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.aborts import AbortPlan, AbortRule
 from harness.errors import ConfigError
 from harness.faults import Fault, build_fault
 from harness.load.cluster import ClusterSecret
@@ -44,6 +45,9 @@ class ScenarioRunConfig:
     """The load workers' shared secret (None: generated for the run)."""
     metrics_bind: tuple[str, int] | None = None
     """Where the master serves the run's Prometheus metrics (None: nowhere)."""
+    abort: AbortPlan = field(default_factory=AbortPlan)
+    """What stops the run early: the scenario's and the flags' `abort_on_fail` thresholds,
+    and `--max-error-budget`."""
 
     @property
     def source(self) -> str:
@@ -71,6 +75,8 @@ def prepare_scenario(
     locustfile: Path | None = None,
     cluster_secret: ClusterSecret | None = None,
     metrics_bind: tuple[str, int] | None = None,
+    flag_aborts: tuple[AbortRule, ...] = (),
+    max_error_budget: float | None = None,
 ) -> ScenarioRunConfig:
     """Load and check a scenario file; ConfigError for anything wrong (nothing started)."""
     scenario = load_scenario(path, duration_s)
@@ -90,9 +96,28 @@ def prepare_scenario(
         locustfile=_locustfile(locustfile, scenario),
         cluster_secret=cluster_secret,
         metrics_bind=metrics_bind,
+        abort=_abort_plan(scenario, flag_aborts, max_error_budget),
     )
     check_scenario(config)
     return config
+
+
+def _abort_plan(
+    scenario: Scenario, flag_aborts: tuple[AbortRule, ...], max_error_budget: float | None
+) -> AbortPlan:
+    """The scenario's `abort_on_fail` thresholds, the flags', and the error budget's limit."""
+    success_rate = scenario.steady_state.success_rate
+    if max_error_budget is not None:
+        if not max_error_budget > 0:
+            raise ConfigError(
+                f"expected a number > 0, got {max_error_budget:g}", "--max-error-budget"
+            )
+        if success_rate <= 0:
+            raise ConfigError(
+                f"{scenario.source}: steady_state.success_rate is 0, so there is no error budget",
+                "--max-error-budget",
+            )
+    return AbortPlan((*scenario.aborts, *flag_aborts), max_error_budget, success_rate)
 
 
 def _locustfile(flag: Path | None, scenario: Scenario) -> Path | None:
@@ -113,6 +138,7 @@ def _locustfile(flag: Path | None, scenario: Scenario) -> Path | None:
 
 def check_scenario(config: ScenarioRunConfig) -> None:
     """Everything that can be known wrong before the run starts (ConfigError)."""
+    from harness.analysis.abort import ensure_abortable
     from harness.runner.profile import scenario_profile
     from harness.runner.readback.adapters import check_readback
     from harness.runner.target import deployment_config
@@ -137,6 +163,8 @@ def check_scenario(config: ScenarioRunConfig) -> None:
     scenario_profile(scenario)
     if scenario.target.kind == "deployment":
         deployment_config(scenario, Path("deployment"))
+    for rule in config.abort.rules:
+        ensure_abortable(rule)
 
 
 def _check_runbook(scenario: Scenario, source: str) -> None:

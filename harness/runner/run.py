@@ -106,6 +106,7 @@ def _load_config(
         out_dir_prepared=True,
         cluster_secret=config.cluster_secret,
         metrics_bind=config.metrics_bind,
+        abort=config.abort,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from harness.aborts import threshold_entries
 from harness.errors import ConfigError
 from harness.rundir.thresholds import parse_thresholds
 from harness.scenarios.fields import Table
@@ -94,7 +95,8 @@ def scenario_from_mapping(
     assert fault_table is not None
     fault = _fault(fault_table)
     recovery = _recovery(top.table("recovery"))
-    thresholds = parse_thresholds(top.strings("thresholds"), f"{source}: thresholds")
+    exprs, aborts = threshold_entries(top.raw("thresholds"), top.where("thresholds"))
+    thresholds = parse_thresholds(exprs, f"{source}: thresholds")
     objectives = _objectives(top.table("objectives"))
     total_s = top.opt_duration("duration")
     deployment = _deployment(top.table("deployment"), target)
@@ -111,6 +113,7 @@ def scenario_from_mapping(
         fault=fault,
         recovery=recovery,
         thresholds=tuple(thresholds),
+        aborts=aborts,
         objectives=objectives,
         source=source,
         deployment=deployment,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from harness.aborts import AbortRule
 from harness.rundir.thresholds import Threshold
 
 FAULT_TYPES: tuple[str, ...] = (
@@ -193,6 +194,8 @@ class Scenario:
     recovery: Recovery = field(default_factory=Recovery)
     thresholds: tuple[Threshold, ...] = ()
     """The `thresholds` array, parsed (objectives are added by the runner)."""
+    aborts: tuple[AbortRule, ...] = ()
+    """The thresholds marked `abort_on_fail` (also in `thresholds`): judged live."""
     objectives: Objectives = field(default_factory=Objectives)
     source: str | None = None
     deployment: DeploymentSpec = field(default_factory=DeploymentSpec)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from harness.aborts import stored_entries
 from harness.redaction import redact_strings, redact_text, redact_values
 from harness.rundir.thresholds import expressions
 from harness.scenarios.model import Scenario, thaw
@@ -81,7 +82,7 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
                 for s in scenario.recovery.steps
             ],
         },
-        "thresholds": expressions(scenario.thresholds),
+        "thresholds": stored_entries(tuple(expressions(scenario.thresholds)), scenario.aborts),
         "objectives": {k: v for k, v in asdict(scenario.objectives).items() if v is not None},
     }
     if scenario.target.kind == "deployment":

@@ -101,6 +101,12 @@ BAD = [
     ('[[stages]]\nduration = "3s"\nusers = 1\n[objectives]\nerror_rate = 5', "error_rate", "0..1"),
     ("[extreme]\nmax_steps = 0", "extreme.max_steps", "integer >= 1"),
     ("this is = = not toml", "", "not valid TOML"),
+    (
+        'thresholds = [{ threshold = "p(95)<1s", abort_on_fail = 1 }]\n[[stages]]\n'
+        'duration = "3s"\nusers = 1',
+        "thresholds[0].abort_on_fail",
+        "true or false",
+    ),
 ]
 
 
@@ -114,3 +120,15 @@ def test_malformed_files_name_file_key_and_expectation(
         load_profile(str(path))
     message = str(info.value)
     assert str(path) in message and key in message and expected in message
+
+
+def test_a_profile_s_own_thresholds_and_abort_rules(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'thresholds = ["rps>1", { threshold = "p(95)<500ms", abort_on_fail = true, '
+        'delay_abort_eval = "10s" }]\n[[stages]]\nduration = "3s"\nusers = 1\n',
+        encoding="utf-8",
+    )
+    profile = load_profile(str(path))
+    assert [t.expr for t in profile.thresholds] == ["rps>1", "p(95)<500ms"]
+    assert [(r.expr, r.delay_s) for r in profile.aborts] == [("p(95)<500ms", 10.0)]

@@ -76,3 +76,19 @@ def test_a_suite_of_scenarios(tmp_path: Path) -> None:
     assert [s.name for s in xml] == ["api-failure", "database-failover"]
     assert (xml.tests, xml.failures, xml.errors) == (6, 2, 0)
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_an_aborted_run_is_a_failed_run_testcase_naming_the_rule(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    abort = {
+        "threshold": "error_rate<5%",
+        "source": "s.toml: thresholds",
+        "t": 1.7e9,
+        "message": "observed 15% on the data through +4 s; limit < 5%",
+        "observed": 15.0,
+    }
+    write_junit(_summary(status="aborted", verdict="aborted", abort=abort), path, "s")
+    case = next(c for c in next(iter(JUnitXml.fromfile(str(path)))) if c.name == "run")
+    failure = case.result[0]
+    assert isinstance(failure, Failure) and failure.type == "RunAborted"
+    assert "error_rate<5%" in failure.message and "s.toml: thresholds" in failure.message
