@@ -10,6 +10,7 @@ from typing import Any
 from harness.aborts import AbortPlan
 from harness.load.cluster import ClusterSecret
 from harness.load.profiles import Profile
+from harness.redaction import redact_url
 from harness.rundir.thresholds import Threshold, expressions, unique
 
 DEFAULT_SEED_ITEMS = 2_000
@@ -62,6 +63,10 @@ class RunConfig:
     abort: AbortPlan = field(default_factory=AbortPlan)
     """What stops the run early: `abort_on_fail` thresholds and the error budget."""
     locustfile_shape_limit_s: float | None = None
+    profile_dsn: str | None = None
+    """A PostgreSQL whose pg_stat_statements is profiled over the window (docs/profiling.md)."""
+    apply_indexes: bool = False
+    """Create the verified recommended indexes in the live database (service's or DSN's)."""
     """Set when neither a profile nor `--users` was given: a `LoadTestShape` in the
     locustfile then drives the run, stopped after this many seconds at the latest. None:
     the profile drives, and a shape in the locustfile is a conflict."""
@@ -95,6 +100,7 @@ class RunConfig:
         # where the secret came from, never the secret
         data["cluster_secret"] = self.cluster_secret.source if self.cluster_secret else "generated"
         data["metrics_bind"] = list(self.metrics_bind) if self.metrics_bind else None
+        data["profile_dsn"] = redact_url(self.profile_dsn) if self.profile_dsn else None
         for key in ("kind", "scenario_name", "topology", "out_dir_prepared"):
             data.pop(key)  # manifest fields of their own, or nothing a reader needs
         if self.scenario is None:

@@ -35,6 +35,7 @@ from harness.load.master import MasterSession
 from harness.load.memory_sampler import MemorySampler
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
+from harness.load.run_profile import RunProfiler
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
 from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
 from harness.load.user_shape import LocustfileShape, shape_profile
@@ -162,6 +163,12 @@ class _Run:
         self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
         self.memory = MemorySampler()
         self.memory.track("master", "master", os.getpid())
+        self.profiler = RunProfiler(
+            journal.run_dir.path,
+            lambda message: self.journal.event("warning", message=message),
+            profile_dsn=config.profile_dsn,
+            apply_indexes=config.apply_indexes,
+        )
 
     def execute(self) -> RunOutcome:
         handlers = [
@@ -210,6 +217,9 @@ class _Run:
         host, worker_config = self._target()
         if self.config.locustfile is None and worker_config["tokens"].get("admin"):
             self.counters_from = (host, worker_config["tokens"]["admin"])
+            token = worker_config["tokens"].get("service") or worker_config["tokens"]["admin"]
+            sqlite_path = self.service.data_dir / "items.db" if self.service else None
+            self.profiler.watch_service(host, token, sqlite_path)
         session.configure(host, worker_config)
         self._check_stop()
         if self.config.workers < self.config.expect_workers:
@@ -225,7 +235,9 @@ class _Run:
             f"run {self.journal.run_dir.path.name}: {self.config.profile.name}, "
             f"{self.config.duration_s:g}s, {session.live_workers} workers, target {host}"
         )
-        return self._drive(session, self._shape(session))
+        shape = self._shape(session)
+        self.profiler.start()
+        return self._drive(session, shape)
 
     def _serve_metrics(self, session: MasterSession, host: str, port: int) -> None:
         """Follow the run's lines and events as Prometheus metrics, served at host:port."""
@@ -438,6 +450,7 @@ class _Run:
         steps: list[tuple[str, Callable[[], Any]]] = []
         if self.timeline_greenlet is not None:
             steps.append(("scenario timeline", self._stop_timeline))
+        steps.append(("profiling", self._finish_profile))
         if self.counters_from is not None:
             steps.append(("service counters", self._save_service_stats))
         if self.session is not None:
@@ -467,6 +480,11 @@ class _Run:
             self.journal.event("warning", message=f"service counters not read: {exc}")
             return
         write_json_atomic(self.journal.run_dir.path / SERVICE_STATS_FILE, stats)
+
+    def _finish_profile(self) -> None:
+        config = self.session.worker_config if self.session is not None else None
+        tokens = (config or {}).get("tokens", {})
+        self.profiler.finish(tokens.get("service") or tokens.get("admin"))
 
     def _stop_workers(self) -> None:
         assert self.workers is not None

@@ -2,9 +2,9 @@
 
 `reports/<run-id>/` holds run.json (`Manifest`), intervals.jsonl (`IntervalRecord`),
 events.jsonl (`Event`, `EventKind`), ledger.jsonl (`LedgerEntry`), readback.json
-(`ReadBack`), memory.jsonl (`MemorySample`),
-cache.jsonl (`CacheRecord`), cache-policy.json (`CachePolicy`) and summary.json (`Summary`);
-docs/run-directory.md documents every field.
+(`ReadBack`), memory.jsonl (`MemorySample`), cache.jsonl (`CacheRecord`), cache-policy.json
+(`CachePolicy`), profile.json (`Profile`) and summary.json (`Summary`); docs/run-directory.md
+documents every field.
 Readers and writers live here, once. The HdrHistogram configuration and blob codec are in
 `harness.rundir.histograms` and `harness.rundir.hdr` (they load numpy, so they are not
 imported here: importing this package stays cheap).
@@ -66,6 +66,16 @@ from harness.rundir.ledger import (
 )
 from harness.rundir.manifest import Manifest, RunKind, RunStatus, read_manifest
 from harness.rundir.memory import MEMORY, MemorySample, read_memory
+from harness.rundir.profile import (
+    PROFILE,
+    Plan,
+    Profile,
+    ProfileSource,
+    Recommendation,
+    StatementStat,
+    read_profile,
+    write_profile,
+)
 from harness.rundir.summary import (
     Abort,
     Latency,
@@ -92,6 +102,7 @@ __all__ = [
     "JUNIT",
     "LEDGER",
     "MEMORY",
+    "PROFILE",
     "READBACK",
     "REPORT",
     "RUN_JSON",
@@ -113,13 +124,18 @@ __all__ = [
     "MemorySample",
     "Metrics",
     "Payload",
+    "Plan",
+    "Profile",
+    "ProfileSource",
     "ReadBack",
+    "Recommendation",
     "RecordError",
     "Recovery",
     "RunDir",
     "RunKind",
     "RunStatus",
     "RunbookStep",
+    "StatementStat",
     "Summary",
     "ThresholdRow",
     "TierWindows",
@@ -138,8 +154,10 @@ __all__ = [
     "read_ledger",
     "read_manifest",
     "read_memory",
+    "read_profile",
     "read_readback",
     "read_summary",
     "write_json_atomic",
+    "write_profile",
     "write_summary_file",
 ]

@@ -24,6 +24,7 @@ from harness.service.resources.admin import (
     KeysRotate,
     Me,
     MetricsPage,
+    Statements,
     TokensIssue,
     TokensRevoke,
 )
@@ -32,6 +33,7 @@ from harness.service.resources.content import IndexPage, OpenApiDocument, Pages,
 from harness.service.resources.health import Health, Ready
 from harness.service.resources.items import BulkItems, ItemCollection, ItemResource
 from harness.service.resources.writes import Audit, WritesLookup
+from harness.service.statements import StatementRouteMiddleware, StatementTimer, TimedDatabase
 from harness.service.storage import Storage, StorageUnavailable
 from harness.service.storage.factory import is_postgresql, open_database, prepare_database
 from harness.service.tokens import Keyring
@@ -52,14 +54,16 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App[falcon.Request
         config = ServiceConfig.from_env()
     if not (in_worker and is_postgresql(config.database)):
         prepare_database(config.database, config.items_db_path, config.seed_items)
-    storage = Storage(
-        open_database(config.database, config.items_db_path, pool_size=config.threads)
-    )
+    database = open_database(config.database, config.items_db_path, pool_size=config.threads)
+    timer = StatementTimer(config.statements_dir)
+    storage = Storage(TimedDatabase(database, timer) if config.statement_timing else database)
     keyring = Keyring(config.data_dir)
     metrics = Metrics(config.metrics_dir)
     auth = AuthMiddleware(keyring)
     edge = EdgeCache(config.cdn_dir)
     middleware: list[Any] = [NoSniff(), MetricsMiddleware(metrics), auth, QueryGuard(), edge]
+    if config.statement_timing:
+        middleware.append(StatementRouteMiddleware(timer))
     app = falcon.App(middleware=middleware)
     resources: dict[str, object] = {
         "/healthz": Health(),
@@ -80,6 +84,7 @@ def create_app(config: ServiceConfig | None = None) -> falcon.App[falcon.Request
         "/admin/tokens/revoke": TokensRevoke(keyring),
         "/admin/tokens": TokensIssue(keyring),
         "/admin/audit": Audit(storage),
+        "/admin/statements": Statements(timer, enabled=config.statement_timing),
     }
     templates = list(dict.fromkeys(route.template for route in ROUTES))
     if set(templates) != set(resources):

@@ -18,6 +18,7 @@ ENV_DATA_DIR = "HARNESS_DATA_DIR"
 ENV_SEED_ITEMS = "HARNESS_SEED_ITEMS"
 ENV_DB_PATH = "HARNESS_DB_PATH"
 ENV_DATABASE = "HARNESS_DATABASE"
+ENV_STATEMENT_TIMING = "HARNESS_STATEMENT_TIMING"
 
 DEFAULT_SEED_ITEMS = 10_000
 DEFAULT_THREADS = 8
@@ -32,6 +33,8 @@ class ServiceConfig:
     its own so that a standby or restored file can be served without moving the data dir.
     `database` is "sqlite" (the file above) or a postgresql:// URL (docs/service.md,
     Storage); it reaches worker processes in the environment, never on a command line.
+    `statement_timing` times every SQL statement per route (GET /admin/statements,
+    docs/profiling.md); off only to measure what the timing costs.
     `threads` is how many Python threads each worker process runs requests on: enough for
     writers to queue behind a commit and share the next one, few enough to keep GIL
     contention low (measured in docs/service.md).
@@ -45,6 +48,7 @@ class ServiceConfig:
     db_path: Path | None = None
     threads: int = DEFAULT_THREADS
     database: str = "sqlite"
+    statement_timing: bool = True
 
     def __post_init__(self) -> None:
         check_database_setting(self.database)
@@ -74,12 +78,18 @@ class ServiceConfig:
         """Where each worker process publishes its request counters for /metrics."""
         return self.data_dir / "metrics"
 
+    @property
+    def statements_dir(self) -> Path:
+        """Where each worker process publishes its statement timings."""
+        return self.data_dir / "statements"
+
     def to_env(self) -> dict[str, str]:
         """The environment variables that carry this config to granian's workers."""
         env = {ENV_DATA_DIR: str(self.data_dir.resolve()), ENV_SEED_ITEMS: str(self.seed_items)}
         if self.db_path is not None:
             env[ENV_DB_PATH] = str(self.db_path.resolve())
         env[ENV_DATABASE] = self.database
+        env[ENV_STATEMENT_TIMING] = "1" if self.statement_timing else "0"
         return env
 
     @classmethod
@@ -97,4 +107,5 @@ class ServiceConfig:
             seed_items=seed_items,
             db_path=Path(db_text) if db_text else None,
             database=env.get(ENV_DATABASE) or "sqlite",
+            statement_timing=env.get(ENV_STATEMENT_TIMING, "1") != "0",
         )

@@ -283,6 +283,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, ""),
         ),
     ),
+    ("GET", "/admin/statements"): Operation(
+        "SQL statements run, per route, with calls, time and rows",
+        {"200": ("statements", "Object")},
+    ),
 }
 
 

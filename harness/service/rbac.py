@@ -62,6 +62,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/tokens/revoke", "tokens:revoke", "dynamic"),
     Route("POST", "/admin/tokens", "tokens:issue", "dynamic"),
     Route("GET", "/admin/audit", "audit:read", "dynamic"),
+    Route("GET", "/admin/statements", "metrics:read", "dynamic"),
 )
 """Every route of the reference service. A route missing here is refused (fail closed)."""
 

@@ -99,6 +99,7 @@ def prepare_data_dir(config: ServiceConfig) -> int:
     seeded = prepare_database(config.database, config.items_db_path, config.seed_items)
     Keyring(config.data_dir)
     remove_dead_snapshots(config.metrics_dir)
+    remove_dead_snapshots(config.statements_dir)
     return seeded
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.rundir import iter_jsonl
+from harness.rundir import iter_jsonl, read_profile
 from harness.service.server import ServiceProcess
 from harness.testing import finish, start_harness, wait_until
 
@@ -79,6 +79,13 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert all(line["rss_bytes"] > 1_000_000 for line in memory)
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Where the time goes" in html and "Resident set size of each process" in html
+    profile = read_profile(run_dir)  # the service timed its own statements over the window
+    assert profile is not None and [s.source for s in profile.sources] == ["service"]
+    statements = profile.sources[0].statements
+    routes = {s.route for s in statements}
+    assert {"GET /api/items/{item_id:int}", "POST /api/items"} <= routes
+    assert all(s.calls > 0 and s.total_ms > 0 for s in statements)
+    assert abs(sum(s.share for s in statements) - 1.0) < 0.05 or len(statements) == 20
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
     assert err == ""
 

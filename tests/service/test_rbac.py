@@ -47,7 +47,7 @@ def test_doc_role_table_is_the_code_table() -> None:
 
 def test_table_shape() -> None:
     keys = [(r.method, r.template) for r in ROUTES]
-    assert len(keys) == len(set(keys)) == 21
+    assert len(keys) == len(set(keys)) == 22
     assert len(PERMISSIONS) == len(set(PERMISSIONS)) == 14
     assert {r.permission for r in ROUTES if r.permission} == set(PERMISSIONS)
     assert all(r.tier in TIERS for r in ROUTES)

@@ -15,6 +15,7 @@ from harness.service.resources.common import (
     read_json_object,
     send_json,
 )
+from harness.service.statements import StatementTimer
 from harness.service.storage import Storage, StorageUnavailable
 from harness.service.tokens import MAX_TOKEN_TTL_S, Keyring
 
@@ -72,6 +73,20 @@ class MetricsPage:
             cdn_stats=self.edge.stats(),
             auth_stats=auth_stats() if callable(auth_stats) else None,
         )
+
+
+class Statements:
+    """GET /admin/statements: every SQL statement the service ran, per route, summed over
+    its worker processes (counters since the service started; docs/profiling.md)."""
+
+    def __init__(self, timer: StatementTimer, *, enabled: bool) -> None:
+        self.timer = timer
+        self.enabled = enabled
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """`{"enabled", "processes", "statements": [...]}`, the most total time first."""
+        statements, processes = self.timer.totals() if self.enabled else ([], 0)
+        send_json(resp, {"enabled": self.enabled, "processes": processes, "statements": statements})
 
 
 class CdnStats:

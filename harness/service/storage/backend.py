@@ -38,8 +38,9 @@ class Database(Protocol):
     dialect: str
     """"sqlite" or "postgresql": which SQL the queries speak to it."""
 
-    commits: int
-    """Write transactions committed by this process (fewer than writes: group commit)."""
+    @property
+    def commits(self) -> int:
+        """Write transactions committed by this process (fewer than writes: group commit)."""
 
     def reading(self) -> AbstractContextManager[Connection]:
         """A connection for statements that each run in their own implicit transaction."""

