@@ -73,10 +73,10 @@ def _objective(
     """(objective text, met?) from the scenario's objectives and recovery thresholds."""
     texts: list[str] = []
     oks: list[bool] = []
-    limit = recovery.objectives.get(key) if key else None
+    limit = recovery.objective(key) if key else None
     if limit is not None:
         texts.append(f"≤ {fmt_seconds(limit)}" if key != "rpo_s" or limit else "no loss")
-        found = recovery.verdicts.get(verdict) if verdict else None
+        found = recovery.verdict(verdict) if verdict else None
         if found is not None:
             oks.append(found)
     for metric in metrics:
@@ -118,8 +118,8 @@ def _timing_figures(recovery: Recovery, summary: Summary, t0: float) -> list[Fac
     )
     rto_s = recovery.rto_s
     objective, ok = _objective(recovery, summary, "rto_s", "rto", "rto")
-    if ok is None and "recovered" in recovery.verdicts:
-        ok = recovery.verdicts["recovered"]
+    if ok is None:
+        ok = recovery.verdict("recovered")
     window = recovery.figure("window_s")
     facts.append(
         Fact(
@@ -181,7 +181,7 @@ def _data_loss_figures(recovery: Recovery, summary: Summary) -> list[Fact]:
         return []
     objective, ok = _objective(recovery, summary, "rpo_s", "rpo", "rpo")
     lost_objective, lost_ok = _objective(recovery, summary, None, None, "lost_writes")
-    if lost_ok is None and lost is not None and recovery.objectives.get("rpo_s") == 0:
+    if lost_ok is None and lost is not None and recovery.objective("rpo_s") == 0:
         lost_ok = lost == 0  # an RPO of zero promises that no write is lost
     rpo_s = recovery.rpo_s
     rpo_text = fmt_seconds(rpo_s) if rpo_s is not None else ("0 s" if lost == 0 else DASH)
@@ -308,18 +308,22 @@ def build_service(
     run: Manifest, summary: Summary, stats: ServiceStats | None, source: str
 ) -> ServiceSection | None:
     """CDN and RBAC counters, or None when the target is not the reference service."""
-    errors = summary.totals.errors
-    seen = {code: errors.get(code, 0) for code in ("401", "403")}
+    seen = {code: summary.totals.error_count(code) for code in ("401", "403")}
     reference = run.embedded_service or bool(run.topology)
     if stats is None and not reference and not any(seen.values()):
         return None
-    auth = stats.auth if stats is not None else {}
     return ServiceSection(
         source=source,
         cdn=_cdn_facts(stats.cdn if stats is not None else None),
         auth=(
-            Fact("401 counted by the service", fmt_count(auth.get("unauthorized"))),
-            Fact("403 counted by the service", fmt_count(auth.get("forbidden"))),
+            Fact(
+                "401 counted by the service",
+                fmt_count(stats.auth_count("unauthorized") if stats else None),
+            ),
+            Fact(
+                "403 counted by the service",
+                fmt_count(stats.auth_count("forbidden") if stats else None),
+            ),
             Fact("401 seen by load users", fmt_count(seen["401"])),
             Fact("403 seen by load users", fmt_count(seen["403"])),
         ),
@@ -342,8 +346,8 @@ def _cdn_facts(cdn: CdnCounters | None) -> tuple[Fact, ...]:
 def _auth_by_endpoint(summary: Summary) -> Table:
     rows = []
     for name in sorted(summary.endpoints):
-        errors = summary.endpoints[name].errors
-        unauthorized, forbidden = errors.get("401", 0), errors.get("403", 0)
+        metrics = summary.endpoints[name]
+        unauthorized, forbidden = metrics.error_count("401"), metrics.error_count("403")
         if unauthorized or forbidden:
             rows.append(Row((name, fmt_count(unauthorized), fmt_count(forbidden))))
     return Table(("Request", "401", "403"), tuple(rows), frozenset({1, 2}))

@@ -104,11 +104,7 @@ def build_verdict(run: Manifest, summary: Summary) -> Verdict:
         reason = run.error or summary.error or "the run could not be judged"
         return Verdict("error", "ERROR", reason, failed)
     if run_is_incomplete(run) or verdict == "incomplete":
-        why = {
-            RunStatus.RUNNING: "The run has not finished: run.json still says running (it may "
-            "have crashed).",
-            RunStatus.INTERRUPTED: "The run was interrupted before its planned end.",
-        }.get(run.status, "The run has no end time.")
+        why = _unfinished_reason(run.status)
         so_far = verdict if verdict in judged else ("fail" if failed else "pass")
         return Verdict(
             "incomplete",
@@ -140,6 +136,14 @@ def _aborted_verdict(summary: Summary, failed: tuple[str, ...]) -> Verdict:
             "Load stopped and the fault rolled back; the figures cover the run until then."
         )
     return Verdict("fail", "ABORTED", why, failed)
+
+
+def _unfinished_reason(status: RunStatus) -> str:
+    if status is RunStatus.RUNNING:
+        return "The run has not finished: run.json still says running (it may have crashed)."
+    if status is RunStatus.INTERRUPTED:
+        return "The run was interrupted before its planned end."
+    return "The run has no end time."
 
 
 def _failed_line(threshold: ThresholdRow) -> str:
@@ -309,11 +313,11 @@ def build_timeline(
 def _stage_label(stage: Event) -> str:
     parts = [stage.text("name") or ""]
     rate = stage.number("rate_per_s")
-    users = stage.fields.get("users")
+    users = stage.number("users")
     if rate:
         parts.append(f"{rate:g}/s")
     elif users:
-        parts.append(f"{users} users")
+        parts.append(f"{users:g} users")
     return " · ".join(p for p in parts if p)
 
 
@@ -350,17 +354,23 @@ def build_key_figures(summary: Summary) -> tuple[Fact, ...]:
     ]
     recovery = summary.recovery
     if recovery is not None:
-        verdicts = recovery.verdicts
         rto_s = recovery.rto_s
-        rto_ok = _both(verdicts.get("rto", verdicts.get("recovered")), judged("rto"))
+        rto_ok = _both(
+            _first(recovery.verdict("rto"), recovery.verdict("recovered")), judged("rto")
+        )
         figures.append(
             Fact("RTO", fmt_seconds(rto_s) if rto_s is not None else "not recovered", rto_ok)
         )
         lost = recovery.lost_writes
         if lost is not None:
-            lost_ok = _both(verdicts.get("rpo"), judged("rpo", "lost_writes"))
+            lost_ok = _both(recovery.verdict("rpo"), judged("rpo", "lost_writes"))
             figures.append(Fact("Lost writes", fmt_count(lost), lost_ok))
     return tuple(figures)
+
+
+def _first(*verdicts: bool | None) -> bool | None:
+    """The first verdict that applies, else None."""
+    return next((v for v in verdicts if v is not None), None)
 
 
 def _both(first: bool | None, second: bool | None) -> bool | None:

@@ -57,14 +57,15 @@ def _count(value: int | None) -> str:
 
 
 def _objective(recovery: Recovery, key: str) -> str:
-    value = recovery.objectives.get(key)
+    value = recovery.objective(key)
     return "" if value is None else f"<= {float(value):g} s"
 
 
 def _verdict(recovery: Recovery, key: str) -> str:
-    if key not in recovery.verdicts:
+    found = recovery.verdict(key)
+    if found is None:
         return ""
-    return "ok" if recovery.verdicts[key] else "FAIL"
+    return "ok" if found else "FAIL"
 
 
 def recovery_rows(recovery: Recovery) -> list[tuple[str, str, str, str]]:

@@ -43,6 +43,10 @@ class ServiceStats:
     auth: dict[str, int] = field(default_factory=dict)
     """Outcome counts by name: public, allowed, unauthorized, forbidden, not_routed."""
 
+    def auth_count(self, outcome: str) -> int | None:
+        """One access-control outcome's count; None when the service did not report it."""
+        return self.auth.get(outcome)
+
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = SERVICE_STATS_FILE) -> ServiceStats:
         """From service-stats.json or a `service_stats` event (RecordError for a bad field)."""

@@ -127,6 +127,10 @@ class Metrics:
     extra: JSONObject = field(default_factory=dict)
     """Fields this version does not know (written back unchanged)."""
 
+    def error_count(self, kind: str) -> int:
+        """How many errors of one kind (`401`, `timeout`, …); 0 when none was recorded."""
+        return self.errors.get(kind, 0)
+
     @classmethod
     def from_dict(cls, data: JSONObject, where: str) -> Metrics:
         """From a METRICS object of summary.json."""
@@ -317,6 +321,16 @@ class Recovery:
         """A count figure by name (`lost_writes`, `forged_requests`, …)."""
         value = self.figures.get(key)
         return None if value is None else int(value)
+
+    def objective(self, key: str) -> float | None:
+        """The scenario's objective by summary.json name (`rto_s`, `rpo_s`, `containment_s`),
+        None when the scenario sets none."""
+        return self.objectives.get(key)
+
+    def verdict(self, key: str) -> bool | None:
+        """An objective's verdict (`rto`, `rpo`, `containment`, `recovered`), None when the
+        objective does not apply."""
+        return self.verdicts.get(key)
 
     @property
     def rto_s(self) -> float | None:
