@@ -26,6 +26,7 @@ from urllib.parse import quote
 from harness.service import seed
 from harness.service.storage.errors import StorageUnavailable
 from harness.service.storage.groupcommit import GroupCommit
+from harness.service.storage.schema import SQLITE_SCHEMA
 
 T = TypeVar("T")
 
@@ -38,43 +39,7 @@ _UNAVAILABLE_CODES = {
     15: "SQLITE_PROTOCOL", 26: "SQLITE_NOTADB",
 }  # fmt: skip
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    category TEXT NOT NULL,
-    price REAL NOT NULL,
-    quantity INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('active', 'pending', 'archived')),
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_name ON items(name);
-CREATE INDEX IF NOT EXISTS items_category ON items(category);
-CREATE INDEX IF NOT EXISTS items_price ON items(price);
-CREATE INDEX IF NOT EXISTS items_quantity ON items(quantity);
-CREATE INDEX IF NOT EXISTS items_status ON items(status);
-CREATE INDEX IF NOT EXISTS items_created_at ON items(created_at);
-CREATE TABLE IF NOT EXISTS writes (
-    seq INTEGER PRIMARY KEY,
-    idem_key TEXT NOT NULL,
-    idem_scope TEXT NOT NULL DEFAULT '',
-    fingerprint TEXT NOT NULL,
-    op TEXT NOT NULL,
-    item_id INTEGER NOT NULL,
-    actor_sub TEXT,
-    actor_kid TEXT,
-    actor_jti TEXT,
-    t REAL NOT NULL,
-    status INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    before TEXT,
-    UNIQUE (idem_scope, idem_key)
-);
-CREATE INDEX IF NOT EXISTS writes_key ON writes(idem_key, seq);
-CREATE INDEX IF NOT EXISTS writes_kid ON writes(actor_kid, seq);
-CREATE INDEX IF NOT EXISTS writes_sub ON writes(actor_sub, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+SCHEMA = SQLITE_SCHEMA
 
 
 def unavailable_from(exc: BaseException) -> StorageUnavailable | None:
