@@ -10,10 +10,13 @@ event, and the sources that worked are still written.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from harness.profiling.service_source import ServiceStatements, TimedStatement
+from harness.profiling.sqlite_advisor import SampledStatement, advise_sqlite
 from harness.rundir.profile import Profile, ProfileSource, write_profile
 
 Warn = Callable[[str], None]
@@ -75,7 +78,16 @@ class RunProfiler:
     def _advise_service(
         self, source: ProfileSource, statements: list[TimedStatement]
     ) -> ProfileSource:
-        return source
+        """Plans and measured indexes for the embedded service's SQLite file."""
+        if self.sqlite_path is None:
+            return replace(source, note="plans need the database: the service is not ours")
+        samples = [SampledStatement(s.sql, s.sample_sql, s.sample_params) for s in statements]
+        try:
+            advice = advise_sqlite(self.sqlite_path, samples, apply=self.apply_indexes)
+        except (sqlite3.Error, OSError) as exc:
+            self.warn(f"statement plans not made: {exc}")
+            return replace(source, note=f"plans not made: {exc}")
+        return replace(source, plans=advice.plans, recommendations=advice.recommendations)
 
     def _start_postgresql(self) -> None:
         return None

@@ -16,6 +16,7 @@ from harness.rundir.fields import (
     JSONObject,
     RecordError,
     object_list,
+    opt_float,
     opt_str,
     req_float,
     req_int,
@@ -87,8 +88,9 @@ class Recommendation:
     before_ms: float
     after_ms: float
     index_bytes: int
-    insert_before_us: float
-    insert_after_us: float
+    insert_before_us: float | None
+    """Mean time of one insert into the index's table without it; None when not measurable."""
+    insert_after_us: float | None
     applied: bool = False
     """True when `--apply-indexes` created it in the live database."""
 
@@ -98,8 +100,10 @@ class Recommendation:
         return self.before_ms / self.after_ms if self.after_ms > 0 else float("inf")
 
     @property
-    def write_cost_us(self) -> float:
+    def write_cost_us(self) -> float | None:
         """What the index adds to one insert into its table (may be ~0 or noise-negative)."""
+        if self.insert_after_us is None or self.insert_before_us is None:
+            return None
         return self.insert_after_us - self.insert_before_us
 
     @classmethod
@@ -111,8 +115,8 @@ class Recommendation:
             before_ms=req_float(data, "before_ms", where),
             after_ms=req_float(data, "after_ms", where),
             index_bytes=req_int(data, "index_bytes", where),
-            insert_before_us=req_float(data, "insert_before_us", where),
-            insert_after_us=req_float(data, "insert_after_us", where),
+            insert_before_us=opt_float(data, "insert_before_us", where),
+            insert_after_us=opt_float(data, "insert_after_us", where),
             applied=bool(data.get("applied", False)),
         )
 
