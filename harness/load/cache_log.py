@@ -43,7 +43,9 @@ class CacheTap:
         """Locust `request` event listener."""
         headers = getattr(response, "headers", None)
         label = headers.get("X-Cache") if headers is not None else None
-        url = url or getattr(response, "url", None)
+        # FastHttpUser passes `params` apart: only the request's parsed URL has the query
+        split = getattr(getattr(response, "request", None), "url_split", None)
+        url = str(split) if split is not None else url or getattr(response, "url", None)
         if not label or not url:
             return
         if len(self._records) >= self.max_per_take:

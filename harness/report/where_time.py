@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.report.cache_part import build_cache
 from harness.report.memory_part import build_memory
 
 
@@ -35,4 +36,4 @@ class WhereTime:
 def build_where_time(run_dir: Path, t0: float) -> WhereTime:
     """Everything the section shows for `run_dir` (parts absent from the run are None);
     times on charts are seconds since `t0`, the run's start."""
-    return WhereTime(memory=build_memory(run_dir, t0))
+    return WhereTime(memory=build_memory(run_dir, t0), cache=build_cache(run_dir))

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.rundir import iter_jsonl, read_profile
+from harness.analysis.cache_replay import observed, replay
+from harness.rundir import iter_jsonl, read_cache, read_cache_policy, read_profile
 from harness.service.server import ServiceProcess
 from harness.testing import finish, start_harness, wait_until
 
@@ -86,6 +87,14 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert {"GET /api/items/{item_id:int}", "POST /api/items"} <= routes
     assert all(s.calls > 0 and s.total_ms > 0 for s in statements)
     assert abs(sum(s.share for s in statements) - 1.0) < 0.05 or len(statements) == 20
+    assert "What another TTL would have given" in html
+    records = list(read_cache(run_dir / "cache.jsonl"))
+    policy = read_cache_policy(run_dir / "cache-policy.json")
+    assert policy is not None and policy.dropped == 0
+    assert {"static", "html", "api", "dynamic"} <= {r.tier for r in records}
+    seen, replayed = observed(records), replay(records, policy.tiers, 1.0)
+    for tier, count in seen.items():  # one service process: the 1x replay is the edge
+        assert count.hit_ratio == pytest.approx(replayed[tier].hit_ratio, abs=0.03), tier
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
     assert err == ""
 

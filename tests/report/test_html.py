@@ -221,3 +221,47 @@ def test_report_imports_no_load_code_and_no_pyplot(runs: dict[str, Path]) -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_where_the_time_goes_shows_memory_growth_and_cache(tmp_path: Path) -> None:
+    from harness.rundir import CachePolicy, CacheRecord, JsonlAppender, MemorySample, TierWindows
+
+    run = tmp_path / "run"
+    make_run_dir(run, duration_s=150, rate_per_s=20, seed=4)
+    manifest = read_json(run / "run.json")
+    t0 = manifest["started_at"]
+    memory = JsonlAppender(run / "memory.jsonl")
+    for i in range(150):  # a service that leaks 200 KB/s and a flat worker
+        memory.append(
+            MemorySample(t0 + i, "service 10", "service", 10, 50_000_000 + i * 200_000).to_dict()
+        )
+        memory.append(MemorySample(t0 + i, "worker w1", "worker", 11, 80_000_000).to_dict())
+    memory.close()
+    cache = JsonlAppender(run / "cache.jsonl")
+    for i in range(60):
+        label = "MISS" if i % 10 == 0 else "HIT"
+        latency_us = 9000 if label == "MISS" else 1000
+        record = CacheRecord(t0 + i, t0 + i + 0.01, "GET /pages/{slug}", "/pages/a", "html",
+                             label, 200, latency_us)  # fmt: skip
+        cache.append(record.to_dict())
+    cache.close()
+    tiers = {"html": TierWindows(10.0, 0.0)}
+    write_json_atomic(run / "cache-policy.json", CachePolicy(tiers, 1000, 5).to_dict())
+    html = write_report(run).read_text(encoding="utf-8")
+    section = html[html.index('<section id="where-time"') :]
+    section = section[: section.index("</section>")]
+    assert "Memory grows steadily" in section and "service 10 grows steadily: +720 MB/h" in section
+    assert "worker w1 grows" not in section
+    assert "Top statements" not in section  # no profile.json in this run
+    assert "What another TTL would have given" in section and "TTL × 10" in section
+    assert "+8.00 ms" in section  # a miss cost 9 ms against 1 ms for a hit
+    assert "5 requests went over the record" in section
+    # the observed hit ratio (1 miss in 10), in the tier table and beside the replay
+    assert section.count("90.0%") >= 2
+    _assert_self_contained(html)
+
+
+def test_where_the_time_goes_says_what_was_not_recorded(runs: dict[str, Path]) -> None:
+    html = write_report(runs["partial"]).read_text(encoding="utf-8")
+    assert "Process memory was not sampled for this run" in html
+    assert "No per-request cache record for this run" in html
