@@ -7,14 +7,13 @@ Like every fault, each validates its `params` in `from_params`, does the real th
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.faults.base import FaultContext, FaultError, tail
 from harness.faults.generic import string_map
+from harness.faults.infra.rest import Unreachable, send
 from harness.redaction import redact_url
 from harness.scenarios.fields import Table
 from harness.scenarios.model import thaw
@@ -58,20 +57,13 @@ class HttpCall:
 
     def call(self, fault_type: str) -> int:
         """Send the request; return its status, or raise FaultError when unexpected."""
-        request = urllib.request.Request(
-            self.url, data=self.body, method=self.method, headers=dict(self.headers)
-        )
-        # No proxies from the environment: a webhook goes where the scenario says.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with opener.open(request, timeout=self.timeout_s) as response:
-                status, text = response.status, response.read(2048)
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read(2048)
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+            reply = send(self.url, self.method, body=self.body, headers=self.headers,
+                         timeout_s=self.timeout_s, max_bytes=2048)  # fmt: skip
+        except Unreachable as exc:
             where = redact_url(self.url)
-            raise FaultError(fault_type, f"{self.method} {where} failed: {reason}") from None
+            raise FaultError(fault_type, f"{self.method} {where} failed: {exc}") from None
+        status, text = reply.status, reply.raw
         ok = status in self.expect_status if self.expect_status else 200 <= status < 300
         if not ok:
             wanted = "/".join(map(str, self.expect_status or ())) or "2xx"

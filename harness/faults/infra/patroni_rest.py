@@ -24,9 +24,6 @@ load starts) asks `GET /cluster`: a URL that does not answer is exit 2.
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +31,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 from harness.faults.base import FaultContext, FaultError
+from harness.faults.infra.rest import Unreachable, send
 from harness.scenarios.fields import Table
 
 ACTIONS = ("switchover", "failover", "restart", "pause")
@@ -174,31 +172,15 @@ class PatroniFault:
             time.sleep(POLL_S)
 
     def _call(self, api: str, method: str, path: str, body: Any = None) -> Any:
-        parts = urlsplit(api)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_S)
-        payload = None if body is None else json.dumps(body).encode()
         try:
-            conn.connect()
-            if conn.sock is not None:
-                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            reply = send(api, method, path, json_body=body, timeout_s=REQUEST_TIMEOUT_S)
+        except Unreachable as exc:
             raise FaultError(self.type, f"Patroni REST API at {api} did not answer: {exc}"
                              ) from None  # fmt: skip
-        finally:
-            conn.close()
-        text = raw.decode("utf-8", errors="replace").strip()
-        if response.status >= 400:
-            raise FaultError(self.type, f"{method} {path} answered {response.status}: "
-                             f"{text[:300] or '(no body)'}")  # fmt: skip
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return text
+        if reply.status >= 400:
+            raise FaultError(self.type, f"{method} {path} answered {reply.status}: "
+                             f"{reply.text[:300] or '(no body)'}")  # fmt: skip
+        return reply.json()
 
 
 def _leader(members: list[dict[str, Any]], required: bool = True) -> str | None:

@@ -17,14 +17,13 @@ the injection with its own message.
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from harness.faults.base import FaultContext, FaultError
+from harness.faults.infra.rest import Unreachable, send
 from harness.scenarios.fields import Table
 
 TOXIC_TYPES = ("latency", "timeout", "reset_peer", "bandwidth", "limit_data", "slow_close",
@@ -118,28 +117,16 @@ class ToxiproxyFault:
             self._call("DELETE", path, missing_ok=True)
 
     def _call(self, method: str, path: str, body: Any = None, missing_ok: bool = False) -> Any:
-        parts = urlsplit(self.api)
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                          timeout=TIMEOUT_S)  # fmt: skip
-        payload = None if body is None else json.dumps(body).encode()
         try:
-            conn.connect()
-            if conn.sock is not None:
-                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-        except OSError as exc:
+            reply = send(self.api, method, path, json_body=body, timeout_s=TIMEOUT_S)
+        except Unreachable as exc:
             raise FaultError(self.type, f"Toxiproxy API at {self.api}: {exc}") from None
-        finally:
-            conn.close()
-        if response.status == 404 and missing_ok:
+        if reply.status == 404 and missing_ok:
             return None
-        if response.status >= 400:
-            raise FaultError(self.type, f"{method} {path} answered {response.status}: "
-                             f"{_message(raw)}")  # fmt: skip
-        return json.loads(raw) if raw else None
+        if reply.status >= 400:
+            raise FaultError(self.type, f"{method} {path} answered {reply.status}: "
+                             f"{_message(reply.raw)}")  # fmt: skip
+        return reply.json()
 
 
 def _message(raw: bytes) -> str:
