@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load_bench import PLAIN, locust_rate, start_pinned_service
+from _common import start_pinned_service
+from load_bench import PLAIN, locust_rate
 
 SHIPPING = (
     PLAIN

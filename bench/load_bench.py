@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import LOAD_CORE, SERVICE_CORE, cpu_s, pinned, start_pinned_service, wrk_rate
 
-from harness.service.config import ServiceConfig
-from harness.service.server import ServiceProcess, start_service
+from harness.service.server import ServiceProcess
 
-SERVICE_CORE, LOAD_CORE = 0, 1
 PLAIN = """
 from locust import FastHttpUser, task
 
@@ -91,27 +89,6 @@ def close_side_file(**_kwargs):
 )
 
 
-def pinned(core: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(core), *command]
-
-
-def start_pinned_service(data_dir: Path) -> ServiceProcess:
-    """The service, its worker processes inheriting the affinity to SERVICE_CORE."""
-    mine = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {SERVICE_CORE})
-    try:
-        config = ServiceConfig(port=0, workers=1, data_dir=data_dir, seed_items=500)
-        return start_service(config, ready_timeout_s=60)
-    finally:
-        os.sched_setaffinity(0, mine)
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def locust_rate(
     locustfile: Path, url: str, users: int, seconds: int, out: Path
 ) -> tuple[float, float]:
@@ -156,14 +133,6 @@ def recorder_cost_us(calls: int = 200_000) -> float:
             recorder.take()
     recorder.take(final=True)
     return (time.process_time() - start) / calls * 1e6
-
-
-def wrk_rate(url: str, connections: int, seconds: int) -> float:
-    command = ["/usr/bin/wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"{url}/healthz"]
-    done = subprocess.run(pinned(LOAD_CORE, command), check=True, capture_output=True, text=True)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    assert match, done.stdout
-    return float(match.group(1))
 
 
 def throughput(url: str, folder: Path, users: int, seconds: int, repeats: int) -> dict[str, float]:

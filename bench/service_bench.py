@@ -24,14 +24,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import WRK, lua_write, process_tree_cpu_s
+
 from harness.service.config import ServiceConfig
 from harness.service.server import start_service
 from harness.service.storage import Actor, SqliteDatabase, Storage, create_sqlite
 from harness.service.tokens import Keyring
 
-WRK = "/usr/bin/wrk"
 FILTER = "price%3E%3D10%3Bstatus%20in%20(active%2Cpending)"
-ITEM_BODY = '{"name":"Bench Widget","category":"tools","price":12.5,"quantity":3}'
 
 
 @dataclass(frozen=True)
@@ -53,20 +53,6 @@ local n = 0
 request = function()
   n = n + 1
   return wrk.format("GET", "/api/items?filter={FILTER}%3Bname!%3D{prefix}" .. n .. "&limit=50")
-end
-"""
-
-
-def _lua_write(prefix: str) -> str:
-    body = ITEM_BODY.replace('"', '\\"')
-    return f"""
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  n = n + 1
-  wrk.headers["Idempotency-Key"] = "{prefix}-" .. n
-  return wrk.format("POST", "/api/items", nil, "{body}")
 end
 """
 
@@ -108,30 +94,6 @@ class WrkResult:
     def cpu_us_per_request(self) -> float:
         """Server CPU per request, in microseconds."""
         return self.server_cpu_s / self.requests * 1e6 if self.requests else float("nan")
-
-
-def process_tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of `pid` and all its descendants, from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(times.get(member, 0.0) for member in tree)
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -206,7 +168,7 @@ def write_lua_scripts(runs: list[Scenario], prefix: str, work: Path) -> dict[str
     luas: dict[str, Path] = {}
     for scenario in runs:
         if scenario.lua is not None:
-            text = _lua_write(prefix) if scenario.lua == "write" else scenario.lua
+            text = lua_write(prefix) if scenario.lua == "write" else scenario.lua
             luas[scenario.name] = work / f"{len(luas)}.lua"
             luas[scenario.name].write_text(text)
     return luas

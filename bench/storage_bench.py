@@ -22,7 +22,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from service_bench import WRK, Scenario, WrkResult, process_tree_cpu_s, run_wrk
+from _common import WRK, lua_write, process_tree_cpu_s
+from service_bench import Scenario, WrkResult, run_wrk
 
 from harness.service.config import ServiceConfig
 from harness.service.server import ServiceProcess, start_service
@@ -31,7 +32,6 @@ from harness.service.tokens import Keyring
 
 BACKENDS = ("sqlite", "postgresql")
 FILTER = "price%3E%3D10%3Bstatus%20in%20(active%2Cpending)%3Bquantity!%3D"
-ITEM_BODY = '{"name":"Bench Widget","category":"tools","price":12.5,"quantity":3}'
 
 
 def _lua_varying_read() -> str:
@@ -40,20 +40,6 @@ local n = 0
 request = function()
   n = n + 1
   return wrk.format("GET", "/api/items?limit=50&filter={FILTER}" .. n)
-end
-"""
-
-
-def _lua_write(prefix: str) -> str:
-    body = ITEM_BODY.replace('"', '\\"')
-    return f"""
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  n = n + 1
-  wrk.headers["Idempotency-Key"] = "{prefix}-" .. n
-  return wrk.format("POST", "/api/items", nil, "{body}")
 end
 """
 
@@ -110,7 +96,7 @@ def measure(args: argparse.Namespace, work: Path, bin_dir: Path) -> Runs:
     prefix = uuid.uuid4().hex[:8]
     luas = {"read": work / "read.lua", "write": work / "write.lua"}
     luas["read"].write_text(_lua_varying_read())
-    luas["write"].write_text(_lua_write(prefix))
+    luas["write"].write_text(lua_write(prefix))
     os.sched_setaffinity(0, {0})  # PostgreSQL and both services inherit core 0
     server = PostgresServer(bin_dir).start()
     backends: list[_Backend] = []
