@@ -6,6 +6,7 @@ The benchmarks run as scripts (`python bench/x.py`), so this module is imported 
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -87,3 +88,13 @@ def wrk_rate(url: str, connections: int, seconds: int, core: int = LOAD_CORE) ->
     match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
     assert match, done.stdout
     return float(match.group(1))
+
+
+def wrk_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of the wrk benchmarks: seconds per run, rounds, connections, threads."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=8, help="server threads per worker")
+    return parser

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import WRK, lua_write, process_tree_cpu_s
+from _common import WRK, lua_write, process_tree_cpu_s, wrk_parser
 
 from harness.service.config import ServiceConfig
 from harness.service.server import start_service
@@ -203,12 +203,7 @@ def measure(
 
 def main() -> int:
     """Run the benchmark and print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=8, help="server threads per worker")
-    args = parser.parse_args()
+    args = wrk_parser(__doc__).parse_args()
     if not Path(WRK).exists() or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         print("needs /usr/bin/wrk, taskset and 2 cores", file=sys.stderr)
         return 2

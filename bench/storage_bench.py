@@ -22,7 +22,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from _common import WRK, lua_write, process_tree_cpu_s
+from _common import WRK, lua_write, process_tree_cpu_s, wrk_parser
 from service_bench import Scenario, WrkResult, run_wrk
 
 from harness.service.config import ServiceConfig
@@ -159,12 +159,7 @@ def print_table(runs: Runs, args: argparse.Namespace) -> None:
 
 def main() -> int:
     """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=8, help="server threads per worker")
-    args = parser.parse_args()
+    args = wrk_parser(__doc__).parse_args()
     bin_dir, reason = find_pg_bin()
     if bin_dir is None:
         print(f"storage_bench: {reason}", file=sys.stderr)
