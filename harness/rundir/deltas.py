@@ -17,6 +17,7 @@ from harness.rundir.fields import (
     req_float,
     req_object,
     str_list,
+    unknown_fields,
 )
 
 DEFAULT_TOLERANCE_PCT = 10.0
@@ -95,7 +96,7 @@ class BaselineDeltas:
             only_in_baseline=str_list(data, "only_in_baseline", where),
             regression=req_bool(data, "regression", where),
             regressions=str_list(data, "regressions", where),
-            extra={k: v for k, v in data.items() if k not in _KNOWN},
+            extra=unknown_fields(data, _KNOWN),
         )
 
     def to_dict(self) -> dict[str, object]:

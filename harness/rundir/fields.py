@@ -7,7 +7,8 @@ the file and the field. JSON numbers may arrive as int or float: floats accept b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import cast
 
 from harness.errors import ConfigError
 
@@ -23,14 +24,23 @@ def _wrong(where: str, key: str, expected: str, value: object) -> RecordError:
     return RecordError(f"expected {expected}, got {type(value).__name__}", f"{where}: {key}")
 
 
-def opt_float(data: JSONObject, key: str, where: str) -> float | None:
-    """A number or null (bool is not a number here)."""
+def _checked(data: JSONObject, key: str, where: str, kind: type | tuple[type, ...],
+             expected: str) -> object | None:  # fmt: skip
+    """The field's value when it is of `kind` (bool never counts as a number), or None
+    when absent or null; RecordError otherwise."""
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(where, key, "a number", value)
-    return float(value)
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, kind) or (is_bool and kind is not bool):
+        raise _wrong(where, key, expected, value)
+    return value
+
+
+def opt_float(data: JSONObject, key: str, where: str) -> float | None:
+    """A number or null (bool is not a number here)."""
+    value = _checked(data, key, where, (int, float), "a number")
+    return None if value is None else float(cast(float, value))
 
 
 def req_float(data: JSONObject, key: str, where: str, default: float = 0.0) -> float:
@@ -42,13 +52,10 @@ def req_float(data: JSONObject, key: str, where: str, default: float = 0.0) -> f
 def opt_int(data: JSONObject, key: str, where: str) -> int | None:
     """An integer or null (a float with no fraction is accepted)."""
     value = data.get(key)
-    if value is None:
-        return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong(where, key, "an integer", value)
-    return value
+    found = _checked(data, key, where, int, "an integer")
+    return None if found is None else int(cast(int, found))
 
 
 def req_int(data: JSONObject, key: str, where: str, default: int = 0) -> int:
@@ -59,12 +66,8 @@ def req_int(data: JSONObject, key: str, where: str, default: int = 0) -> int:
 
 def opt_str(data: JSONObject, key: str, where: str) -> str | None:
     """A string or null."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _wrong(where, key, "a string", value)
-    return value
+    value = _checked(data, key, where, str, "a string")
+    return None if value is None else str(value)
 
 
 def req_str(data: JSONObject, key: str, where: str, default: str = "") -> str:
@@ -75,12 +78,8 @@ def req_str(data: JSONObject, key: str, where: str, default: str = "") -> str:
 
 def opt_bool(data: JSONObject, key: str, where: str) -> bool | None:
     """true, false or null."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _wrong(where, key, "true or false", value)
-    return value
+    value = _checked(data, key, where, bool, "true or false")
+    return None if value is None else bool(value)
 
 
 def req_bool(data: JSONObject, key: str, where: str, default: bool = False) -> bool:
@@ -91,12 +90,8 @@ def req_bool(data: JSONObject, key: str, where: str, default: bool = False) -> b
 
 def opt_object(data: JSONObject, key: str, where: str) -> JSONObject | None:
     """A JSON object or null."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise _wrong(where, key, "an object", value)
-    return value
+    value = _checked(data, key, where, Mapping, "an object")
+    return None if value is None else cast(JSONObject, value)
 
 
 def req_object(data: JSONObject, key: str, where: str) -> JSONObject:
@@ -141,3 +136,14 @@ def int_list(data: JSONObject, key: str, where: str) -> tuple[int, ...] | None:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise _wrong(where, key, "a list of integers", value)
     return tuple(int(v) for v in value)
+
+
+def unknown_fields(data: JSONObject, known: Collection[str]) -> JSONObject:
+    """The fields of `data` a newer writer added, kept so a rewrite does not drop them."""
+    return {k: v for k, v in data.items() if k not in known}
+
+
+def opt_count(data: JSONObject, key: str, where: str) -> float | None:
+    """An integer count or null, as a float (for tables of figures that mix the two)."""
+    value = opt_int(data, key, where)
+    return None if value is None else float(value)

@@ -20,6 +20,7 @@ from harness.rundir.fields import (
     req_float,
     req_str,
     str_list,
+    unknown_fields,
 )
 from harness.rundir.files import iter_jsonl, read_json
 
@@ -49,7 +50,7 @@ class LedgerEntry:
             seq=opt_int(data, "seq", where),
             op=opt_str(data, "op", where),
             item_id=opt_int(data, "item_id", where),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra=unknown_fields(data, known),
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -24,6 +24,7 @@ from harness.rundir.fields import (
     req_object,
     req_str,
     str_list,
+    unknown_fields,
 )
 from harness.rundir.files import SCHEMA_VERSION, RunDir
 
@@ -140,7 +141,7 @@ class Manifest:
             ended_at=opt_float(data, "ended_at", where),
             status=run_status,
             error=opt_str(data, "error", where),
-            extra={k: v for k, v in data.items() if k not in _KNOWN},
+            extra=unknown_fields(data, _KNOWN),
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -20,8 +20,8 @@ from harness.rundir.fields import (
     int_map,
     object_list,
     opt_bool,
+    opt_count,
     opt_float,
-    opt_int,
     opt_object,
     opt_str,
     req_bool,
@@ -30,6 +30,7 @@ from harness.rundir.fields import (
     req_object,
     req_str,
     str_list,
+    unknown_fields,
 )
 from harness.rundir.files import SCHEMA_VERSION, RunDir, write_json_atomic
 from harness.rundir.manifest import RunStatus
@@ -65,11 +66,6 @@ _SUMMARY_KEYS = frozenset(
      "duration_s", "totals", "endpoints", "workers", "recovery", "thresholds", "verdict",
      "error", "baseline", "abort"}
 )  # fmt: skip
-
-
-def _unknown(data: JSONObject, known: frozenset[str]) -> JSONObject:
-    """The fields of `data` a newer writer added, kept so a rewrite does not drop them."""
-    return {k: v for k, v in data.items() if k not in known}
 
 
 @dataclass(frozen=True)
@@ -149,7 +145,7 @@ class Metrics:
             iterations=req_int(data, "iterations", where),
             dropped_iterations=req_int(data, "dropped_iterations", where),
             dropped=opt_float(data, "dropped", where),
-            extra=_unknown(data, _METRICS_KEYS),
+            extra=unknown_fields(data, _METRICS_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -211,7 +207,7 @@ class ThresholdRow:
             source=opt_str(data, "source", where),
             baseline=opt_float(data, "baseline", where),
             relative_pct=opt_float(data, "relative_pct", where),
-            extra=_unknown(data, _THRESHOLD_KEYS),
+            extra=unknown_fields(data, _THRESHOLD_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -361,7 +357,7 @@ class Recovery:
     def from_dict(cls, data: JSONObject, where: str = "summary.json: recovery") -> Recovery:
         """From summary.json's `recovery` object (or compute_recovery's result)."""
         figures: dict[str, float | None] = {k: opt_float(data, k, where) for k in _RECOVERY_FLOATS}
-        figures.update({k: _opt_count(data, k, where) for k in _RECOVERY_INTS})
+        figures.update({k: opt_count(data, k, where) for k in _RECOVERY_INTS})
         fault = req_object(data, "fault", where)
         objectives = req_object(data, "objectives", where)
         verdicts = req_object(data, "verdicts", where)
@@ -418,11 +414,6 @@ class Abort:
             "t": self.t,
             "observed": self.observed,
         }
-
-
-def _opt_count(data: JSONObject, key: str, where: str) -> float | None:
-    value = opt_int(data, key, where)
-    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -502,7 +493,7 @@ class Summary:
             error=opt_str(data, "error", where),
             baseline=None if base is None else BaselineDeltas.from_dict(base, f"{where}: baseline"),
             abort=None if abort is None else Abort.from_dict(abort, f"{where}: abort"),
-            extra=_unknown(data, _SUMMARY_KEYS),
+            extra=unknown_fields(data, _SUMMARY_KEYS),
         )
 
     def to_dict(self) -> dict[str, object]:
