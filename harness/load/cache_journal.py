@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.load.cache_log import cache_key
 from harness.rundir import JsonlAppender, RunDir, write_json_atomic
 from harness.rundir.cache import CachePolicy, CacheRecord, TierWindows
 from harness.service.cdn_policy import POLICIES
@@ -46,7 +47,8 @@ def tier_of(method: str, path: str) -> str:
 
 def classify(wire: Sequence[Any]) -> CacheRecord:
     """The cache.jsonl record of one worker record (checked by `cluster.check_intervals`)."""
-    sent, done, name, key, label, status, latency_us = wire
+    sent, done, name, target, label, status, latency_us = wire
+    key = cache_key(target)
     method = name.split(" ", 1)[0]
     path = key.split("?", 1)[0]
     tier = tier_of(method, path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,10 @@ class RunConfig:
     locustfile then drives the run, stopped after this many seconds at the latest. None:
     the profile drives, and a shape in the locustfile is a conflict."""
 
+    service_pids: Callable[[], Mapping[str, int]] | None = None
+    """The reference deployment's service processes by name, asked at each memory sample
+    (a plain function: `as_json` leaves it out); None: only an embedded service's."""
+
     @property
     def duration_s(self) -> float:
         """Planned length of the load."""
@@ -101,7 +105,7 @@ class RunConfig:
         data["cluster_secret"] = self.cluster_secret.source if self.cluster_secret else "generated"
         data["metrics_bind"] = list(self.metrics_bind) if self.metrics_bind else None
         data["profile_dsn"] = redact_url(self.profile_dsn) if self.profile_dsn else None
-        for key in ("kind", "scenario_name", "topology", "out_dir_prepared"):
+        for key in ("kind", "scenario_name", "topology", "out_dir_prepared", "service_pids"):
             data.pop(key)  # manifest fields of their own, or nothing a reader needs
         if self.scenario is None:
             data.pop("scenario")

@@ -163,6 +163,8 @@ class _Run:
         self.counters_from: tuple[str, str] | None = None  # (url, admin token) of our service
         self.memory = MemorySampler()
         self.memory.track("master", "master", os.getpid())
+        if config.service_pids is not None:
+            self.memory.track_source("service", config.service_pids)
         self.profiler = RunProfiler(
             journal.run_dir.path,
             lambda message: self.journal.event("warning", message=message),

@@ -1,7 +1,8 @@
 """Resident set size of a run's processes, sampled once a second into memory.jsonl.
 
 The master samples itself and each process of the reference service (the server and every
-child it forks, found again at each sample so a restarted or late child is seen). Load
+child it forks, found again at each sample so a restarted or late child is seen): the
+embedded one of `harness run`, or a scenario deployment's services by name. Load
 workers measure themselves (`own_memory`) and send the figure with their per-second
 intervals, so a remote worker's memory arrives through the same sealed channel as its
 latencies (docs/load.md, "Cluster secret"). No Locust import here.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -41,17 +42,26 @@ class MemorySampler:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._tracked: list[Tracked] = []
+        self._sources: list[tuple[str, Callable[[], Mapping[str, int]]]] = []
         self._handles: dict[int, psutil.Process] = {}
 
     def track(self, label: str, role: str, pid: int, tree: bool = False) -> None:
         """Sample `pid` (and, with `tree`, every process it has forked) from now on."""
         self._tracked.append(Tracked(label, role, pid, tree))
 
+    def track_source(self, role: str, source: Callable[[], Mapping[str, int]]) -> None:
+        """At each sample, also sample (as trees) the processes `source()` names then: a
+        deployment whose services are killed and restarted during the run."""
+        self._sources.append((role, source))
+
     def sample(self) -> list[MemorySample]:
         """One sample of every tracked process alive now."""
         now = self.clock()
         out: list[MemorySample] = []
-        for tracked in self._tracked:
+        tracked_now = list(self._tracked)
+        for role, source in self._sources:
+            tracked_now += [Tracked(name, role, pid, tree=True) for name, pid in source().items()]
+        for tracked in tracked_now:
             root = self._process(tracked.pid)
             if root is None:
                 continue

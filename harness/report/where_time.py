@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report.cache_part import build_cache
-from harness.report.memory_part import build_memory
+from harness.report.cache_part import CacheView, build_cache
+from harness.report.memory_part import MemoryView, build_memory
 
 
 @dataclass(frozen=True)
 class WhereTime:
     """The section's parts, each preformatted for the template, or None when not recorded."""
 
-    memory: Any | None = None
-    cache: Any | None = None
+    memory: MemoryView | None = None
+    cache: CacheView | None = None
     statements: Any | None = None
 
     @property

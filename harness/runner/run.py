@@ -107,6 +107,7 @@ def _load_config(
         cluster_secret=config.cluster_secret,
         metrics_bind=config.metrics_bind,
         abort=config.abort,
+        service_pids=lambda: target.service_pids(),  # a function: as_json never copies it
     )
 
 

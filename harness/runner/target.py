@@ -53,6 +53,13 @@ class Target:
             run_dir=run_dir,
         )
 
+    def service_pids(self) -> dict[str, int]:
+        """The deployment's running service processes by name (`a-0`); none for a URL."""
+        if self.deployment is None:
+            return {}
+        regions = self.deployment.regions
+        return {s.name: s.pid for slots in regions.values() for s in slots if s.pid is not None}
+
     def readback_token(self, ttl_s: float = 600.0) -> str | None:
         """A bearer token allowed to look writes up (`service` or `admin`), if any."""
         tokens = self.issue_tokens(ttl_s)

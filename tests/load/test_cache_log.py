@@ -27,8 +27,8 @@ def test_tiers_follow_the_route_table() -> None:
 def test_writes_and_purges_say_what_they_invalidate() -> None:
     read = classify([1.0, 1.1, "GET /api/items/{id}", "/api/items/7", "MISS", 200, 5])
     assert read.tier == "api" and read.dep == "item:7" and read.invalidates == ()
-    listing = classify([1.0, 1.1, "GET /api/items", "/api/items?limit=5", "HIT", 200, 5])
-    assert listing.dep == "items"
+    listing = classify([1.0, 1.1, "GET /api/items", "/api/items?limit=5&a=&f=x", "HIT", 200, 5])
+    assert listing.dep == "items" and listing.key == "/api/items?f=x&limit=5"
     patch = classify([1.0, 1.1, "PATCH /api/items/{id}", "/api/items/7", "BYPASS", 200, 5])
     assert patch.invalidates == ("items", "item:7")
     refused = classify([1.0, 1.1, "PATCH /api/items/{id}", "/api/items/7", "BYPASS", 409, 5])

@@ -67,3 +67,22 @@ def test_a_growing_child_is_flagged_and_a_flat_one_is_not() -> None:
 def test_own_memory_is_this_process() -> None:
     mine = own_memory()
     assert mine["pid"] == os.getpid() and mine["rss_bytes"] > 1_000_000
+
+
+def test_a_source_names_processes_at_each_sample() -> None:
+    first, second = _start(FLAT), _start(FLAT)
+    current = {"a-0": first.pid}
+    try:
+        sampler = MemorySampler()
+        sampler.track_source("service", lambda: dict(current))
+        before = sampler.sample()
+        current["a-0"] = second.pid  # restarted under the same name
+        after = sampler.sample()
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    assert [(s.process, s.role) for s in before] == [(f"a-0 {first.pid}", "service")]
+    assert [s.process for s in after] == [f"a-0 {second.pid}"]

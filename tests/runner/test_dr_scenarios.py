@@ -36,9 +36,13 @@ def run_shipped(name: str, tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 @pytest.mark.e2e
 def test_api_failure_loses_no_write(tmp_path: Path) -> None:
-    recovery, _ = run_shipped("api-failure", tmp_path)
+    recovery, run_dir = run_shipped("api-failure", tmp_path)
     assert recovery["lost_writes"] == 0 and recovery["rpo_s"] == 0
     assert recovery["rto_s"] is not None
+    # the deployment's service processes are sampled by name, restarted ones included
+    memory = [json.loads(line) for line in (run_dir / "memory.jsonl").read_text().splitlines()]
+    services = {m["process"].split()[0] for m in memory if m["role"] == "service"}
+    assert {"a-0", "b-0"} <= services, services
 
 
 @pytest.mark.e2e
