@@ -1,4 +1,4 @@
-"""`harness up`: start the reference deployment in the background and print the router's URL."""
+"""`harness up`: start the reference deployment in the background and print the front door's URL."""
 
 from __future__ import annotations
 
@@ -21,8 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed-items", type=int, default=10_000, help="items seeded into a new database"
     )
     parser.add_argument(
-        "--port", type=int, default=8080, help="the router's port (default 8080; 0 = any free)"
-    )
+        "--port", type=int, default=8080,
+        help="the front door's port (default 8080; 0 = any free)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--front-door", choices=("auto", "haproxy", "router"), default="auto",
+        help="what clients connect to: haproxy (driven by the router, which takes the traffic "
+        "only while a toxic is in force), router (everything through it), auto (default: "
+        "haproxy when installed, else the router)",
+    )  # fmt: skip
     parser.add_argument(
         "--standby-interval", default="1s", help="how often the standby is synced (default 1s)"
     )
@@ -60,6 +67,7 @@ def execute(args: argparse.Namespace) -> int:
         keep_backups=args.keep_backups,
         database=args.database,
         synchronous_replication=args.synchronous,
+        front_door=args.front_door,
     )
     state = up(config, timeout_s=parse_duration_s(args.timeout, "--timeout"))
     regions = ", ".join(f"{name} {ports}" for name, ports in state["regions"].items())
@@ -67,7 +75,8 @@ def execute(args: argparse.Namespace) -> int:
         regions += f"; PostgreSQL leader via HAProxy {state['postgres']}"
     print(state["url"], flush=True)
     print(
-        f"harness up: router {state['url']} (control {state['control']}), regions {regions}; "
+        f"harness up: front door {state['url']} (router control {state['control']}), "
+        f"regions {regions}; "
         f"stop with: harness down --data-dir {args.data_dir}",
         file=sys.stderr,
     )

@@ -91,6 +91,7 @@ def deployment_config(scenario: Scenario, data_dir: Path) -> Any:
             synchronous_replication=spec.synchronous_replication,
             replication_lag_ms=spec.replication_lag_ms,
             patroni_ttl_s=spec.patroni_ttl_s,
+            front_door=spec.front_door,
         )
     except ConfigError as exc:
         raise ConfigError(str(exc), f"{scenario.source or 'scenario'}: deployment") from None

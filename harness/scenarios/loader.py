@@ -379,6 +379,7 @@ def _deployment(table: Table | None, target: Target) -> DeploymentSpec:
         synchronous_replication=table.boolean("synchronous_replication", False),
         replication_lag_ms=table.integer("replication_lag_ms", 0, low=0, high=60_000),
         patroni_ttl_s=table.integer("patroni_ttl_s", defaults.patroni_ttl_s, low=3, high=300),
+        front_door=table.choice("front_door", ("auto", "haproxy", "router"), defaults.front_door),
     )
     table.finish()
     return spec

@@ -74,6 +74,7 @@ class DeploymentSpec:
     synchronous_replication: bool = False
     replication_lag_ms: int = 0
     patroni_ttl_s: int = 10
+    front_door: str = "auto"
 
 
 @dataclass(frozen=True)

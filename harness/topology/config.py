@@ -35,7 +35,7 @@ class DeploymentConfig:
     synchronous_replication: bool = False
     replication_lag_ms: int = 0
     patroni_ttl_s: int = 10
-    front_door: str = "router"
+    front_door: str = "auto"
 
     def __post_init__(self) -> None:
         region_names(self.regions)

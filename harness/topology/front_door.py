@@ -125,10 +125,11 @@ class HaproxyDoor:
         return spawn("haproxy", argv, work_dir / "haproxy.log", env=env)
 
     def is_ready(self) -> bool:
-        """True once HAProxy accepts clients and answers its runtime API."""
+        """True once HAProxy accepts clients and has a server it would send them to (up by
+        its own checks, and `ready` by the router's decision)."""
         try:
             socket.create_connection((self.host, self.listen_port), timeout=0.5).close()
-            return "Name: HAProxy" in send(self.admin, ["show info"], timeout_s=0.5)
+            return "UP ready" in server_states(self.admin).values()
         except OSError:
             return False
 

@@ -63,6 +63,11 @@ def ready_through_router(deployment: Deployment) -> Callable[[], bool]:
     return lambda: get_or_none(deployment.url, "/readyz", timeout_s=1.0) is not None
 
 
+def processes(deployment: Deployment) -> set[str]:
+    """What runs: the services, the router, the replicator, and HAProxy when it is the door."""
+    return {"a-0", "b-0", "router", "replicator"} | ({"haproxy"} if deployment.door else set())
+
+
 def post_item(deployment: Deployment, token: str, key: str) -> dict[str, Any]:
     import http.client
 
@@ -85,7 +90,7 @@ def post_item(deployment: Deployment, token: str, key: str) -> dict[str, Any]:
 def test_clients_reach_the_regions_through_the_router(deployment: Deployment) -> None:
     assert get_or_none(deployment.url, "/readyz") is not None
     pids = deployment.pids()
-    assert set(pids) == {"a-0", "b-0", "router", "replicator"}
+    assert set(pids) == processes(deployment)
     state = json.loads((deployment.data_dir / "deployment.json").read_text())
     assert state["status"] == "ready" and state["url"] == deployment.url
     assert {p["pid"] for p in state["processes"]} == set(pids.values())
@@ -125,7 +130,8 @@ def test_a_killed_router_comes_back_on_its_port_without_its_toxics(
     old_pid = deployment.pids()["router"]
     deployment.kill_router()
     wait_until(lambda: deployment.pids().get("router") not in (None, old_pid), BOUND_S, "restart")
-    wait_until(ready_through_router(deployment), BOUND_S, "the router serving again")
+    wait_until(ready_through_router(deployment), BOUND_S, "serving again")
+    wait_until(deployment.router.is_ready, BOUND_S, "the router back")
     assert deployment.url == url and deployment.router.list_toxics() == []
     assert deployment.describe()["url"] == url
     assert sink.of("process_exited", process="router")[0]["signal"] == "SIGKILL"
@@ -162,13 +168,13 @@ def test_database_failover_promotes_the_standby(
 
 def test_complete_outage_and_cold_start(deployment: Deployment) -> None:
     killed = deployment.kill_all()
-    assert len(killed) == 4
+    assert len(killed) == len(processes(deployment))
     wait_until(lambda: not deployment.pids(), BOUND_S, "everything down")
     assert get_or_none(deployment.url, "/readyz", timeout_s=0.5) is None
     duration_s = deployment.cold_start()
     print(f"cold start: {duration_s:.3f}s")
     assert get_or_none(deployment.url, "/readyz") is not None
-    assert set(deployment.pids()) == {"a-0", "b-0", "router", "replicator"}
+    assert set(deployment.pids()) == processes(deployment)
 
 
 def test_stop_leaves_no_process_behind(deployment: Deployment, sink: Sink) -> None:
