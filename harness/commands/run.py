@@ -52,6 +52,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed-items", type=int, default=None, metavar="N", help="items in the embedded service")
     add("--service-workers", type=int, default=1, metavar="N", help="embedded service processes")
     add_cluster_arguments(parser)
+    add_profiling_arguments(parser)
+
+
+def add_profiling_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--profile-dsn` and `--apply-indexes` (run, scenario; docs/profiling.md)."""
+    parser.add_argument(
+        "--profile-dsn",
+        metavar="URL",
+        help="also profile this PostgreSQL through pg_stat_statements (postgresql://...)",
+    )
+    parser.add_argument(
+        "--apply-indexes",
+        action="store_true",
+        help="create the verified recommended indexes in the live database too",
+    )
+
+
+def check_profiling(args: argparse.Namespace) -> None:
+    """ConfigError (exit 2, one line) unless `--profile-dsn` can be profiled."""
+    if args.profile_dsn:
+        from harness.profiling.pg_source import check_profile_dsn
+
+        check_profile_dsn(args.profile_dsn)
 
 
 def add_abort_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +198,7 @@ def execute(args: argparse.Namespace) -> int:
     if config.host is not None:
         check_target_url(config.host)
         check_reachable(config.host)
+    check_profiling(args)
 
     from harness.load.engine import run_load  # imports Locust: only now that input is good
 

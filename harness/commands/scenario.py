@@ -38,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DUR",
         help="how long the read-back of acknowledged writes waits for the target",
     )
-    from harness.commands.run import add_cluster_arguments
+    from harness.commands.run import add_cluster_arguments, add_profiling_arguments
 
     add_cluster_arguments(parser)
+    add_profiling_arguments(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -65,6 +66,12 @@ def execute(args: argparse.Namespace) -> int:
         flag_aborts=flag_rules(tuple(args.threshold), args.abort_on_fail, args.delay_abort_eval),
         max_error_budget=args.max_error_budget,
     )
+    from dataclasses import replace
+
+    from harness.commands.run import check_profiling
+
+    check_profiling(args)
+    config = replace(config, profile_dsn=args.profile_dsn, apply_indexes=args.apply_indexes)
     from harness.commands.exits import exit_code_of
     from harness.report.tables import recovery_table, summary_table
     from harness.runner.run import run_scenario

@@ -15,6 +15,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
+
+from harness.errors import HarnessError
+from harness.profiling.pg_advisor import advise_postgresql
+from harness.profiling.pg_source import PgStatStatements, connect
 from harness.profiling.service_source import ServiceStatements, TimedStatement
 from harness.profiling.sqlite_advisor import SampledStatement, advise_sqlite
 from harness.rundir.profile import Profile, ProfileSource, write_profile
@@ -39,7 +44,7 @@ class RunProfiler:
         self.apply_indexes = apply_indexes
         self.service: ServiceStatements | None = None
         self.sqlite_path: Path | None = None
-        self.pg: object | None = None
+        self.pg: PgStatStatements | None = None
         self.started = False
 
     def watch_service(self, url: str, token: str, sqlite_path: Path | None) -> None:
@@ -90,7 +95,28 @@ class RunProfiler:
         return replace(source, plans=advice.plans, recommendations=advice.recommendations)
 
     def _start_postgresql(self) -> None:
-        return None
+        if self.profile_dsn is None:
+            return
+        self.pg = PgStatStatements(self.profile_dsn)
+        try:
+            self.pg.start()
+        except (HarnessError, psycopg.Error) as exc:
+            self.warn(f"pg_stat_statements not reset: {exc}")
+            self.pg = None
 
     def _finish_postgresql(self) -> list[ProfileSource]:
-        return []
+        if self.pg is None:
+            return []
+        try:
+            source, queries = self.pg.finish()
+        except (HarnessError, psycopg.Error) as exc:
+            self.warn(f"pg_stat_statements not read: {exc}")
+            return []
+        try:
+            with connect(self.pg.dsn) as conn:
+                advice = advise_postgresql(conn, queries, apply=self.apply_indexes)
+        except (HarnessError, psycopg.Error) as exc:
+            message = " ".join(str(exc).split())
+            self.warn(f"PostgreSQL plans not made: {message}")
+            return [replace(source, note=f"plans not made: {message}")]
+        return [replace(source, plans=advice.plans, recommendations=advice.recommendations)]

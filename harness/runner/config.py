@@ -48,6 +48,10 @@ class ScenarioRunConfig:
     abort: AbortPlan = field(default_factory=AbortPlan)
     """What stops the run early: the scenario's and the flags' `abort_on_fail` thresholds,
     and `--max-error-budget`."""
+    profile_dsn: str | None = None
+    """A PostgreSQL profiled through pg_stat_statements (`--profile-dsn`)."""
+    apply_indexes: bool = False
+    """`--apply-indexes`: create verified recommended indexes in the live database."""
 
     @property
     def source(self) -> str:

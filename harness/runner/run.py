@@ -108,6 +108,8 @@ def _load_config(
         metrics_bind=config.metrics_bind,
         abort=config.abort,
         service_pids=lambda: target.service_pids(),  # a function: as_json never copies it
+        profile_dsn=config.profile_dsn,
+        apply_indexes=config.apply_indexes,
     )
 
 

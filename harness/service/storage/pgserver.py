@@ -61,9 +61,13 @@ class PostgresServer:
     only from this machine. `fsync` stays on unless turned off for speed.
     """
 
-    def __init__(self, bin_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, bin_dir: Path, *, fsync: bool = True, preload_libraries: tuple[str, ...] = ()
+    ) -> None:
         self.bin_dir = bin_dir
         self.fsync = fsync
+        self.preload_libraries = preload_libraries
+        """`shared_preload_libraries`, e.g. pg_stat_statements (docs/profiling.md)."""
         self.port = 0
         self.root: Path | None = None
         self._as_postgres = os.geteuid() == 0
@@ -97,6 +101,8 @@ class PostgresServer:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=200"
         )
+        if self.preload_libraries:
+            options += f" -c shared_preload_libraries={','.join(self.preload_libraries)}"
         self._run(
             "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w",
             "-t", str(_START_TIMEOUT_S), "-o", options, "start",
