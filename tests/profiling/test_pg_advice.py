@@ -110,7 +110,7 @@ def test_run_with_a_bad_profile_dsn_exits_2_with_one_line_and_starts_nothing(
     tmp_path: Path,
 ) -> None:
     run_dir = tmp_path / "run"
-    code, out, err = finish(
+    code, _out, err = finish(
         start_harness(
             "run", "--users", "1", "--duration", "2s", "--out", str(run_dir),
             "--profile-dsn", "postgresql://who:hunter2@127.0.0.1:1/nowhere",
