@@ -38,9 +38,8 @@ from harness.analysis.steady_state import (
     window_slots,
 )
 from harness.errors import ConfigError
-from harness.rundir import RunDir, iter_jsonl, read_json
-from harness.scenarios.loader import scenario_from_mapping
-from harness.scenarios.model import FaultSpec, Scenario, SteadyState
+from harness.rundir import RunDir, iter_jsonl, read_manifest
+from harness.rundir.scenario import SteadyState, StoredScenario, stored_scenario
 
 #: Figures of the result that stay None until measured (see docs/scenarios.md).
 MEASURED_KEYS: tuple[str, ...] = (
@@ -267,7 +266,7 @@ def compute_recovery(run_dir: Path) -> dict[str, Any]:
             "RPO not given, lost writes counted among the others"
         )
     attack_path = rd.path / ATTACK
-    if scenario.fault.type == "security_breach" or attack_path.exists():
+    if scenario.fault_type == "security_breach" or attack_path.exists():
         breach = measure_breach(
             iter_jsonl(attack_path), t_inj, marks.runbook, timeline, phases.window_s
         )
@@ -277,7 +276,7 @@ def compute_recovery(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def verdicts(scenario: Scenario, figures: Mapping[str, Any]) -> dict[str, bool]:
+def verdicts(scenario: StoredScenario, figures: Mapping[str, Any]) -> dict[str, bool]:
     """Pass/fail per objective; only objectives that apply appear."""
     objectives = scenario.objectives
     out = {"recovered": figures.get("rto_s") is not None}
@@ -298,7 +297,7 @@ def verdicts(scenario: Scenario, figures: Mapping[str, Any]) -> dict[str, bool]:
     return out
 
 
-def _empty_result(scenario: Scenario, marks: Marks) -> dict[str, Any]:
+def _empty_result(scenario: StoredScenario, marks: Marks) -> dict[str, Any]:
     """Every key of the result, with what is known before any measurement."""
     t_inj = marks.t_injected
     steady = scenario.steady_state
@@ -312,7 +311,7 @@ def _empty_result(scenario: Scenario, marks: Marks) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(MEASURED_KEYS)
     out.update(
         scenario=scenario.name,
-        fault={"type": marks.fault or scenario.fault.type, "detail": marks.fault_detail},
+        fault={"type": marks.fault or scenario.fault_type, "detail": marks.fault_detail},
         t_injected=t_inj,
         t_cleared=marks.t_cleared,
         window_s=scenario.phases.window_s,
@@ -325,19 +324,16 @@ def _empty_result(scenario: Scenario, marks: Marks) -> dict[str, Any]:
     return out
 
 
-def _stored_scenario(rd: RunDir, warnings: list[str]) -> Scenario:
+def _stored_scenario(rd: RunDir, warnings: list[str]) -> StoredScenario:
     """The scenario stored in run.json `config.scenario`, or defaults with a warning."""
     try:
-        manifest = read_json(rd.run_json)
-        data = (manifest.get("config") or {}).get("scenario")
-        if isinstance(data, Mapping):
-            return scenario_from_mapping(data, "run.json: config.scenario", "scenario")
+        found = stored_scenario(read_manifest(rd.path))
+        if found is not None:
+            return found
         warnings.append("run.json has no config.scenario: default steady state used")
-    except (OSError, ValueError, AttributeError) as exc:
-        warnings.append(f"run.json unreadable ({exc}): default steady state used")
     except ConfigError as exc:
         warnings.append(f"{exc}: default steady state used")
-    return Scenario(name="scenario", fault=FaultSpec(type="command"))
+    return StoredScenario()
 
 
 def _r(value: float, digits: int = 3) -> float:

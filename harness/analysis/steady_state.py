@@ -32,7 +32,7 @@ from harness.analysis.timeseries import (
     fine_counts_from,
     read_intervals,
 )
-from harness.scenarios.model import SteadyState
+from harness.rundir.scenario import SteadyState
 
 SLOT_S = 0.1
 SLOTS_PER_S = 10

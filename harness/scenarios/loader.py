@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from harness.aborts import threshold_entries
 from harness.errors import ConfigError
+from harness.rundir.scenario import LATENCY_KEYS
 from harness.rundir.thresholds import parse_thresholds
 from harness.scenarios.fields import Table
 from harness.scenarios.model import (
@@ -47,13 +48,6 @@ NAME_RULE = (
 """What a scenario name may hold: it names the run's folder in a suite and its index link."""
 
 #: Latency keys of `[steady_state]` and the percentile each limits.
-LATENCY_KEYS: dict[str, float] = {
-    "p50_ms": 50.0,
-    "p90_ms": 90.0,
-    "p95_ms": 95.0,
-    "p99_ms": 99.0,
-    "p99_9_ms": 99.9,
-}
 
 
 def load_scenario(path: Path | str, duration_s: float | None = None) -> Scenario:

@@ -17,7 +17,33 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from harness.aborts import AbortRule
+from harness.rundir.scenario import (
+    Objectives,
+    PercentileLimit,
+    Phases,
+    Probe,
+    SteadyState,
+)
 from harness.rundir.thresholds import Threshold
+
+__all__ = [
+    "EMPTY",
+    "FAULT_TYPES",
+    "RECOVERY_MODES",
+    "DeploymentSpec",
+    "FaultSpec",
+    "Objectives",
+    "PercentileLimit",
+    "Phases",
+    "Probe",
+    "ProfileSpec",
+    "Recovery",
+    "RecoveryStep",
+    "Scenario",
+    "SteadyState",
+    "Target",
+    "thaw",
+]
 
 FAULT_TYPES: tuple[str, ...] = (
     "database_failover",
@@ -86,62 +112,6 @@ class ProfileSpec:
 
 
 @dataclass(frozen=True)
-class Phases:
-    """Lengths of the timeline's phases, in seconds (`window_s` is the RTO window)."""
-
-    warmup_s: float = 5.0
-    steady_check_s: float = 5.0
-    observe_s: float = 20.0
-    cooldown_s: float = 2.0
-    window_s: float = 3.0
-
-
-@dataclass(frozen=True)
-class Probe:
-    """An HTTP probe that is part of the steady-state hypothesis.
-
-    `url` is absolute, or a path (starting with `/`) resolved against the target.
-    """
-
-    url: str
-    expect_status: int = 200
-    timeout_s: float = 2.0
-    interval_s: float = 1.0
-    name: str = "steady_state"
-
-
-@dataclass(frozen=True)
-class PercentileLimit:
-    """One latency tolerance: the `pct` percentile of successes at most `max_ms`."""
-
-    pct: float
-    max_ms: float
-
-    @property
-    def key(self) -> str:
-        """The scenario-file key for this limit, e.g. `p95_ms`, `p99_9_ms`."""
-        text = f"{self.pct:g}".replace(".", "_")
-        return f"p{text}_ms"
-
-
-@dataclass(frozen=True)
-class SteadyState:
-    """The steady-state hypothesis: tolerances the service meets when it is healthy.
-
-    `success_rate` is a fraction (0.99 = 99%; 0 leaves it unchecked). A window with fewer
-    than `min_requests` completed requests does not hold (no evidence the service serves),
-    nor does one holding a silence (no request completed at all) of `max_silence_s` or
-    more; None means automatic: the time 10 requests took just before the injection.
-    """
-
-    success_rate: float = 0.99
-    latency_ms: tuple[PercentileLimit, ...] = ()
-    min_requests: int = 1
-    max_silence_s: float | None = None
-    probe: Probe | None = None
-
-
-@dataclass(frozen=True)
 class FaultSpec:
     """The fault to inject: its type, when (seconds from load start), how long, parameters.
 
@@ -170,15 +140,6 @@ class Recovery:
 
     mode: RecoveryMode = "automatic"
     steps: tuple[RecoveryStep, ...] = ()
-
-
-@dataclass(frozen=True)
-class Objectives:
-    """Recovery objectives the verdict checks; None leaves one unchecked."""
-
-    rto_s: float | None = None
-    rpo_s: float | None = None
-    containment_s: float | None = None
 
 
 @dataclass(frozen=True)
