@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.baseline import STAT_KEYS, SummaryObserver, compare, observe_recovery
+from harness.analysis.generator import generator_report
 from harness.analysis.thresholds import (
     RECOVERY_FIELDS,
     Observer,
@@ -152,6 +153,10 @@ class Measurements:
     """Which window was the worst, per windowed threshold expression (for its message)."""
     abort: dict[str, Any] | None = None
     """summary.json's `abort`, from the `run_aborted` event (None: not aborted)."""
+    generator: dict[str, Any] | None = None
+    """summary.json's `generator` (None without cpu.jsonl)."""
+    extreme: dict[str, Any] | None = None
+    """summary.json's `extreme`, from the `extreme_end` event."""
 
     @property
     def status(self) -> str:
@@ -253,6 +258,8 @@ def measure(run_dir: Path) -> Measurements:
         workers_lost=lost,
         recovery=_recovery(paths.path, manifest),
         abort=_abort(paths.events),
+        generator=generator_report(paths.cpu, paths.events),
+        extreme=_extreme(paths.events),
     )
 
 
@@ -322,6 +329,18 @@ def _workers(path: Path) -> tuple[int, int]:
         elif event.get("kind") == "worker_lost":
             lost.add(str(event.get("worker")))
     return len(joined), len(lost)
+
+
+def _extreme(path: Path) -> dict[str, Any] | None:
+    """The `extreme_end` event as summary.json's `extreme` object."""
+    for event in iter_jsonl(path):
+        if event.get("kind") == "extreme_end":
+            return {
+                "limit": str(event.get("limit")),
+                "highest_held_rate_per_s": float(event.get("highest_held_rate_per_s") or 0.0),
+                "steps_judged": int(event.get("steps_judged") or 0),
+            }
+    return None
 
 
 def _abort(path: Path) -> dict[str, Any] | None:
@@ -401,6 +420,10 @@ def build_summary(
     }
     if run.abort is not None:
         summary["abort"] = run.abort
+    if run.generator is not None:
+        summary["generator"] = run.generator
+    if run.extreme is not None:
+        summary["extreme"] = run.extreme
     return summary
 
 

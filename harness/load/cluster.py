@@ -389,6 +389,17 @@ def check_intervals(body: Mapping[str, Any]) -> None:
             raise Rejected("memory: expected {pid, rss_bytes}")
         _count(memory["pid"], "memory.pid")
         _count(memory["rss_bytes"], "memory.rss_bytes")
+    cpu = body.get("cpu")
+    if cpu is not None:
+        if not isinstance(cpu, dict) or set(cpu) != {"pid", "cpu_pct", "wait_pct"}:
+            raise Rejected("cpu: expected {pid, cpu_pct, wait_pct}")
+        _count(cpu["pid"], "cpu.pid")
+        for key in ("cpu_pct", "wait_pct"):
+            value = cpu[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise Rejected(f"cpu.{key}: expected a percentage")
+            if not 0 <= value <= 10_000:  # several cores' worth at most
+                raise Rejected(f"cpu.{key}: expected a percentage")
 
 
 def check_cache(records: Any, dropped: Any) -> None:

@@ -27,6 +27,7 @@ from harness.analysis.abort import LiveJudge
 from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.load.cluster import SECRET_FLAG, check_cluster, generate_secret
 from harness.load.config import RunConfig
+from harness.load.cpu_meter import CpuMeter
 from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
 from harness.load.live import LiveRun, TimelineHook
@@ -37,11 +38,20 @@ from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
 from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
 from harness.load.run_profile import RunProfiler
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
-from harness.load.shapes import ExtremeShape, Shape, StageChange, StagedShape, StepResult
+from harness.load.shapes import (
+    EXTREME_LIMITS,
+    ExtremeShape,
+    Shape,
+    StageChange,
+    StagedShape,
+    StepObservation,
+    StepResult,
+)
 from harness.load.user_shape import LocustfileShape, shape_profile
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 from harness.rundir import RunDir, write_json_atomic
+from harness.rundir.cpu import CpuSample
 from harness.rundir.thresholds import expressions
 from harness.rundir.writer import EventLog
 
@@ -171,6 +181,7 @@ class _Run:
             profile_dsn=config.profile_dsn,
             apply_indexes=config.apply_indexes,
         )
+        self.cpu = CpuMeter()
 
     def execute(self) -> RunOutcome:
         handlers = [
@@ -307,10 +318,16 @@ class _Run:
             return LocustfileShape(user_shape, profile.duration_s, on_stage=on_stage)
         if profile.extreme is None:
             return StagedShape(profile.stages, on_stage=on_stage)
+
+        def judge(t_from: float, t_to: float) -> StepObservation:
+            seen = session.aggregator.window(t_from, t_to)
+            saturated = session.health.saturated_between(t_from, t_to)
+            return replace(seen, saturation=saturated.describe() if saturated else None)
+
         shape = ExtremeShape(
             profile.extreme,
             profile.objectives,
-            session.aggregator.window,
+            judge,
             on_stage=on_stage,
             on_step=lambda result: self._on_step(result, shape),
         )
@@ -319,10 +336,14 @@ class _Run:
     def _on_step(self, result: StepResult, shape: ExtremeShape) -> None:
         assert self.session is not None
         self.session.on_step(result, lambda: shape.highest_held_rate_per_s)
-        verdict = "held" if result.held else f"broke: {result.reason}"
+        verdict = "held" if result.held else f"{result.outcome}: {result.reason}"
         self.echo(f"extreme step {result.step + 1}: {result.rate_per_s:.1f} req/s {verdict}")
-        if not result.held:
-            self.echo(f"highest rate that held: {shape.highest_held_rate_per_s:.1f} req/s")
+        if shape.limit is not None:
+            highest = shape.highest_held_rate_per_s
+            self.session.on_extreme_end(shape.limit, highest, len(shape.results))
+            self.echo(
+                f"limit: {EXTREME_LIMITS[shape.limit]}; highest rate that held: {highest:.1f} req/s"
+            )
 
     def _on_stage(self, change: StageChange) -> None:
         self.stage_name = change.name
@@ -334,7 +355,7 @@ class _Run:
         session.start(shape)
         self._start_abort_judge(shape.planned_duration_s)
         self._start_timeline(session)
-        next_watch = next_flush = started
+        next_watch = next_flush = next_sample = started
         next_progress = started + PROGRESS_EVERY_S
         while True:
             now = time.monotonic()
@@ -353,8 +374,10 @@ class _Run:
                 next_watch = now + 0.5
                 if session.known and session.live_workers == 0:
                     raise RunFailed("every worker was lost")
+            if now >= next_sample:
+                self._sample_processes(session)
+                next_sample = now + 1.0
             if now >= next_flush:
-                self.journal.memory(self.memory.sample())
                 session.flush()
                 # an abort rule is judged on each flush: twice a second keeps it prompt
                 next_flush = now + (0.5 if self.abort_judge is not None else 1.0)
@@ -364,6 +387,14 @@ class _Run:
                 self.echo(self._progress(session, now - started, shape.planned_duration_s))
                 next_progress = now + PROGRESS_EVERY_S
             gevent.sleep(0.1)
+
+    def _sample_processes(self, session: MasterSession) -> None:
+        """Once a second: the RSS of the master and the service, the master's CPU."""
+        self.journal.memory(self.memory.sample())
+        cpu_pct, wait_pct = self.cpu.sample()
+        session.health.add(
+            CpuSample(time.time(), "master", "master", os.getpid(), cpu_pct, wait_pct)
+        )
 
     def _start_abort_judge(self, planned_s: float) -> None:
         """Judge the abort rules on every merged line from now on (nothing to do without)."""

@@ -18,6 +18,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.redaction import redact_argv, redact_strings, redact_text
 from harness.rundir import SCHEMA_VERSION, JsonlAppender, RunDir, new_run_id, write_json_atomic
+from harness.rundir.cpu import CpuSample
 from harness.rundir.memory import MemorySample
 from harness.rundir.writer import EventLog
 
@@ -107,6 +108,7 @@ class RunJournal:
         self.events = events if events is not None else EventLog(run_dir.events)
         self._ledger = JsonlAppender(run_dir.ledger)
         self._memory = JsonlAppender(run_dir.memory)
+        self._cpu = JsonlAppender(run_dir.cpu)
         self.ledger_count = 0
         # who follows the run as it is written (the live metrics)
         self.event_listeners = self.events.listeners
@@ -134,9 +136,14 @@ class RunJournal:
         for sample in samples:
             self._memory.append(sample.to_dict())
 
+    def cpu(self, samples: Iterable[CpuSample]) -> None:
+        """Append generator CPU samples (cpu.jsonl)."""
+        for sample in samples:
+            self._cpu.append(sample.to_dict())
+
     def flush(self) -> None:
         """Push every appended line to the OS (called at least once a second)."""
-        for appender in (self._intervals, self._ledger, self._memory):
+        for appender in (self._intervals, self._ledger, self._memory, self._cpu):
             appender.flush()
         self.events.flush()
 
@@ -151,7 +158,7 @@ class RunJournal:
         self.manifest.status = status
         self.manifest.error = error
         self.manifest.ended_at = time.time()
-        for appender in (self._intervals, self._ledger, self._memory):
+        for appender in (self._intervals, self._ledger, self._memory, self._cpu):
             appender.close()
         if self._owns_events:
             self.events.close()

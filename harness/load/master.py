@@ -32,8 +32,10 @@ from harness.errors import RunFailed
 from harness.load import cluster, messages
 from harness.load.aggregator import Aggregator
 from harness.load.cache_journal import CacheJournal
+from harness.load.generator_health import GeneratorHealth
 from harness.load.journal import RunJournal
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
+from harness.rundir.cpu import CpuSample
 from harness.rundir.memory import MemorySample
 
 STOP_TIMEOUT_S = 15.0
@@ -84,6 +86,7 @@ class MasterSession:
         logging.getLogger("locust").setLevel(logging.ERROR)
         self.journal = journal
         self.aggregator = Aggregator(journal.interval, recent_s=recent_s)
+        self.health = GeneratorHealth(journal.cpu, journal.event)
         self.cache = CacheJournal(journal.run_dir)
         self.channel = cluster.Channel(secret, master=True, run_id=journal.manifest.run_id)
         self.worker_config: dict[str, Any] | None = None
@@ -201,6 +204,12 @@ class MasterSession:
                 time.time(), f"worker {msg.node_id}", "worker", memory["pid"], memory["rss_bytes"]
             )
             self.journal.memory([sample])
+        cpu = data.get("cpu")
+        if cpu is not None:
+            self.health.add(
+                CpuSample(time.time(), f"worker {msg.node_id}", "worker", cpu["pid"],
+                          float(cpu["cpu_pct"]), float(cpu["wait_pct"]))
+            )  # fmt: skip
         if data["ledger"]:
             self.journal.ledger(data["ledger"])
 
@@ -286,8 +295,14 @@ class MasterSession:
             "error_rate": round(result.error_rate, 5),
             "reason": result.reason,
         }
-        self.journal.event("extreme_step", rate_per_s=result.rate_per_s, held=result.held, **detail)
-        if not result.held:
+        self.journal.event(
+            "extreme_step",
+            rate_per_s=result.rate_per_s,
+            held=result.held,
+            outcome=result.outcome,
+            **detail,
+        )
+        if result.outcome == "broke":
             self.journal.event(
                 "extreme_break",
                 rate_per_s=result.rate_per_s,
@@ -295,6 +310,15 @@ class MasterSession:
                 highest_held_rate_per_s=highest_held_rate_per_s(),
                 **detail,
             )
+
+    def on_extreme_end(self, limit: str, highest_held_rate_per_s: float, steps: int) -> None:
+        """Extreme stopped stepping: what the limit was (`extreme_end`)."""
+        self.journal.event(
+            "extreme_end",
+            limit=limit,
+            highest_held_rate_per_s=highest_held_rate_per_s,
+            steps_judged=steps,
+        )
 
     def refresh_tokens(self, tokens: dict[str, str]) -> None:
         """Replace the workers' tokens (a scenario's key rotation): every worker, and any

@@ -55,11 +55,15 @@ class StepObservation:
     window_s: float
     p95_ms: float
     p99_ms: float
+    saturation: str | None = None
+    """Set when a load worker was saturated over the window (what it says): the figures
+    then measure the generator, not the target."""
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """The verdict on one extreme step."""
+    """The verdict on one extreme step: `outcome` is `held`, `broke` (the target), or
+    `generator` (the load generator was saturated: neither held nor broken)."""
 
     step: int
     rate_per_s: float
@@ -69,7 +73,15 @@ class StepResult:
     p95_ms: float
     p99_ms: float
     reason: str
+    outcome: str = "held"
 
+
+EXTREME_LIMITS = {
+    "target": "the target broke its objectives",
+    "generator": "the load generator was saturated (not the target)",
+    "time_cap": "the time cap: every step held",
+}
+"""Why Extreme stopped stepping (`ExtremeShape.limit`), in words."""
 
 Judge = Callable[[float, float], StepObservation]
 """Observation of the wall-clock window [t_from, t_to) from the merged live data."""
@@ -154,6 +166,10 @@ def judge_step(
         reasons.append(f"p95 {seen.p95_ms:.1f} ms > {objectives.p95_ms:g} ms")
     if objectives.p99_ms is not None and seen.p99_ms > objectives.p99_ms:
         reasons.append(f"p99 {seen.p99_ms:.1f} ms > {objectives.p99_ms:g} ms")
+    if seen.saturation is not None:  # the generator's limit, whatever the figures say
+        outcome, reasons = "generator", [seen.saturation, *reasons]
+    else:
+        outcome = "broke" if reasons else "held"
     return StepResult(
         step=step,
         rate_per_s=target,
@@ -163,11 +179,14 @@ def judge_step(
         p95_ms=seen.p95_ms,
         p99_ms=seen.p99_ms,
         reason="; ".join(reasons),
+        outcome=outcome,
     )
 
 
 class ExtremeShape:
-    """Steps the arrival rate up until a step's objectives break, then stops."""
+    """Steps the arrival rate up until the target breaks a step's objectives, the load
+    generator is saturated during a step, or the last step (the time cap) is done; `limit`
+    then says which: `target`, `generator` or `time_cap`."""
 
     def __init__(
         self,
@@ -183,6 +202,7 @@ class ExtremeShape:
         self.planned_duration_s = steps.step_duration_s * steps.max_steps
         self.results: list[StepResult] = []
         self.broke: StepResult | None = None
+        self.limit: str | None = None
         self._judge = judge
         self._clock = clock
         self._on_stage = on_stage
@@ -200,7 +220,7 @@ class ExtremeShape:
         now = self._clock()
         if self._start is None:
             self._start = now
-        if self.broke is not None:
+        if self.limit is not None and self.limit != "time_cap":
             return None
         current = int((now - self._start) // self.steps.step_duration_s)
         while 0 <= self._step < current:
@@ -225,10 +245,14 @@ class ExtremeShape:
         t_to = step_start + self.steps.step_duration_s - self.steps.lag_s
         result = judge_step(self.steps, self.objectives, step, self._judge(t_from, t_to))
         self.results.append(result)
+        if result.outcome == "broke":
+            self.broke = result
+        if not result.held:
+            self.limit = "target" if result.outcome == "broke" else "generator"
+        elif step + 1 >= self.steps.max_steps:
+            self.limit = "time_cap"
         if self._on_step is not None:
             self._on_step(result)
-        if not result.held:
-            self.broke = result
         return result.held
 
     def _spawn_rate(self, step: int) -> float:

@@ -31,6 +31,7 @@ from harness.errors import RunFailed
 from harness.load import arrivals, cluster, messages
 from harness.load.arrivals import Dispatcher
 from harness.load.cache_log import CacheTap
+from harness.load.cpu_meter import own_cpu
 from harness.load.master import guard_receive
 from harness.load.memory_sampler import own_memory
 from harness.load.messages import ROLES
@@ -228,6 +229,7 @@ class Shipper:
             "through_t": through_t,
             "ledger": self.recorder.take_ledger(),
             "memory": own_memory(),
+            "cpu": own_cpu(),
         }
         cache, dropped = self.tap.take()
         if cache or dropped:

@@ -43,6 +43,7 @@ from harness.report.sections import (
     build_thresholds,
     build_timeline,
     build_verdict,
+    generator_notes,
     run_is_incomplete,
 )
 from harness.report.where_time import build_where_time
@@ -252,6 +253,7 @@ def build_context(
     ]
     if analysis.unreadable_histograms:
         notes.append(f"{analysis.unreadable_histograms} unreadable histograms were skipped")
+    notes[:0] = generator_notes(summary)
     clipped = summary.totals.clipped
     if clipped:
         notes.append(f"{clipped:,} response times fell outside 1 us..120 s and were clipped")

@@ -380,3 +380,32 @@ def _both(first: bool | None, second: bool | None) -> bool | None:
     if first is None and second is None:
         return None
     return True
+
+
+_LIMIT_WORDS = {
+    "target": "the target broke its objectives",
+    "generator": "the load generator was saturated, not the target: the target's limit is higher",
+    "time_cap": "the time cap (every step held: the limit is higher still)",
+}
+
+
+def generator_notes(summary: Summary) -> list[str]:
+    """Warnings about the load generator, and why Extreme stopped (shown under the verdict)."""
+    notes: list[str] = []
+    health = summary.generator
+    if health is not None and health.saturated:
+        peak = health.peak_worker_busy_pct or 0.0
+        notes.append(
+            f"GENERATOR SATURATED: a load worker was busy at least 90% of a second "
+            f"({health.saturated_events} time(s), peak {peak:.0f}% on a CPU or waiting for one). "
+            "While it was, rates and latencies measure the generator, not the target: add "
+            "workers or machines (cpu.jsonl has every second)."
+        )
+    extreme = summary.extreme
+    if extreme is not None:
+        words = _LIMIT_WORDS.get(extreme.limit, extreme.limit)
+        notes.append(
+            f"Extreme stopped after {extreme.steps_judged} steps: {words}. Highest rate that "
+            f"held: {extreme.highest_held_rate_per_s:,.1f} req/s."
+        )
+    return notes

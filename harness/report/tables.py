@@ -45,6 +45,16 @@ def summary_table(summary: Summary | Mapping[str, object]) -> str:
     lines.append(f"workers {s.workers_count} (lost {s.workers_lost})  verdict {s.verdict.value}")
     if s.abort is not None:
         lines.append(f"ABORTED by {s.abort.threshold} ({s.abort.source}): {s.abort.message}")
+    if s.generator is not None and s.generator.saturated:
+        lines.append(
+            f"warning: the load generator was saturated ({s.generator.saturated_events} times, "
+            f"peak {s.generator.peak_worker_busy_pct or 0:.0f}% busy): see cpu.jsonl"
+        )
+    if s.extreme is not None:
+        lines.append(
+            f"extreme: limit {s.extreme.limit}, highest rate that held "
+            f"{s.extreme.highest_held_rate_per_s:.1f} req/s ({s.extreme.steps_judged} steps)"
+        )
     return "\n".join(lines)
 
 

@@ -130,6 +130,10 @@ class RunDir:
         return self.path / "memory.jsonl"
 
     @property
+    def cpu(self) -> Path:
+        return self.path / "cpu.jsonl"
+
+    @property
     def cache(self) -> Path:
         return self.path / "cache.jsonl"
 

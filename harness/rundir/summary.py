@@ -33,6 +33,7 @@ from harness.rundir.fields import (
     unknown_fields,
 )
 from harness.rundir.files import SCHEMA_VERSION, RunDir, write_json_atomic
+from harness.rundir.generator import ExtremeOutcome, GeneratorReport
 from harness.rundir.manifest import RunStatus
 
 
@@ -64,7 +65,7 @@ _THRESHOLD_KEYS = frozenset(
 _SUMMARY_KEYS = frozenset(
     {"schema", "run_id", "profile", "scenario", "status", "complete", "started_at", "ended_at",
      "duration_s", "totals", "endpoints", "workers", "recovery", "thresholds", "verdict",
-     "error", "baseline", "abort"}
+     "error", "baseline", "abort", "generator", "extreme"}
 )  # fmt: skip
 
 
@@ -440,6 +441,10 @@ class Summary:
     """The comparison with a baseline run (docs/thresholds.md), when judged against one."""
     abort: Abort | None = None
     """Why the run stopped itself (verdict `aborted`), else None."""
+    generator: GeneratorReport | None = None
+    """How busy the load generator was (None: no cpu.jsonl, an older run)."""
+    extreme: ExtremeOutcome | None = None
+    """Why an Extreme run stopped stepping, and the highest rate that held."""
     schema: int = SCHEMA_VERSION
     extra: JSONObject = field(default_factory=dict)
     """Fields this version does not know (written back unchanged)."""
@@ -467,6 +472,8 @@ class Summary:
         recovery = opt_object(data, "recovery", where)
         base = opt_object(data, "baseline", where)
         abort = opt_object(data, "abort", where)
+        generator = opt_object(data, "generator", where)
+        extreme = opt_object(data, "extreme", where)
         return cls(
             schema=req_int(data, "schema", where, SCHEMA_VERSION),
             run_id=req_str(data, "run_id", where),
@@ -493,6 +500,12 @@ class Summary:
             error=opt_str(data, "error", where),
             baseline=None if base is None else BaselineDeltas.from_dict(base, f"{where}: baseline"),
             abort=None if abort is None else Abort.from_dict(abort, f"{where}: abort"),
+            generator=None
+            if generator is None
+            else GeneratorReport.from_dict(generator, f"{where}: generator"),
+            extreme=None
+            if extreme is None
+            else ExtremeOutcome.from_dict(extreme, f"{where}: extreme"),
             extra=unknown_fields(data, _SUMMARY_KEYS),
         )
 
@@ -518,6 +531,10 @@ class Summary:
         }
         if self.abort is not None:
             out["abort"] = self.abort.to_dict()
+        if self.generator is not None:
+            out["generator"] = self.generator.to_dict()
+        if self.extreme is not None:
+            out["extreme"] = self.extreme.to_dict()
         if self.baseline is not None:
             out["baseline"] = self.baseline.to_dict()
         out.update(self.extra)

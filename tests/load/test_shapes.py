@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from harness.load.profiles import ExtremeSteps, Objectives, Stage, load_profile
@@ -113,6 +115,7 @@ def test_extreme_steps_up_until_objectives_break() -> None:
     assert [r.held for r in results] == [True, True, True, False]
     assert shape.highest_held_rate_per_s == pytest.approx(156.25)
     assert shape.broke is not None and shape.broke.rate_per_s == pytest.approx(195.3125)
+    assert shape.limit == "target" and results[-1].outcome == "broke"
     assert "p95" in shape.broke.reason
     assert sorted(set(users_seen)) == [20, 25, 32, 40]
     assert [c.name for c in changes] == ["step-1", "step-2", "step-3", "step-4"]
@@ -131,7 +134,7 @@ def test_extreme_stops_after_last_step_when_nothing_breaks() -> None:
         clock.t += 1.0
         ticks += 1
     assert len(shape.results) == STEPS.max_steps and all(r.held for r in shape.results)
-    assert shape.broke is None
+    assert shape.broke is None and shape.limit == "time_cap"
     assert shape.highest_held_rate_per_s == pytest.approx(STEPS.rate_at(4))
 
 
@@ -144,3 +147,32 @@ def test_judge_step_needs_throughput_and_errors_within_objectives() -> None:
     assert fine.held and fine.reason == "" and fine.achieved_rate_per_s == pytest.approx(100.0)
     nothing = judge_step(STEPS, OBJECTIVES, 0, StepObservation(0, 0, 5.0, 0.0, 0.0))
     assert not nothing.held and "no requests" in nothing.reason
+
+
+class SaturatedGenerator(SyntheticService):
+    """A target that never breaks, driven by a generator saturated from `from_rate_per_s`."""
+
+    def __init__(self, from_rate_per_s: float) -> None:
+        super().__init__(capacity_per_s=1e9)
+        self.from_rate_per_s = from_rate_per_s
+
+    def judge(self, t_from: float, t_to: float) -> StepObservation:
+        seen = super().judge(t_from, t_to)
+        if self.offered_per_s < self.from_rate_per_s:
+            return seen
+        return replace(seen, saturation="the load generator was saturated: worker w busy 97%")
+
+
+def test_a_step_judged_while_the_generator_is_saturated_is_neither_held_nor_broken() -> None:
+    clock = FakeClock()
+    generator = SaturatedGenerator(from_rate_per_s=150.0)
+    results: list[StepResult] = []
+    shape = ExtremeShape(STEPS, OBJECTIVES, generator.judge, clock, on_step=results.append)
+    while (tick := shape.tick()) is not None and clock.t < 1_100:
+        generator.offered_per_s = tick[0] * STEPS.per_user_rate_per_s
+        clock.t += 1.0
+    # 100 and 125 hold; at 156.25 the generator is saturated: stepping ends there
+    assert [r.outcome for r in results] == ["held", "held", "generator"]
+    assert not results[-1].held and "generator was saturated" in results[-1].reason
+    assert shape.limit == "generator" and shape.broke is None
+    assert shape.highest_held_rate_per_s == pytest.approx(125.0)
