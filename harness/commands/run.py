@@ -113,7 +113,8 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
     from harness.commands.worker import parse_master
     from harness.durations import parse_duration_s
     from harness.load.config import DEFAULT_SEED_ITEMS, RunConfig
-    from harness.load.profiles import constant_profile, load_profile
+    from harness.load.profile_file import load_profile
+    from harness.load.profiles import constant_profile
 
     duration_s = parse_duration_s(args.duration, "--duration") if args.duration else None
     if args.users is not None:

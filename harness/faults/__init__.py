@@ -24,8 +24,8 @@ from harness.faults.base import (
 )
 from harness.faults.dr import DR_FAULTS
 from harness.faults.infra import INFRA_FAULTS
-from harness.scenarios.fields import Table
 from harness.scenarios.model import FaultSpec
+from harness.toml_table import Table
 
 FaultFactory = Callable[[Table], Fault]
 """Builds a fault from its `params` table; reads every key it knows (unknown ones fail)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.faults.base import FaultContext, FaultError, tail
 from harness.redaction import redact_text
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 from harness.topology.processes import is_alive
 
 

@@ -15,8 +15,8 @@ from harness.faults.base import FaultContext, FaultError, tail
 from harness.faults.generic import string_map
 from harness.faults.infra.rest import Unreachable, send
 from harness.redaction import redact_url
-from harness.scenarios.fields import Table
 from harness.scenarios.model import thaw
+from harness.toml_table import Table
 
 
 @dataclass(frozen=True)

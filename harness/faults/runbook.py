@@ -23,8 +23,8 @@ from typing import Any
 
 from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.faults.base import FaultContext, FaultError
-from harness.scenarios.fields import Table
 from harness.scenarios.model import RecoveryStep
+from harness.toml_table import Table
 
 
 class ActionFailed(RunFailed):

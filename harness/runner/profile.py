@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from harness.errors import ConfigError
-from harness.load.profiles import Profile, Stage, load_profile, profile_from_mapping
+from harness.load.profile_file import load_profile, profile_from_mapping
+from harness.load.profiles import Profile, Stage
 from harness.scenarios.model import Phases, Scenario, thaw
 
 MIN_RAMP_S = 0.1

@@ -18,7 +18,6 @@ from harness.aborts import threshold_entries
 from harness.errors import ConfigError
 from harness.rundir.scenario import LATENCY_KEYS
 from harness.rundir.thresholds import parse_thresholds
-from harness.scenarios.fields import Table
 from harness.scenarios.model import (
     FAULT_TYPES,
     RECOVERY_MODES,
@@ -39,6 +38,7 @@ from harness.scenarios.model import (
     rescale,
 )
 from harness.scenarios.observation import ensure_observation
+from harness.toml_table import Table
 
 NAME_MAX = 64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -19,7 +19,7 @@ from harness.faults import (
     register_fault,
 )
 from harness.scenarios import FaultSpec
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 
 class Clock:

@@ -17,7 +17,8 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.load.open_model import StartSchedule, WorkerArrivals, check_arrival
-from harness.load.profiles import profile_from_mapping, stage_arrivals, stage_pacing
+from harness.load.profile_file import profile_from_mapping
+from harness.load.profiles import stage_arrivals, stage_pacing
 from harness.rundir import iter_jsonl
 from harness.testing import finish, start_harness
 from tests.load.stall_server import StallServer

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
+from harness.load.profile_file import load_profile
 from harness.load.profiles import (
     BUILTIN_PROFILES,
     Stage,
     constant_profile,
-    load_profile,
     stage_at,
     stage_pacing,
 )

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from harness.load.profiles import ExtremeSteps, Objectives, Stage, load_profile
+from harness.load.profile_file import load_profile
+from harness.load.profiles import ExtremeSteps, Objectives, Stage
 from harness.load.shapes import (
     ExtremeShape,
     StageChange,

@@ -29,8 +29,8 @@ from harness.faults.base import FaultContext, FaultError
 from harness.faults.dr.attacker import ATTACK_OPS, Attacker, AttackPlan, counts, steal_active_key
 from harness.faults.dr.common import require_deployment, target_url
 from harness.rundir import JsonlAppender
-from harness.scenarios.fields import Table
 from harness.service.rbac import ROLES
+from harness.toml_table import Table
 
 ATTACK_FILE = "attack.jsonl"
 LEAKED = "leaked"

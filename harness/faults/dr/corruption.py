@@ -30,8 +30,8 @@ from harness.faults.dr.common import (
     require_deployment,
 )
 from harness.faults.dr.pages import corrupt_table
-from harness.scenarios.fields import Table
 from harness.service import replication
+from harness.toml_table import Table
 
 TARGETS = ("primary", "standby", "backups")
 TABLE = "items"

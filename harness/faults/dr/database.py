@@ -35,7 +35,7 @@ from harness.faults.dr.common import (
     require_deployment,
 )
 from harness.faults.dr.pages import destroy_files
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 METHODS = ("destroy_pages",)
 WATCH_LIMIT_S = 600.0

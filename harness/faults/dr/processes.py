@@ -22,7 +22,7 @@ from typing import Any
 from harness.errors import RunFailed
 from harness.faults.base import FaultContext, FaultError
 from harness.faults.dr.common import http_request, require_deployment, target_url, wait_until
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 CLEAR_TIMEOUT_S = 60.0
 ACTIVE_TIMEOUT_S = 10.0

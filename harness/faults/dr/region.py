@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.faults.base import FaultContext, FaultError
 from harness.faults.dr.common import require_deployment
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 MODES = ("timeout", "reset_peer", "down")
 

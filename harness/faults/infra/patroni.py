@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import RunFailed
 from harness.faults.base import FaultContext, FaultError
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 
 def require_cluster(ctx: FaultContext, what: str) -> Any:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from harness.errors import ConfigError
 from harness.faults.base import FaultContext, FaultError
 from harness.faults.infra.rest import Unreachable, send
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 ACTIONS = ("switchover", "failover", "restart", "pause")
 REQUEST_TIMEOUT_S = 30.0  # Patroni answers a switchover once it is done

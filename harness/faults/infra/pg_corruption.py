@@ -24,7 +24,7 @@ import psycopg
 
 from harness.faults.base import FaultContext, FaultError
 from harness.faults.infra.patroni import require_cluster
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 
 class PostgresCorruptionFault:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from harness.faults.base import FaultContext, FaultError
 from harness.redaction import redact_url
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 ACTIONS = {"terminate": "pg_terminate_backend", "cancel": "pg_cancel_backend"}
 CONNECT_TIMEOUT_S = 5

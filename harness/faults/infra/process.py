@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.faults.base import FaultContext, FaultError, tail
 from harness.faults.generic import CommandFault, _argv_or_shell, _signal_number
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 from harness.topology.processes import cmdline, is_alive
 
 _RESUME = {signal.SIGSTOP: "SIGCONT", signal.SIGTSTP: "SIGCONT"}

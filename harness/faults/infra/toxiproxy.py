@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 
 from harness.faults.base import FaultContext, FaultError
 from harness.faults.infra.rest import Unreachable, send
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 TOXIC_TYPES = ("latency", "timeout", "reset_peer", "bandwidth", "limit_data", "slow_close",
                "slicer", "down")  # fmt: skip

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 from harness.redaction import REDACTED, redact_url
-from harness.scenarios.fields import Table
+from harness.toml_table import Table
 
 READBACK_TYPES = ("lookup", "http", "sql")
 DEFAULT_PRESENT = (200,)
