@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.report.cache_part import CacheView, build_cache
 from harness.report.memory_part import MemoryView, build_memory
+from harness.report.statements_part import StatementsView, build_statements
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class WhereTime:
 
     memory: MemoryView | None = None
     cache: CacheView | None = None
-    statements: Any | None = None
+    statements: StatementsView | None = None
 
     @property
     def empty(self) -> bool:
@@ -36,4 +36,8 @@ class WhereTime:
 def build_where_time(run_dir: Path, t0: float) -> WhereTime:
     """Everything the section shows for `run_dir` (parts absent from the run are None);
     times on charts are seconds since `t0`, the run's start."""
-    return WhereTime(memory=build_memory(run_dir, t0), cache=build_cache(run_dir))
+    return WhereTime(
+        memory=build_memory(run_dir, t0),
+        cache=build_cache(run_dir),
+        statements=build_statements(run_dir),
+    )

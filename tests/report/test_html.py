@@ -265,3 +265,42 @@ def test_where_the_time_goes_says_what_was_not_recorded(runs: dict[str, Path]) -
     html = write_report(runs["partial"]).read_text(encoding="utf-8")
     assert "Process memory was not sampled for this run" in html
     assert "No per-request cache record for this run" in html
+
+
+def test_where_the_time_goes_shows_top_statements_plans_and_verified_indexes(
+    tmp_path: Path,
+) -> None:
+    from harness.rundir import (
+        Plan,
+        Profile,
+        ProfileSource,
+        Recommendation,
+        StatementStat,
+        write_profile,
+    )
+
+    run = tmp_path / "run"
+    make_run_dir(run, duration_s=20, rate_per_s=20, seed=5)
+    slow = "SELECT id FROM orders WHERE customer = $1 ORDER BY id LIMIT $2"
+    pg = ProfileSource(
+        "postgresql", "postgresql", 20.0, 400.0,
+        (StatementStat(slow, 100, 300.0, 1000, 0.75),
+         StatementStat("SELECT $1", 50, 100.0, 50, 0.25)),
+        (Plan(slow, ("Limit", "  ->  Seq Scan on orders", "<script>"), ("orders(customer)",)),),
+        (Recommendation(slow, "CREATE INDEX orders_customer_idx ON orders (customer)",
+                        3.0, 0.05, 1_138_688, 10.0, 14.5),),
+    )  # fmt: skip
+    indexed = ProfileSource("service", "sqlite", 20.0, 10.0, (
+        StatementStat("SELECT * FROM items WHERE id = ?", 10, 10.0, 10, 1.0, "GET /api/items"),
+    ), (Plan("SELECT * FROM items WHERE id = ?", ("SEARCH items",)),))  # fmt: skip
+    write_profile(run, Profile((indexed, pg)))
+    html = write_report(run).read_text(encoding="utf-8")
+    section = html[html.index('id="where-statements"') :]
+    section = section[: section.index("</section>")]
+    assert "Reference service" in section and "GET /api/items" in section
+    assert "No recommendation" in section  # the service's statements are all indexed
+    assert "pg_stat_statements" in section and "WHERE customer = $1" in section
+    assert "300 ms" in section and "75.0%" in section and "3.00 ms" in section
+    assert "CREATE INDEX orders_customer_idx ON orders (customer)" in section
+    assert "60.0×" in section and "1.1 MB" in section and "+4.5 µs" in section
+    assert "Seq Scan on orders" in section and "&lt;script&gt;" in section
