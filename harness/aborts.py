@@ -17,11 +17,12 @@ readers share it; whether a metric can be judged live is checked by `ensure_abor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.durations import parse_duration_s
 from harness.errors import ConfigError
+from harness.rundir.thresholds import Threshold, parse_threshold
 
 _TABLE_KEYS = ("threshold", "abort_on_fail", "delay_abort_eval")
 
@@ -34,6 +35,11 @@ class AbortRule:
     delay_s: float = 0.0
     """k6's `delay_abort_eval`: not judged before this long after the load's start."""
     source: str = "threshold"
+    threshold: Threshold = field(init=False, compare=False, repr=False)
+    """`expr`, parsed once when the rule is made (ConfigError naming `source` if bad)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", parse_threshold(self.expr, self.source))
 
 
 @dataclass(frozen=True)

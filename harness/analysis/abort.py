@@ -30,13 +30,12 @@ from harness.rundir.thresholds import (
     OPERATORS,
     RECOVERY_FIELDS,
     Threshold,
-    parse_threshold,
 )
 
 
 def ensure_abortable(rule: AbortRule) -> Threshold:
     """The rule's threshold, parsed; ConfigError when it cannot be judged live."""
-    threshold = parse_threshold(rule.expr, rule.source)
+    threshold = rule.threshold
     where = f"{rule.source} {rule.expr!r}"
     if threshold.name in RECOVERY_FIELDS:
         raise ConfigError(

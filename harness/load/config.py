@@ -98,6 +98,9 @@ class RunConfig:
         data["locustfile"] = str(self.locustfile) if self.locustfile else None
         data["out_dir"] = str(self.out_dir) if self.out_dir else None
         data["thresholds"] = expressions(self.thresholds)
+        data["profile"]["thresholds"] = expressions(self.profile.thresholds)
+        for rule in data["abort"]["rules"]:
+            rule.pop("threshold")  # the parsed form of its `expr`
         data.pop("argv")
         data["tokens"] = sorted(self.tokens) if self.tokens else None  # roles, never secrets
         data["item_ids"] = None if self.item_ids is None else len(self.item_ids)
