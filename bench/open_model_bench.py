@@ -15,6 +15,11 @@ worth of gevent) for `--seconds`:
 Achieved = tasks started per second (after a 2 s settle) / target; jitter = actual − intended
 start of every task in the window, p50 and p99 in ms. Medians over `--repeats`, the closed
 executor being the baseline of the ratio column.
+
+Then, per executor, the highest rate of `--rates` one worker sustains: the highest target
+at which it achieved at least 95% of the rate and (arrival-rate) dropped at most 1% of its
+due starts, with that rate's jitter. Give a ladder of rates to find it
+(`--rates 250,500,750,1000,1500,2000`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 SETTLE_S = 2.0
+SUSTAINED = 0.95
 PER_USER_RATE = 10.0
 
 
@@ -153,6 +159,23 @@ def main() -> None:
         print(
             f"{rate:9.0f} {executor:<13} {achieved:10.1f} {share:9.1%} {ratio:9.2f} "
             f"{p50:13.2f} {p99:8.2f} {dropped:8.0f}"
+        )
+    print(f"highest rate one worker sustains (>= {SUSTAINED:.0%} achieved, <= 1% dropped):")
+    for executor in ("closed", "arrival-rate"):
+        held = [
+            row
+            for row in rows
+            if row[1] == executor
+            and row[3] >= SUSTAINED
+            and row[7] <= 0.01 * row[0] * args.seconds
+        ]
+        if not held:
+            print(f"  {executor:<13} none of the rates tried")
+            continue
+        best = max(held, key=lambda row: row[0])
+        print(
+            f"  {executor:<13} {best[0]:.0f}/s (achieved {best[2]:.1f}/s, "
+            f"jitter p50 {best[5]:.2f} ms, p99 {best[6]:.2f} ms)"
         )
 
 

@@ -46,6 +46,8 @@ class IntervalColumns:
     requests: list[int] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     bytes: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    """Arrival-rate starts dropped (the `(arrivals)` lines; 0 elsewhere)."""
     hdr: list[str | None] = field(default_factory=list)
     hdr_fail: list[str | None] = field(default_factory=list)
     fine_ok: list[list[int] | None] = field(default_factory=list)
@@ -97,6 +99,7 @@ def _read_columns(path: Path, name: str | None) -> IntervalColumns:
         cols.requests.append(int(rec.get("requests") or 0))
         cols.failures.append(int(rec.get("failures") or 0))
         cols.bytes.append(int(rec.get("bytes") or 0))
+        cols.dropped.append(int(rec.get("dropped_iterations") or 0))
         cols.hdr.append(rec.get("hdr"))
         cols.hdr_fail.append(rec.get("hdr_fail"))
         cols.fine_ok.append(rec.get("fine_ok"))
@@ -145,7 +148,8 @@ def load_timeseries(
     """Per-bucket totals of a run (all request names, or only `name`).
 
     Columns: `t` (bucket start, epoch s, a multiple of `resolution_s`), `covered_s`,
-    `requests`, `failures`, `bytes`, `rps`, `error_rate` (fraction), and `p50_ms`,
+    `requests`, `failures`, `bytes`, `dropped` (arrival-rate starts dropped), `rps`,
+    `error_rate` (fraction), and `p50_ms`,
     `p95_ms`, `p99_ms`, `p99_9_ms`, `max_ms` of the successes (NaN where none).
     Every bucket from the first to the last line is present; a bucket without data has
     zero requests. `resolution_s` must be at least the interval length (1 s).
@@ -175,7 +179,7 @@ def timeseries_from(
     n_buckets = int(bucket.max()) - first + 1
     rel = bucket - first
     frame = pd.DataFrame({"t": (first + np.arange(n_buckets)) * resolution_s})
-    for column in ("requests", "failures", "bytes"):
+    for column in ("requests", "failures", "bytes", "dropped"):
         values = np.asarray(getattr(cols, column), dtype=np.int64)
         frame[column] = np.bincount(rel, weights=values, minlength=n_buckets).astype(np.int64)
     frame["covered_s"] = _covered_s(t, np.asarray(cols.dt_s), rel, n_buckets, resolution_s)
@@ -191,7 +195,7 @@ def timeseries_from(
 
 
 def _empty_timeseries() -> pd.DataFrame:
-    columns = ["t", "requests", "failures", "bytes", "covered_s", "rps", "error_rate"]
+    columns = ["t", "requests", "failures", "bytes", "dropped", "covered_s", "rps", "error_rate"]
     columns += [c for _, c in PERCENTILES] + ["max_ms"]
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
 

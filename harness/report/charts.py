@@ -37,6 +37,7 @@ OK_COLOR = "#2563eb"
 FAIL_COLOR = "#dc2626"
 FAULT_COLOR = "#dc2626"
 DETECT_COLOR = "#d97706"
+DROPPED_COLOR = "#7c3aed"
 RECOVER_COLOR = "#16a34a"
 STAGE_FILL = ("#f1f5f9", "#ffffff")
 PERCENTILE_COLORS = {
@@ -273,7 +274,8 @@ def _repeat_last(values: np.ndarray) -> np.ndarray:
 
 
 def throughput_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure:
-    """Requests per second (successes and failures) and the error rate over time."""
+    """Requests per second (successes and failures; an open model's dropped starts) and the
+    error rate over time."""
     fig, (top, bottom) = _figure(4.4, rows=2, height_ratios=(2.2, 1.0))
     x = _step_edges(ts["t"].to_numpy() - t0)
     covered = ts["covered_s"].to_numpy()
@@ -285,6 +287,10 @@ def throughput_figure(ts: pd.DataFrame, t0: float, timeline: Timeline) -> Figure
     top.step(x, ok_rate, where="post", color=OK_COLOR, lw=1.2, label="successes / s")
     top.fill_between(x, 0, fail_rate, step="post", color=FAIL_COLOR, alpha=0.2, lw=0)
     top.step(x, fail_rate, where="post", color=FAIL_COLOR, lw=1.2, label="failures / s")
+    if "dropped" in ts and ts["dropped"].to_numpy().any():  # open model: starts never made
+        dropped_rate = _repeat_last(ts["dropped"].to_numpy() / covered)
+        top.step(x, dropped_rate, where="post", color=DROPPED_COLOR, lw=1.2, ls="--",
+                 label="dropped starts / s")  # fmt: skip
     top.set_ylim(bottom=0)
     _style(top, "Throughput (req/s)")
     _legend(top)

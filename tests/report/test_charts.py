@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -164,3 +166,20 @@ def test_recovery_chart_leaves_out_markers_beyond_its_window(run: SyntheticRun) 
     fine = fine_counts_from(read_intervals(run.path), run.started_at + 10, run.started_at + 40)
     fig = charts.recovery_figure(fine, run.started_at, line, (10.0, 40.0))
     assert "worker lost" not in _legend(fig) and "fault injected" in _legend(fig)
+
+
+def test_the_throughput_chart_shows_dropped_starts(tmp_path: Path, timeline: Timeline) -> None:
+    lines = [{"t": 1_000.0 + s, "dt_s": 1.0, "name": "GET /", "requests": 50, "failures": 0}
+             for s in range(6)]  # fmt: skip
+    lines += [{"t": 1_003.0, "dt_s": 1.0, "name": "(arrivals)", "requests": 0, "failures": 0,
+               "iterations": 40, "dropped_iterations": 12}]  # fmt: skip
+    (tmp_path / "run.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "intervals.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8"
+    )
+    series = timeseries_from(read_intervals(tmp_path))
+    assert series["dropped"].tolist() == [0, 0, 0, 12, 0, 0]
+    fig = charts.throughput_figure(series, 1_000.0, timeline)
+    assert "dropped starts / s" in _legend(fig)
+    closed = charts.throughput_figure(series.assign(dropped=0), 1_000.0, timeline)
+    assert "dropped starts / s" not in _legend(closed)  # a closed model has none to show
