@@ -165,9 +165,7 @@ def main() -> None:
         held = [
             row
             for row in rows
-            if row[1] == executor
-            and row[3] >= SUSTAINED
-            and row[7] <= 0.01 * row[0] * args.seconds
+            if row[1] == executor and row[3] >= SUSTAINED and row[7] <= 0.01 * row[0] * args.seconds
         ]
         if not held:
             print(f"  {executor:<13} none of the rates tried")
