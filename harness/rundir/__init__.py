@@ -76,12 +76,11 @@ from harness.rundir.profile import (
     read_profile,
     write_profile,
 )
+from harness.rundir.recovery import Recovery, RunbookStep
 from harness.rundir.summary import (
     Abort,
     Latency,
     Metrics,
-    Recovery,
-    RunbookStep,
     Summary,
     ThresholdRow,
     Verdict,
