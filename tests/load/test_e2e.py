@@ -159,7 +159,10 @@ def test_user_locustfile_against_a_host(tmp_path: Path, service: ServiceProcess)
     assert "test_start" in (tmp_path / "mark").read_text()  # the file's own event hooks ran
 
 
+# Slow: every scenario run in tests/runner/ drives our users against a host with tokens
+# from the environment, and checks their writes and answers.
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_our_users_against_a_host_with_tokens_from_the_environment(
     tmp_path: Path, service: ServiceProcess, token_for: Callable[[str], str]
 ) -> None:

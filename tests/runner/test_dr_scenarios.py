@@ -2,7 +2,13 @@
 length, 30-45 s, one load worker) against the reference deployment, and their numbers
 checked against what each failure must cost: no write lost when only processes, a region or
 everything stops; writes lost for real when the asynchronous standby takes over or a backup
-is restored; a leaked key that worked until it was contained, and never after."""
+is restored; a leaked key that worked until it was contained, and never after.
+
+The default suite runs two of them whole (Database Failover: automatic recovery, writes
+really lost; Security Breach: a runbook, and figures only a scenario run measures); the
+other four are `slow`. Their faults and recoveries run in the default suite too, on a shared
+deployment, in tests/faults/dr/ (test_processes: API Failure and Complete Outage with its
+cold-start runbook; test_region; test_corruption with the backup restore)."""
 
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ def run_shipped(name: str, tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_api_failure_loses_no_write(tmp_path: Path) -> None:
     recovery, run_dir = run_shipped("api-failure", tmp_path)
     assert recovery["lost_writes"] == 0 and recovery["rpo_s"] == 0
@@ -46,6 +53,7 @@ def test_api_failure_loses_no_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_regional_failure_loses_no_write(tmp_path: Path) -> None:
     recovery, run_dir = run_shipped("regional-failure", tmp_path)
     assert recovery["lost_writes"] == 0 and recovery["rpo_s"] == 0
@@ -54,6 +62,7 @@ def test_regional_failure_loses_no_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_complete_outage_loses_no_write_and_the_runbook_brings_it_back(tmp_path: Path) -> None:
     recovery, _ = run_shipped("complete-outage", tmp_path)
     assert recovery["lost_writes"] == 0 and recovery["rpo_s"] == 0
@@ -75,6 +84,7 @@ def test_database_failover_loses_the_writes_after_the_last_standby_sync(tmp_path
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_data_corruption_restore_loses_the_writes_after_the_backup(tmp_path: Path) -> None:
     recovery, run_dir = run_shipped("data-corruption", tmp_path)
     restore = next(e for e in events(run_dir, "recovery_action") if e["action"] == "restore_backup")
