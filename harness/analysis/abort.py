@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.aborts import AbortPlan, AbortRule
-from harness.analysis.summary import ScopeData, observe_scope
+from harness.analysis.measure import ScopeData, observe_scope
 from harness.errors import ConfigError
 from harness.rundir.hdr import BlobDecoder, new_counts, percentiles_from_counts
 from harness.rundir.intervals import ARRIVALS_NAME, FINE_SLOT_S
