@@ -7,9 +7,11 @@ One `harness serve` process (the region); our router in front of it (HTTP health
 in the deployment); the deployment's front door (`harness.topology.front_door`: HAProxy in
 `mode tcp` driven by that router through its runtime API, no toxic in force, so the router
 is out of the data path); and a plain HAProxy 2.6 (`mode http`, keep-alive, a check every
-250 ms). wrk (1 thread, keep-alive) on two routes: `/healthz` and `/static/app.css` (an edge
-cache hit). Rounds take every target in turn, so noise on the shared cores hits them alike.
-Prints the median req/s of each, the ratio to direct, and the load average.
+250 ms). wrk (1 thread, keep-alive) on three routes: `/healthz`, `/static/app.css` (a static
+edge-cache hit) and `/api/items/1` with a viewer's bearer token (a cached item read: the token
+verified, then an api-tier cache hit). Rounds take every target in turn, so noise on the
+shared cores hits them alike. Prints the median req/s of each, the ratio to direct, and the
+load average.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from pathlib import Path
 
 from harness.service.config import ServiceConfig
 from harness.service.server import start_service
+from harness.service.tokens import Keyring
 from harness.topology.front_door import HaproxyDoor, server_states
 from harness.topology.processes import wait_for
 from harness.topology.router import HealthCheck, Router
 
-ROUTES = ("/healthz", "/static/app.css")
+ROUTES = ("/healthz", "/static/app.css", "/api/items/1")  # the last with a viewer's token
 HAPROXY = """global
     maxconn 4096
 defaults
@@ -65,8 +68,9 @@ def wait_port(port: int, timeout_s: float = 15.0) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+def wrk(url: str, seconds: int, connections: int, headers: tuple[str, ...] = ()) -> float:
+    extra = [arg for header in headers for arg in ("-H", header)]
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *extra, url],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
@@ -85,6 +89,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="front-door-bench-"))
     config = ServiceConfig(port=0, workers=1, data_dir=work / "svc", seed_items=100)
     with start_service(config, ready_timeout_s=60) as service:
+        token = Keyring(config.data_dir).issue("viewer", "bench")
+        headers = {"/api/items/1": (f"Authorization: Bearer {token}",)}
         port = int(service.url.rsplit(":", 1)[1])
         door = HaproxyDoor(free_port(), free_port(), free_port(), (("a", "127.0.0.1", port),), "a")
         router = Router([("a", "127.0.0.1", port)], health=HealthCheck("http"),
@@ -106,7 +112,8 @@ def main() -> int:
             for _ in range(args.repeats):
                 for route in ROUTES:
                     for name, url in targets.items():
-                        rate = wrk(url + route, args.seconds, args.connections)
+                        rate = wrk(url + route, args.seconds, args.connections,
+                                   headers.get(route, ()))  # fmt: skip
                         rates.setdefault((route, name), []).append(rate)
         finally:
             haproxy.terminate()

@@ -6,7 +6,9 @@ through the router, where it acts; a listener `down` toxic refuses connections.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.topology.front_door import HaproxyDoor, server_states
+from harness.topology.front_door import HaproxyDoor, send, server_states
 from harness.topology.processes import ManagedProcess, wait_for
 from harness.topology.region import pick_fixed_port
 from harness.topology.router import Router
@@ -51,6 +53,14 @@ def door_for(tmp_path: Path) -> Iterator[Callable[[list[Upstream]], tuple[Haprox
         item.stop()
 
 
+def state_of(door: HaproxyDoor, server: str) -> str | None:
+    """HAProxy's view of one server (`UP ready`...), None while HAProxy does not answer."""
+    try:
+        return server_states(door.admin).get(server)
+    except OSError:
+        return None
+
+
 def whoami(door: HaproxyDoor) -> bytes | None:
     return get_or_none(door.url, "/whoami")
 
@@ -76,7 +86,7 @@ def test_haproxy_routes_fails_over_and_a_toxic_takes_effect(
     a.kill()
     wait_for(lambda: whoami(door) == b"b", BOUND_S, "failover to b")
     wait_for(lambda: router.status()["active"] == "b", BOUND_S, "the route to change")
-    assert server_states(door.admin)["ep0"].endswith("maint")
+    wait_for(lambda: state_of(door, "ep0") == "DOWN maint", BOUND_S, "a out of HAProxy's pool")
 
 
 def test_a_listener_down_toxic_refuses_connections_at_haproxy(
@@ -96,3 +106,22 @@ def test_a_listener_down_toxic_refuses_connections_at_haproxy(
     wait_for(refused, BOUND_S, "connections refused")
     router.remove_toxic("off")
     wait_for(lambda: whoami(door) == b"a", BOUND_S, "served again")
+
+
+def test_a_restarted_haproxy_is_put_back_in_step_by_the_router(
+    upstreams: Callable[[str], Upstream],
+    door_for: Callable[[list[Upstream]], tuple[HaproxyDoor, Router]],
+    tmp_path: Path,
+) -> None:
+    door, router = door_for([upstreams("a")])
+    router.add_toxic("latency", name="slow", latency_ms=1)
+    wait_for(lambda: server_states(door.admin).get("router") == "UP ready", BOUND_S, "routed")
+    pid = int(send(door.admin, ["show info"]).split("Pid: ")[1].split()[0])
+    os.kill(pid, signal.SIGKILL)
+    # From its configuration file HAProxy starts direct; the router's resync routes it again.
+    again = door.spawn(tmp_path / "haproxy-again")
+    try:
+        wait_for(lambda: state_of(door, "router") == "UP ready", BOUND_S, "the path restored")
+        assert (state_of(door, "ep0") or "").endswith("maint")
+    finally:
+        again.stop()
