@@ -166,6 +166,8 @@ def build_config(args: argparse.Namespace, argv: list[str] | None = None) -> Run
         cluster_secret=secret,
         metrics_bind=parse_metrics_bind(args.metrics_bind) if args.metrics_bind else None,
         locustfile_shape_limit_s=_shape_limit_s(args, duration_s),
+        profile_dsn=args.profile_dsn or None,
+        apply_indexes=args.apply_indexes,
         abort=AbortPlan(
             (
                 *profile.aborts,

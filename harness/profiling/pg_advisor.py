@@ -30,6 +30,7 @@ MAX_COPY_ROWS = 5_000_000
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+((?:\"?\w+\"?\.)?\"?\w+\"?)", re.I)
 _PARAM = re.compile(r"\$(\d+)")
 _SEQ_SCAN = re.compile(r"Seq Scan on (\w+)")
+_INDEX_SCAN = re.compile(r"Index (?:Only )?Scan(?: Backward)? using \w+ on (\w+)")
 _BEFORE_PARAM = re.compile(
     r"\"?(\w+)\"?\s*(=\s*ANY\s*\(|=|!=|<>|<=|>=|<|>|\bI?LIKE\b|\bLIMIT\b|\bOFFSET\b)\s*$", re.I
 )
@@ -166,7 +167,7 @@ def _advise_one(
     with conn.transaction(force_rollback=True):
         lines = [str(r[0]) for r in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", values)]
     sorted_scan = any(line.strip().startswith(("Sort ", "->  Sort ")) for line in lines)
-    seq_tables = [m.group(1) for line in lines if (m := _SEQ_SCAN.search(line))]
+    seq_tables = _scanned_tables(lines)
     normalized = " ".join(query.split())
     scans: list[str] = []
     candidates: list[tuple[str, tuple[str, ...]]] = []
@@ -183,6 +184,25 @@ def _advise_one(
         if measured.speedup > MIN_SPEEDUP and (best is None or measured.speedup > best.speedup):
             best = measured
     return plan, best
+
+
+def _scanned_tables(lines: Sequence[str]) -> list[str]:
+    """Tables read by a Seq Scan, or by an index scan that then filters rows (the index
+    serves the order, say, but not the filter: it walks the whole index)."""
+    found: list[str] = []
+    last_index_scan: str | None = None
+    for line in lines:
+        if seq := _SEQ_SCAN.search(line):
+            found.append(seq.group(1))
+            last_index_scan = None
+        elif index := _INDEX_SCAN.search(line):
+            last_index_scan = index.group(1)
+        elif last_index_scan is not None and line.strip().startswith("Filter:"):
+            found.append(last_index_scan)
+            last_index_scan = None
+        elif "->" in line:
+            last_index_scan = None
+    return found
 
 
 def _table_columns(

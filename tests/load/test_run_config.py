@@ -95,3 +95,12 @@ def test_run_directory_contract_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="found a file"):
         prepare_run_dir(tmp_path / "file")
     assert prepare_run_dir(None, reports_dir=tmp_path / "reports").path.parent.name == "reports"
+
+
+def test_profile_dsn_reaches_the_run_and_run_json_never_holds_its_password() -> None:
+    config = _config("--profile-dsn", "postgresql://app:hunter2@127.0.0.1:5432/shop",
+                     "--apply-indexes")  # fmt: skip
+    assert config.profile_dsn == "postgresql://app:hunter2@127.0.0.1:5432/shop"
+    assert config.apply_indexes is True
+    assert "hunter2" not in str(config.as_json())
+    assert _config().profile_dsn is None and _config().apply_indexes is False
