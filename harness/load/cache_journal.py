@@ -9,18 +9,21 @@ cache-policy.json with each tier's freshness windows (docs/run-directory.md).
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.load.cache_log import cache_key
-from harness.rundir import JsonlAppender, RunDir, write_json_atomic
-from harness.rundir.cache import CachePolicy, CacheRecord, TierWindows
+from harness.rundir import JsonlAppender, RunDir, iter_jsonl, write_json_atomic
+from harness.rundir.cache import CachePolicy, CacheRecord, TierWindows, in_key_sample, key_level
 from harness.service.cdn_policy import POLICIES
 from harness.service.rbac import ROUTES
 
 MAX_RECORDS = 250_000
-"""Lines of cache.jsonl at most (~30 MB); later requests are counted in `dropped`."""
+"""Lines cache.jsonl keeps at most (~30 MB; up to twice that while the run goes)."""
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
 _ITEM = re.compile(r"^/api/items/(\d+)$")
 
@@ -66,44 +69,95 @@ def classify(wire: Sequence[Any]) -> CacheRecord:
 
 
 class CacheJournal:
-    """Writes cache.jsonl (bounded) and cache-policy.json for one run."""
+    """Writes cache.jsonl (bounded) and cache-policy.json for one run.
+
+    To stay bounded over a long run without losing its end, it samples cache keys, not
+    requests: a key is kept while `in_key_sample(key, bits)`, so a kept key has every one of
+    its requests and a replay of it stays exact. Whenever the kept reads would pass 3/4 of
+    `max_records`, `bits` grows by one (half the keys go), and when the file holds twice
+    that, it is rewritten with only the kept lines (and at the end). Writes and purges,
+    which invalidate, are never sampled: at most a quarter of the bound; beyond it they,
+    like anything past the bound, are counted as dropped.
+    """
 
     def __init__(self, run_dir: RunDir, max_records: int = MAX_RECORDS) -> None:
         self.run_dir = run_dir
         self.max_records = max_records
-        self.written = 0
+        self.read_budget = max_records - max_records // 4
         self.dropped = 0
+        self.sample_bits = 0
+        self.writes = 0
+        self.lines = 0  # in the file now, kept or not
+        self._kept_by_level: Counter[int] = Counter()  # kept reads by trailing zero bits
         self._appender: JsonlAppender | None = None
 
+    @property
+    def written(self) -> int:
+        """Lines the file will keep: writes and the reads of kept keys."""
+        return self.writes + sum(
+            n for lv, n in self._kept_by_level.items() if lv >= self.sample_bits
+        )
+
     def add(self, records: Sequence[Sequence[Any]], dropped_by_worker: int = 0) -> None:
-        """Write the records of one worker message, up to the run's bound."""
+        """Write the records of one worker message (sampled by key, bounded)."""
         self.dropped += dropped_by_worker
         if not records:
             return
         if self._appender is None:
             self._appender = JsonlAppender(self.run_dir.cache)
-        room = max(self.max_records - self.written, 0)
-        for wire in records[:room]:
-            self._appender.append(classify(wire).to_dict())
-        self.written += min(room, len(records))
-        self.dropped += max(len(records) - room, 0)
+        for wire in records:
+            record = classify(wire)
+            if record.invalidates:
+                if self.writes >= self.max_records // 4:
+                    self.dropped += 1
+                    continue
+                self.writes += 1
+            else:
+                level = key_level(record.key)
+                if level < self.sample_bits:
+                    continue
+                self._kept_by_level[level] += 1
+                while self.written - self.writes > self.read_budget:
+                    self.sample_bits += 1
+            self._appender.append(record.to_dict())
+            self.lines += 1
+        if self.lines > 2 * self.read_budget + self.writes:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite cache.jsonl with only the lines the current sample keeps."""
+        assert self._appender is not None
+        self._appender.close()
+        path = self.run_dir.cache
+        tmp = path.with_name(f".{path.name}.tmp")
+        kept = 0
+        with tmp.open("w", encoding="utf-8") as out:
+            for line in iter_jsonl(path):
+                if line.get("invalidates") or in_key_sample(str(line.get("key")), self.sample_bits):
+                    out.write(json.dumps(line, separators=(",", ":")) + "\n")
+                    kept += 1
+        os.replace(tmp, path)
+        self.lines = kept
+        self._appender = JsonlAppender(path)
 
     def flush(self) -> None:
         if self._appender is not None:
             self._appender.flush()
 
     def close(self) -> None:
-        """Close cache.jsonl and write cache-policy.json (only when a record was seen)."""
+        """Compact and close cache.jsonl, write cache-policy.json (when a record was seen)."""
         if self._appender is None:
             return
+        self._compact()
         self._appender.close()
-        write_json_atomic(self.run_dir.cache_policy, policy(self.max_records, self.dropped))
+        document = policy(self.max_records, self.dropped, self.sample_bits)
+        write_json_atomic(self.run_dir.cache_policy, document)
 
 
-def policy(max_records: int, dropped: int) -> Mapping[str, object]:
+def policy(max_records: int, dropped: int, sample_bits: int = 0) -> Mapping[str, object]:
     """cache-policy.json's document: the reference edge's windows per tier."""
     tiers = {
         name: TierWindows(p.fresh_s, p.stale_while_revalidate_s, p.stale_if_error_s)
         for name, p in POLICIES.items()
     }
-    return CachePolicy(tiers, max_records, dropped).to_dict()
+    return CachePolicy(tiers, max_records, dropped, sample_bits).to_dict()

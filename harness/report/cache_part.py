@@ -47,6 +47,14 @@ def build_cache(run_dir: Path) -> CacheView | None:
     if policy is None:
         notes.append("No cache-policy.json (the run did not end cleanly): no TTL replay.")
     else:
+        records = [r for r in records if policy.kept(r)]
+        if policy.key_sample_bits:
+            notes.append(
+                f"To keep cache.jsonl under {fmt_count(policy.max_records)} lines, it holds "
+                f"every request of one cache key in {2**policy.key_sample_bits:,} (and every "
+                f"write): the counts below are of that sample; ratios and the replay are "
+                f"exact for it."
+            )
         if policy.dropped:
             notes.append(
                 f"{fmt_count(policy.dropped)} requests went over the record's bound "

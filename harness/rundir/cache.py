@@ -11,13 +11,15 @@ the query in one canonical spelling (the edge's cache key); `dep` names what mak
 answer stale (`items`: any item write; `item:42`: a write to item 42; null: only age),
 `invalidates` what a successful write made stale (`*` for a purge). cache-policy.json holds
 each tier's freshness windows, `{"tiers": {tier: {"fresh_s", "stale_while_revalidate_s",
-"stale_if_error_s"}}, "max_records": int, "dropped": int}`, so a TTL replay needs nothing
-but the run directory. The file is bounded: past `max_records` lines, requests are counted
-in `dropped` and not written.
+"stale_if_error_s"}}, "max_records": int, "dropped": int, "key_sample_bits": int}`, so a
+TTL replay needs nothing but the run directory. The file is bounded: as it fills, fewer
+cache keys are kept (every request of one key in 2**key_sample_bits), and past
+`max_records` lines requests are only counted in `dropped`.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +114,9 @@ class CachePolicy:
     tiers: dict[str, TierWindows]
     max_records: int
     dropped: int = 0
+    key_sample_bits: int = 0
+    """cache.jsonl keeps every request of one cache key in 2**bits (`in_key_sample`), and
+    every request that invalidates; 0: every key."""
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = CACHE_POLICY) -> CachePolicy:
@@ -128,6 +133,7 @@ class CachePolicy:
             },
             max_records=req_int(data, "max_records", where),
             dropped=req_int(data, "dropped", where),
+            key_sample_bits=req_int(data, "key_sample_bits", where),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -143,7 +149,25 @@ class CachePolicy:
             },
             "max_records": self.max_records,
             "dropped": self.dropped,
+            "key_sample_bits": self.key_sample_bits,
         }
+
+    def kept(self, record: CacheRecord) -> bool:
+        """True when `record` belongs to the final key sample (see `key_sample_bits`)."""
+        return bool(record.invalidates) or in_key_sample(record.key, self.key_sample_bits)
+
+
+def key_level(key: str) -> int:
+    """How many low bits of the key's CRC-32 are zero (32 for a CRC of 0): a key is kept by
+    every sample of fewer bits. CRC-32 is the same on every machine and in every process,
+    unlike `hash`."""
+    crc = zlib.crc32(key.encode())
+    return (crc & -crc).bit_length() - 1 if crc else 32
+
+
+def in_key_sample(key: str, bits: int) -> bool:
+    """True when `key` is among the one in 2**bits cache keys kept."""
+    return bits <= 0 or key_level(key) >= bits
 
 
 def read_cache(path: Path) -> Iterator[CacheRecord]:

@@ -48,14 +48,45 @@ def test_the_tap_keeps_answers_with_x_cache_up_to_its_bound() -> None:
     assert tap.take() == ([], 0)
 
 
-def test_the_journal_bounds_the_file_and_writes_the_policy(tmp_path: Path) -> None:
-    journal = CacheJournal(RunDir(tmp_path), max_records=3)
-    wire = [1.0, 1.1, "GET /", "/", "MISS", 200, 5]
-    journal.add([wire, wire], dropped_by_worker=1)
-    journal.add([wire, wire])
+def test_the_journal_bounds_writes_and_writes_the_policy(tmp_path: Path) -> None:
+    journal = CacheJournal(RunDir(tmp_path), max_records=8)  # writes: 2 at most
+    read = [1.0, 1.1, "GET /", "/", "MISS", 200, 5]
+    write = [1.0, 1.1, "POST /api/items", "/api/items", "BYPASS", 201, 5]
+    journal.add([read, write, write], dropped_by_worker=1)
+    journal.add([read, write])
     journal.close()
-    assert len(list(read_cache(tmp_path / "cache.jsonl"))) == 3
+    assert len(list(read_cache(tmp_path / "cache.jsonl"))) == 4
     policy = read_cache_policy(tmp_path / "cache-policy.json")
-    assert policy is not None and policy.dropped == 2 and policy.max_records == 3
+    assert policy is not None and policy.dropped == 2 and policy.max_records == 8
+    assert policy.key_sample_bits == 0
     assert policy.tiers["html"].fresh_s == 10.0
     assert policy.tiers["html"].stale_while_revalidate_s == 30.0
+
+
+def test_a_long_stream_keeps_whole_keys_under_the_bound(tmp_path: Path) -> None:
+    journal = CacheJournal(RunDir(tmp_path), max_records=2000)
+    sent: dict[str, int] = {}
+    for second in range(50):  # 50 s of 400 keys read once a second, and a write every 5 s
+        batch = []
+        for i in range(400):
+            key = f"/pages/p{i}"
+            sent[key] = sent.get(key, 0) + 1
+            batch.append([second + 0.1, second + 0.2, "GET /pages/{slug}", key, "HIT", 200, 5])
+        if second % 5 == 0:
+            batch.append([second + 0.5, second + 0.6, "PATCH /api/items/{id}", "/api/items/3",
+                          "BYPASS", 200, 5])  # fmt: skip
+        journal.add(batch)
+        assert journal.lines <= 2 * 2000, "bounded while the run goes"
+    journal.close()
+    policy = read_cache_policy(tmp_path / "cache-policy.json")
+    assert policy is not None and policy.dropped == 0
+    # 20,000 reads into a budget of 1,500: one key in 16 is kept
+    assert policy.key_sample_bits == 4
+    records = list(read_cache(tmp_path / "cache.jsonl"))
+    assert len(records) <= 2000 and all(policy.kept(r) for r in records)
+    kept: dict[str, int] = {}
+    for r in records:
+        kept[r.key] = kept.get(r.key, 0) + 1
+    assert kept.pop("/api/items/3") == 10, "every write is kept"
+    assert 10 <= len(kept) <= 45, len(kept)
+    assert all(n == sent[k] for k, n in kept.items()), "a kept key is whole"

@@ -93,8 +93,10 @@ def test_local_run_with_two_workers_against_the_embedded_service(tmp_path: Path)
     assert policy is not None and policy.dropped == 0
     assert {"static", "html", "api", "dynamic"} <= {r.tier for r in records}
     seen, replayed = observed(records), replay(records, policy.tiers, 1.0)
-    for tier, count in seen.items():  # one service process: the 1x replay is the edge
-        assert count.hit_ratio == pytest.approx(replayed[tier].hit_ratio, abs=0.03), tier
+    for tier, count in seen.items():  # one service process: the 1x replay is the edge,
+        # but for requests on a freshness edge, timed by the clients and not the service
+        off_by = abs(count.served - replayed[tier].served)
+        assert off_by <= max(3, 0.03 * count.lookups), (tier, count, replayed[tier])
     assert f"run directory: {run_dir}" in out and "p99.9 ms" in out
     assert err == ""
 
