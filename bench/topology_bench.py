@@ -1,13 +1,14 @@
 """The router's cost and the reference deployment's failover times.
 
-    /work/venv/bin/python bench/topology_bench.py [--repeats 3] [--seconds 3]
+    python bench/topology_bench.py [--repeats 3] [--seconds 3] [--front-door auto|haproxy|router]
 
 Starts a deployment (two regions of one `harness serve` process each, default health checks:
 every 250 ms, 500 ms timeout, 2 in a row). Table 1: wrk (keep-alive, 1 thread, 16
 connections) against GET /healthz on region a's process directly (the baseline) and through
-the router, with and without a 50 ms latency toxic. Table 2: seconds from a fault on region a
-until a new connection through the router gets a 200 again (a fresh connection every 20 ms,
-each with a 1 s timeout), and until the router's route changed. Medians of `--repeats`.
+the front door, with and without a 50 ms latency toxic. Table 2: seconds from a fault on
+region a until a new connection through the front door gets a 200 again (a fresh connection
+every 20 ms, each with a 1 s timeout), and until the router's route changed. Medians of
+`--repeats`.
 """
 
 from __future__ import annotations
@@ -87,19 +88,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--front-door", choices=("auto", "haproxy", "router"), default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = DeploymentConfig(Path(tmp), seed_items=100)
+        config = DeploymentConfig(Path(tmp), seed_items=100, front_door=args.front_door)
         with Deployment(config) as deployment:
             direct = deployment.regions["a"][0].url
+            door = deployment.describe()["front_door"]
             rows: dict[str, list[tuple[float, float]]] = {}
             for _ in range(args.repeats):
                 rows.setdefault("direct to region a (baseline)", []).append(
                     wrk_rate_per_s(direct, args.seconds))  # fmt: skip
-                rows.setdefault("through the router", []).append(
+                rows.setdefault(f"through the front door ({door})", []).append(
                     wrk_rate_per_s(deployment.url, args.seconds))  # fmt: skip
                 deployment.router.add_toxic("latency", name="lat", latency_ms=50)
-                rows.setdefault("through the router, 50 ms latency toxic", []).append(
+                rows.setdefault(f"through {door}, 50 ms latency toxic", []).append(
                     wrk_rate_per_s(deployment.url, args.seconds))  # fmt: skip
                 deployment.router.remove_toxic("lat")
             base = statistics.median(r for r, _ in rows["direct to region a (baseline)"])

@@ -86,6 +86,12 @@ def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     assert scenario.duration_s == 32.0
 
 
+def test_the_front_door_is_read_from_the_deployment_table(tmp_path: Path) -> None:
+    assert load_scenario(write(tmp_path, MINIMAL)).deployment.front_door == "auto"
+    text = MINIMAL + '[deployment]\nfront_door = "router"\n'
+    assert load_scenario(write(tmp_path, text)).deployment.front_door == "router"
+
+
 def test_full_file_reads_every_key(tmp_path: Path) -> None:
     text = """
 name = "full"
@@ -157,6 +163,10 @@ containment_s = 5
         ),
         (MINIMAL + "[steady_state]\nsuccess_rate = 1.5\n", "steady_state.success_rate:"),
         ('target = "ftp://x"\n' + MINIMAL, 'target: expected "deployment" or an http(s) URL'),
+        (
+            MINIMAL + '[deployment]\nfront_door = "nginx"\n',
+            "deployment.front_door: expected one of",
+        ),
         (MINIMAL + "[phases]\nobserve_s = 2\n", "phases.observe_s: expected an observation"),
         (
             MINIMAL.replace('type = "command"', 'type = "command"\nat_s = 3'),
