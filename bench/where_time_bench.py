@@ -1,6 +1,6 @@
-"""What "Where the time goes" costs: the worker's per-request cache tap against the interval
-recorder every request already pays, the RSS sample of a run's processes, and the TTL
-replay of a long run's request stream.
+"""What "Where the time goes" costs: the worker's per-request cache tap and the master's
+per-record cache journal against the interval recorder every request already pays, the RSS
+sample of a run's processes, and the TTL replay of a long run's request stream.
 
     python bench/where_time_bench.py [--repeats 7] [--requests 200000]
 
@@ -14,17 +14,20 @@ import argparse
 import os
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 from geventhttpclient.useragent import CompatRequest
 
 from harness.analysis.cache_replay import SCALES, replay
+from harness.load.cache_journal import CacheJournal
 from harness.load.cache_log import CacheTap
 from harness.load.memory_sampler import MemorySampler
 from harness.load.recorder import IntervalRecorder
-from harness.rundir import CacheRecord, TierWindows
+from harness.rundir import CacheRecord, RunDir, TierWindows
 
 WINDOWS = {"static": TierWindows(31_536_000.0), "html": TierWindows(10.0, 30.0),
            "api": TierWindows(5.0, 0.0, 60.0), "dynamic": TierWindows(0.0)}  # fmt: skip
@@ -74,6 +77,13 @@ def main() -> None:
 
     base = _per_call_us(record, 20_000, args.repeats)
     cost = _per_call_us(tap_one, 20_000, args.repeats)
+    wire = [1.0, 1.01, "GET /api/items", "/api/items?filter=category+%3D+%27tools%27&limit=20",
+            "MISS", 200, 900]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = CacheJournal(RunDir(Path(tmp)))
+        batch = [wire] * 1000
+        master = _per_call_us(lambda: journal.add(batch), 5, args.repeats) / len(batch)
+        journal.close()
     sampler = MemorySampler()
     sampler.track("self", "master", os.getpid(), tree=True)
     sample = _per_call_us(sampler.sample, 200, args.repeats)
@@ -84,6 +94,7 @@ def main() -> None:
     print(f"{'figure':<44}{'median':>14}{'vs baseline':>14}")
     print(f"{'recorder on_request (baseline)':<44}{base:>11.2f} us{1.0:>13.2f}x")
     print(f"{'cache tap on_request':<44}{cost:>11.2f} us{cost / base:>13.2f}x")
+    print(f"{'master: cache journal, per record':<44}{master:>11.2f} us{master / base:>13.2f}x")
     print(f"{'RSS sample of this process tree':<44}{sample:>11.2f} us")
     print(f"{f'TTL replay, 4 scales, {args.requests:,} requests':<44}{replay_s:>12.2f} s")
 

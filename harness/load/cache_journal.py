@@ -14,6 +14,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from harness.load.cache_log import cache_key
@@ -40,6 +41,7 @@ _ROUTE_TIERS = tuple(
 )
 
 
+@lru_cache(maxsize=65_536)
 def tier_of(method: str, path: str) -> str:
     """The reference service's tier of a request (`unknown` when no route matches)."""
     for route_method, regex, tier in _ROUTE_TIERS:
