@@ -254,6 +254,9 @@ def build_context(
     if analysis.unreadable_histograms:
         notes.append(f"{analysis.unreadable_histograms} unreadable histograms were skipped")
     notes[:0] = generator_notes(summary)
+    where = build_where_time(inputs.path, t0)
+    if where.memory is not None:  # a leak belongs beside the verdict, not only in its section
+        notes += [f"memory: {w}" for w in where.memory.warnings]
     clipped = summary.totals.clipped
     if clipped:
         notes.append(f"{clipped:,} response times fell outside 1 us..120 s and were clipped")
@@ -280,7 +283,7 @@ def build_context(
         "workers_line": workers_line,
         "workers": workers_table,
         "baseline": build_baseline(summary, inputs.baseline),
-        "where": build_where_time(inputs.path, t0),
+        "where": where,
     }
 
 

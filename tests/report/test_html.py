@@ -248,6 +248,8 @@ def test_where_the_time_goes_shows_memory_growth_and_cache(tmp_path: Path) -> No
     tiers = {"html": TierWindows(10.0, 0.0)}
     write_json_atomic(run / "cache-policy.json", CachePolicy(tiers, 1000, 5).to_dict())
     html = write_report(run).read_text(encoding="utf-8")
+    verdict = html[: html.index('<section id="run"')]
+    assert "memory: service 10 grows steadily" in verdict  # beside the verdict too
     section = html[html.index('<section id="where-time"') :]
     section = section[: section.index("</section>")]
     assert "Memory grows steadily" in section and "service 10 grows steadily: +720 MB/h" in section
