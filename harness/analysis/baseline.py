@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.analysis.thresholds import RECOVERY_FIELDS, Threshold
+from harness.rundir import Metrics, Summary
 
 #: metric -> (where it lives in METRICS, +1 if higher is worse, -1 if lower is worse)
 COMPARED: dict[str, tuple[tuple[str, ...], int]] = {
@@ -119,37 +120,38 @@ def observe_recovery(recovery: dict[str, Any] | None, name: str) -> float | str:
 
 
 class SummaryObserver:
-    """Observes thresholds on a summary.json document (a baseline without its intervals).
+    """Observes thresholds on a stored summary.json (a baseline without its intervals).
 
     Only the percentiles summary.json keeps (50, 95, 99, 99.9) can be observed this way.
     """
 
-    def __init__(self, summary: dict[str, Any]) -> None:
+    def __init__(self, summary: Summary) -> None:
         self.summary = summary
 
     def observe(self, threshold: Threshold) -> float | str:
         """A threshold's metric from the stored figures, or why it is not there."""
         if threshold.name in RECOVERY_FIELDS:
-            return observe_recovery(self.summary.get("recovery"), threshold.name)
-        scope = (
-            self.summary.get("totals")
-            if threshold.scope is None
-            else (self.summary.get("endpoints", {}).get(threshold.scope))
-        )
+            recovery = self.summary.recovery
+            value = None if recovery is None else recovery.figure(RECOVERY_FIELDS[threshold.name])
+            return f"{threshold.name} not measured" if value is None else value
+        if threshold.scope is None:
+            scope: Metrics | None = self.summary.totals
+        else:
+            scope = self.summary.endpoints.get(threshold.scope)
         if scope is None:
             return f"no requests named {threshold.scope!r} in this run"
         if threshold.name in ("rps", "requests", "failures", "error_rate"):
-            return float(scope[threshold.name])
+            return float(getattr(scope, threshold.name))
         if threshold.name == "dropped":
-            share = scope.get("dropped")
-            return "dropped not in the stored summary" if share is None else float(share)
+            share = scope.dropped
+            return "dropped not in the stored summary" if share is None else share
         corrected = threshold.name.startswith("c")
-        key = "latency_corrected_ms" if corrected else "latency_ms"
+        latency = scope.latency_corrected_ms if corrected else scope.latency_ms
         stat = threshold.name[1:] if corrected else threshold.name
         name = (
             f"p{threshold.arg:g}"
             if stat == "p" and threshold.arg is not None
             else STAT_KEYS.get(stat, "")
         )
-        value = (scope.get(key) or {}).get(name)
-        return f"{threshold.metric} not in the stored summary" if value is None else float(value)
+        value = None if latency is None else latency.stat(name)
+        return f"{threshold.metric} not in the stored summary" if value is None else value

@@ -142,7 +142,10 @@ def load_baseline(run_dir: Path) -> Baseline:
             stored = json.loads(paths.summary.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"unreadable summary.json: {exc}", where) from None
-        return Baseline(SummaryObserver(stored), stored)
+        if not isinstance(stored, dict):
+            raise ConfigError("summary.json is not a JSON object", where)
+        typed = Summary.from_dict(stored, str(paths.summary))
+        return Baseline(SummaryObserver(typed), stored)
     raise ConfigError("has neither intervals.jsonl nor summary.json", where)
 
 
