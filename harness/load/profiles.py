@@ -162,10 +162,16 @@ def stage_spawn_rate(stages: tuple[Stage, ...], index: int) -> float:
 
 
 def stage_pacing(stages: tuple[Stage, ...], index: int) -> float | None:
-    """Per-user rate of stage `index`; a stage with no users keeps the one before it."""
+    """Per-user rate of stage `index`; a stage with no users keeps the one before it (after
+    an arrival-rate stage: its rate spread over its ceiling, so users leaving a pool are
+    paced, not let loose unpaced)."""
+    if stages[index].arrival is not None:
+        return None
     for stage in reversed(stages[: index + 1]):
-        if stage.rate_per_s is None or stage.arrival is not None:
+        if stage.rate_per_s is None:
             return None
+        if stage.arrival is not None:
+            return stage.rate_per_s / stage.users if stage.users > 0 else None
         if stage.users > 0:
             return stage.rate_per_s / stage.users
     return None

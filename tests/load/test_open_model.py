@@ -87,6 +87,15 @@ def test_profile_arrival_rate_stages_ramp_from_the_previous_rate() -> None:
     assert stage_pacing(profile.stages, 1) is None  # users are not paced: starts are
 
 
+def test_users_leaving_an_arrival_rate_pool_stay_paced() -> None:
+    stages = [
+        {"duration": "10s", "executor": "arrival-rate", "rate_per_s": 50, "max_in_flight": 20},
+        {"duration": "10s", "users": 0, "rate_per_s": 0},
+    ]
+    profile = profile_from_mapping({"stages": stages})
+    assert stage_pacing(profile.stages, 1) == pytest.approx(2.5)  # 50/s over 20, not unpaced
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
