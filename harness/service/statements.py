@@ -9,8 +9,9 @@ variable-length `IN (?, ?, ...)` lists into one form, so one shape is one entry.
 Each entry keeps the raw text and parameters of its slowest call (scalars only, strings
 cut to 200 characters), so a plan can be asked for with values the workload really used.
 
-Like `metrics`, each process publishes its table to `<directory>/<pid>.json` at most once a
-second; `statement_totals` sums every process's file. The counters grow for the service's
+Like `metrics`, each process publishes its table to `<directory>/<pid>.json` once a second
+(from a daemon thread, so the request path never looks at the clock); `statement_totals`
+sums every process's file. The counters grow for the service's
 life: a reader wanting one window subtracts the table read at its start (`harness run`
 does, see docs/profiling.md).
 """
@@ -24,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,40 +67,71 @@ def _sample(params: Sequence[Any]) -> list[Any]:
 
 
 class StatementTimer:
-    """This process's statement table, published to `directory` for the other processes."""
+    """This process's statement table, published to `directory` for the other processes.
+
+    Each thread counts in a table of its own (no lock on the hot path; a request's
+    statements and fetches all run on its thread); `snapshot` merges them.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()
-        # (route, raw sql) -> [calls, total_ns, max_ns, rows, slowest params]
-        self._entries: dict[tuple[str, str], list[Any]] = {}
+        self._local = threading.local()
+        # per thread: (route, raw sql) -> [calls, total_ns, max_ns, rows, slowest params]
+        self._tables: list[dict[tuple[str, str], list[Any]]] = []
         self._flushed_at = 0.0
         self._pid = os.getpid()
+        self._flusher_pid = 0
 
-    def entry(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """The entry of `sql` under the current route (created on first use)."""
-        key = (_route.get(), sql)
-        entry = self._entries.get(key)
-        if entry is None:
+    def thread_table(self) -> dict[tuple[str, str], list[Any]]:
+        """This thread's table (created, and the publisher started, on first use)."""
+        try:
+            table: dict[tuple[str, str], list[Any]] = self._local.table
+        except AttributeError:
+            table = self._local.table = {}
             with self._lock:
-                entry = self._entries.setdefault(key, [0, 0, 0, 0, _sample(params)])
+                self._tables.append(table)
+                if self._flusher_pid != os.getpid():
+                    self._start_flusher()
+        return table
+
+    def _start_flusher(self) -> None:
+        """Publish this process's table every second from a daemon thread (the hot path
+        never looks at the clock); started in each process on its first statement."""
+        self._flusher_pid = os.getpid()
+
+        def publish() -> None:
+            while self._flusher_pid == os.getpid():
+                time.sleep(FLUSH_INTERVAL_S)
+                self.flush()
+
+        threading.Thread(target=publish, name="statement-timing", daemon=True).start()
+
+    def record(self, sql: str, params: Sequence[Any], elapsed_ns: int) -> list[Any]:
+        """Count one execution of `sql` under the current route; its entry (for fetches)."""
+        key = (_route.get(), sql)
+        table = self.thread_table()
+        entry = table.get(key)
+        if entry is None:
+            entry = table[key] = [0, 0, 0, 0, ()]
+        entry[0] += 1
+        entry[1] += elapsed_ns
+        if elapsed_ns > entry[2]:
+            entry[2] = elapsed_ns
+            entry[4] = params  # sampled lazily in `snapshot`
         return entry
 
-    def add(self, entry: list[Any], elapsed_ns: int, rows: int, params: Any, call: bool) -> None:
-        """Add one execution (`call`) or one fetch of it to `entry`."""
-        with self._lock:
-            if call:
-                entry[0] += 1
-            entry[1] += elapsed_ns
-            entry[3] += rows
-            if call and elapsed_ns > entry[2]:
-                entry[2] = elapsed_ns
-                entry[4] = params  # sampled lazily in `snapshot`
+    @staticmethod
+    def fetched(entry: list[Any], elapsed_ns: int, rows: int) -> None:
+        """Add a fetch of the statement of `entry` (on the thread that executed it)."""
+        entry[1] += elapsed_ns
+        entry[3] += rows
 
     def snapshot(self) -> list[dict[str, Any]]:
         """This process's table, one dict per route and normalized statement."""
         with self._lock:
-            items = [(key, list(value)) for key, value in self._entries.items()]
+            tables = [table.copy() for table in self._tables]  # dict.copy holds the GIL
+        items = [(key, list(value)) for table in tables for key, value in table.items()]
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for (route, raw), (calls, total_ns, max_ns, rows, params) in items:
             key = (route, normalize_sql(raw))
@@ -118,17 +150,13 @@ class StatementTimer:
                 row.update(max_ns=max_ns, sample_sql=raw, sample_params=sample)
         return list(merged.values())
 
-    def flush_if_due(self) -> None:
-        """Publish the table when the last publication is a second old."""
-        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
-            self.flush()
-
     def flush(self) -> None:
         """Publish this process's table for the other processes' readers."""
         if os.getpid() != self._pid:  # a forked copy starts its own table
             self._pid = os.getpid()
             with self._lock:
-                self._entries = {}
+                self._tables = []
+                self._local = threading.local()
         self._flushed_at = time.monotonic()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -174,26 +202,24 @@ def statement_totals(directory: Path) -> tuple[list[dict[str, Any]], int]:
 class TimedCursor:
     """A cursor whose fetches add their time and rows to the statement's entry."""
 
-    __slots__ = ("_cursor", "_entry", "_timer")
+    __slots__ = ("_cursor", "_entry")
 
-    def __init__(self, cursor: Any, timer: StatementTimer, entry: list[Any]) -> None:
+    def __init__(self, cursor: Any, entry: list[Any]) -> None:
         self._cursor = cursor
-        self._timer = timer
         self._entry = entry
 
     def fetchone(self) -> Any:
         """The next row, or None."""
         started = time.perf_counter_ns()
         row = self._cursor.fetchone()
-        elapsed = time.perf_counter_ns() - started
-        self._timer.add(self._entry, elapsed, row is not None, None, False)
+        StatementTimer.fetched(self._entry, time.perf_counter_ns() - started, row is not None)
         return row
 
     def fetchall(self) -> list[Any]:
         """Every remaining row."""
         started = time.perf_counter_ns()
         rows: list[Any] = self._cursor.fetchall()
-        self._timer.add(self._entry, time.perf_counter_ns() - started, len(rows), None, False)
+        StatementTimer.fetched(self._entry, time.perf_counter_ns() - started, len(rows))
         return rows
 
     def __iter__(self) -> Iterator[Any]:
@@ -213,10 +239,79 @@ class TimedConnection:
         """Run one statement, timed; its cursor times the fetches."""
         started = time.perf_counter_ns()
         cursor = self._conn.execute(sql, params)
-        elapsed = time.perf_counter_ns() - started
-        entry = self._timer.entry(sql, params)
-        self._timer.add(entry, elapsed, 0, params, True)
-        return TimedCursor(cursor, self._timer, entry)
+        entry = self._timer.record(sql, params, time.perf_counter_ns() - started)
+        return TimedCursor(cursor, entry)
+
+
+class _TimedReading:
+    """`with db.reading() as conn`: the context manager is also the connection, timed per
+    statement from its execute to the next statement or the block's end (so its fetches
+    count) with two clock reads and no wrapper per call: the request path's one cost."""
+
+    __slots__ = ("_conn", "_context", "_entry", "_params", "_started", "_table")
+
+    def __init__(self, context: AbstractContextManager[Connection], timer: StatementTimer):
+        self._context = context
+        self._table = timer.thread_table()
+        self._entry: list[Any] | None = None
+        self._params: Sequence[Any] = ()
+        self._started = 0
+
+    def __enter__(self) -> _TimedReading:
+        self._conn = self._context.__enter__()
+        return self
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> _CountingCursor:
+        """Run one statement; its time runs until the next one or the block's end."""
+        now = time.perf_counter_ns()
+        if self._entry is not None:
+            _close(self._entry, now - self._started, self._params)
+        key = (_route.get(), sql)
+        entry = self._table.get(key)
+        if entry is None:
+            entry = self._table[key] = [0, 0, 0, 0, ()]
+        entry[0] += 1
+        self._entry, self._params, self._started = entry, params, now
+        return _CountingCursor(self._conn.execute(sql, params), entry)
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        if self._entry is not None:
+            _close(self._entry, time.perf_counter_ns() - self._started, self._params)
+            self._entry = None
+        return self._context.__exit__(*exc)
+
+
+def _close(entry: list[Any], elapsed_ns: int, params: Sequence[Any]) -> None:
+    entry[1] += elapsed_ns
+    if elapsed_ns > entry[2]:
+        entry[2] = elapsed_ns
+        entry[4] = params
+
+
+class _CountingCursor:
+    """A cursor that counts the rows fetched into the statement's entry (no clock)."""
+
+    __slots__ = ("_cursor", "_entry")
+
+    def __init__(self, cursor: Any, entry: list[Any]) -> None:
+        self._cursor = cursor
+        self._entry = entry
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        row = self._cursor.fetchone()
+        if row is not None:
+            self._entry[3] += 1
+        return row
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        rows: list[Any] = self._cursor.fetchall()
+        self._entry[3] += len(rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
 
 class TimedDatabase:
@@ -234,12 +329,7 @@ class TimedDatabase:
 
     def reading(self) -> AbstractContextManager[Connection]:
         """The wrapped database's reading connection, timed."""
-        return self._timed(self.inner.reading())
-
-    @contextmanager
-    def _timed(self, context: AbstractContextManager[Connection]) -> Iterator[Connection]:
-        with context as conn:
-            yield TimedConnection(conn, self.timer)
+        return _TimedReading(self.inner.reading(), self.timer)
 
     def transact(self, work: Callable[[Connection], T]) -> T:
         """`work` in the wrapped database's write transaction, its statements timed."""
@@ -260,8 +350,11 @@ class TimedDatabase:
 
 
 class StatementRouteMiddleware:
-    """Names the route (`METHOD /template`) that the statements of a request are timed under,
-    and publishes the process's table at most once a second."""
+    """Names the route (`METHOD /template`) that the statements of a request are timed under.
+
+    The route stays set on the thread after the request: the next request on it sets its
+    own before any statement, and a request refused before routing (401, 404) runs none.
+    """
 
     def __init__(self, timer: StatementTimer) -> None:
         self.timer = timer
@@ -271,10 +364,3 @@ class StatementRouteMiddleware:
     ) -> None:
         """Set the route for this request's statements."""
         _route.set(f"{req.method} {req.uri_template}")
-
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
-        """Forget the route; publish when due."""
-        _route.set(NO_ROUTE)
-        self.timer.flush_if_due()
