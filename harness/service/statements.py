@@ -252,7 +252,10 @@ class _TimedReading:
 
     def __init__(self, context: AbstractContextManager[Connection], timer: StatementTimer):
         self._context = context
-        self._table = timer.thread_table()
+        try:  # inlined thread_table(): this runs once per statement block
+            self._table = timer._local.table
+        except AttributeError:
+            self._table = timer.thread_table()
         self._entry: list[Any] | None = None
         self._params: Sequence[Any] = ()
         self._started = 0
@@ -275,8 +278,13 @@ class _TimedReading:
         return _CountingCursor(self._conn.execute(sql, params), entry)
 
     def __exit__(self, *exc: Any) -> bool | None:
-        if self._entry is not None:
-            _close(self._entry, time.perf_counter_ns() - self._started, self._params)
+        entry = self._entry
+        if entry is not None:  # _close, inlined
+            elapsed_ns = time.perf_counter_ns() - self._started
+            entry[1] += elapsed_ns
+            if elapsed_ns > entry[2]:
+                entry[2] = elapsed_ns
+                entry[4] = self._params
             self._entry = None
         return self._context.__exit__(*exc)
 
