@@ -26,12 +26,14 @@ ratio (timed / untimed) must stay >= 0.95 (docs/profiling.md).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -65,9 +67,19 @@ def _start(data_dir: Path, timing: bool) -> ServiceProcess:
         config = ServiceConfig(
             port=0, workers=1, data_dir=data_dir, seed_items=ITEMS, statement_timing=timing
         )
-        return start_service(config, ready_timeout_s=120)
+        service = start_service(config, ready_timeout_s=120)
     finally:
         os.sched_setaffinity(0, mine)
+    token = Keyring(data_dir).issue("service", "bench-check", 60)
+    request = urllib.request.Request(
+        f"{service.url}/admin/statements", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        enabled = json.loads(answer.read())["enabled"]
+    if enabled is not timing:  # the comparison would be meaningless
+        service.stop()
+        raise SystemExit(f"{data_dir.name}: statement timing is {enabled}, expected {timing}")
+    return service
 
 
 def _round(service: ServiceProcess, script: Path, args: Any, seconds: int) -> float:

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Serve until interrupted; prints `serving URL` once ready."""
-    from harness.service.config import ENV_DATABASE, ServiceConfig
+    from harness.service.config import ENV_DATABASE, ENV_STATEMENT_TIMING, ServiceConfig
     from harness.service.server import serve
 
     config = ServiceConfig(
@@ -53,6 +53,8 @@ def execute(args: argparse.Namespace) -> int:
         db_path=args.db_path,
         threads=args.threads,
         database=args.database or os.environ.get(ENV_DATABASE) or "sqlite",
+        # off only to measure what timing costs (bench/profiler_bench.py, docs/profiling.md)
+        statement_timing=os.environ.get(ENV_STATEMENT_TIMING, "1") != "0",
     )
     serve(config)
     return 0

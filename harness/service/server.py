@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from harness.errors import RunFailed
-from harness.service.config import ENV_DATABASE, ServiceConfig
+from harness.service.config import ENV_DATABASE, ENV_STATEMENT_TIMING, ServiceConfig
 
 READY_LINE_PREFIX = "serving "
 APP_FACTORY = "harness.service.app:create_app"
@@ -247,6 +247,7 @@ def start_service(config: ServiceConfig, *, ready_timeout_s: float = 30.0) -> Se
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the ServiceProcess
     # The database URL may hold a password: it goes in the environment, not in argv.
     env = {**os.environ, ENV_DATABASE: config.database}
+    env[ENV_STATEMENT_TIMING] = "1" if config.statement_timing else "0"
     process = subprocess.Popen(
         serve_command(config),
         env=env,
