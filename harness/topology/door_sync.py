@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from harness.topology.front_door import BACKEND, FRONTEND, ROUTER_SERVER
@@ -50,35 +50,38 @@ def desired(table: RoutingTable, toxics: Iterable[Toxic], servers: Mapping[str, 
     return DoorState(states)
 
 
-def commands(old: DoorState | None, new: DoorState) -> list[str]:
-    """Runtime API commands from `old` to `new` (everything when `old` is None).
+def commands(old: DoorState | None, new: DoorState, *, full: bool = False) -> list[str]:
+    """Runtime API commands from `old` to `new`: every state when `old` is None or `full`
+    (a resync), but sessions shut down only on a real change from `old`.
 
     A server leaving `ready` has its sessions shut down (HAProxy's `on-marked-down
     shutdown-sessions`, as the router closes an unhealthy endpoint's connections), so that
     keep-alive clients reconnect where traffic goes now; the router's own are left open
     (the toxics that sent them there are gone: they flow as they are)."""
     lines = []
-    if old is None or old.frontend_enabled != new.frontend_enabled:
+    everything = full or old is None
+    if everything or (old is not None and old.frontend_enabled != new.frontend_enabled):
         lines.append(f"{'enable' if new.frontend_enabled else 'disable'} frontend {FRONTEND}")
     for name, state in new.servers.items():
         before = None if old is None else old.servers.get(name)
-        if before == state:
+        if before == state and not everything:
             continue
         lines.append(f"set server {BACKEND}/{name} state {state}")
         if state == "maint" and before == "ready" and name != ROUTER_SERVER:
             lines.append(f"shutdown sessions server {BACKEND}/{name}")
-    if not new.frontend_enabled and (old is None or old.frontend_enabled):
-        lines.append(f"shutdown sessions server {BACKEND}/{ROUTER_SERVER}")
     return lines
 
 
 class DoorSync:
-    """Keeps HAProxy in step with the router: `poke()` after every change, `run()` forever."""
+    """Keeps HAProxy in step with the router: the router calls `sync()` after every change
+    and every 250 ms."""
 
-    def __init__(self, admin: str, servers: Mapping[str, str], compute: object) -> None:
+    def __init__(
+        self, admin: str, servers: Mapping[str, str], compute: Callable[[], DoorState]
+    ) -> None:
         self.admin = admin
         self.servers = dict(servers)
-        self.compute = compute  # () -> DoorState
+        self.compute = compute
         self.pushed: DoorState | None = None
         self.pushed_at = 0.0
         self.failures = 0
@@ -86,10 +89,9 @@ class DoorSync:
 
     def sync(self) -> None:
         """Push what changed (or everything, once a second or after a failure)."""
-        new: DoorState = self.compute()  # type: ignore[operator]
-        stale = time.monotonic() - self.pushed_at >= RESYNC_S
-        old = None if stale else self.pushed
-        lines = commands(old, new)
+        new = self.compute()
+        full = time.monotonic() - self.pushed_at >= RESYNC_S
+        lines = commands(self.pushed, new, full=full)
         if not lines:
             return
         try:
@@ -101,7 +103,7 @@ class DoorSync:
             self.pushed_at = 0.0
             return
         self.pushed = new
-        if old is None:
+        if full:
             self.pushed_at = time.monotonic()
 
 

@@ -68,11 +68,13 @@ def test_leaving_ready_shuts_the_sessions_down_except_the_routers() -> None:
     assert not any(line.startswith("shutdown sessions") for line in back)
     assert commands(direct, direct) == []
     assert len(commands(None, direct)) == 5  # a full resync: frontend + every server
+    resync = commands(direct, routed, full=True)  # a change on a resync tick still shuts
+    assert len(resync) == 8 and "shutdown sessions server regions/ep0" in resync
 
 
 def test_a_listener_down_toxic_disables_the_frontend() -> None:
     lines = commands(DoorState({"router": "ready"}), DoorState({"router": "ready"}, False))
-    assert lines[0] == "disable frontend front"
+    assert lines == ["disable frontend front"]
 
 
 def test_haproxy_config_declares_backups_and_the_router_disabled() -> None:
