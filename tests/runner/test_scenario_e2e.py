@@ -92,7 +92,11 @@ def test_a_target_that_never_recovers(tmp_path: Path, own_service: ServiceProces
     assert result["recovery"]["lost_writes"] is None  # the read-back could not reach it
     assert [t["ok"] for t in result["thresholds"]] == [False]
     assert "not recovered" in done.out
-    assert done.took_s < 60
+    # It stops at the end of its timeline rather than waiting for a recovery: 5 s observed,
+    # a 2 s read-back, 0.5 s cooldown. Timed from the injection, so that the start-up and the
+    # report, which take several times longer on a busy machine, are not counted.
+    injected, stopped = events(run_dir, "fault_injected")[0], events(run_dir, "run_stopped")[0]
+    assert stopped["t"] - injected["t"] < 30, (injected, stopped)
 
 
 @pytest.mark.e2e
