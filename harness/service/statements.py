@@ -76,21 +76,22 @@ class StatementTimer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()
-        self._local = threading.local()
-        # per thread: (route, raw sql) -> [calls, total_ns, max_ns, rows, slowest params]
-        self._tables: list[dict[tuple[str, str], list[Any]]] = []
+        # per OS thread: (route, raw sql) -> [calls, total_ns, max_ns, rows, slowest params]
+        self._by_thread: dict[int, dict[tuple[str, str], list[Any]]] = {}
         self._flushed_at = 0.0
         self._pid = os.getpid()
         self._flusher_pid = 0
 
     def thread_table(self) -> dict[tuple[str, str], list[Any]]:
-        """This thread's table (created, and the publisher started, on first use)."""
-        try:
-            table: dict[tuple[str, str], list[Any]] = self._local.table
-        except AttributeError:
-            table = self._local.table = {}
+        """This thread's table (created, and the publisher started, on first use).
+
+        Keyed by the OS thread, not a `threading.local`: a server may enter Python from its
+        own threads with a new thread state per call, which would start a new table
+        each time."""
+        table = self._by_thread.get(threading.get_ident())
+        if table is None:
             with self._lock:
-                self._tables.append(table)
+                table = self._by_thread.setdefault(threading.get_ident(), {})
                 if self._flusher_pid != os.getpid():
                     self._start_flusher()
         return table
@@ -130,7 +131,7 @@ class StatementTimer:
     def snapshot(self) -> list[dict[str, Any]]:
         """This process's table, one dict per route and normalized statement."""
         with self._lock:
-            tables = [table.copy() for table in self._tables]  # dict.copy holds the GIL
+            tables = [table.copy() for table in self._by_thread.values()]  # copy holds the GIL
         items = [(key, list(value)) for table in tables for key, value in table.items()]
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for (route, raw), (calls, total_ns, max_ns, rows, params) in items:
@@ -155,8 +156,7 @@ class StatementTimer:
         if os.getpid() != self._pid:  # a forked copy starts its own table
             self._pid = os.getpid()
             with self._lock:
-                self._tables = []
-                self._local = threading.local()
+                self._by_thread = {}
         self._flushed_at = time.monotonic()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -252,10 +252,8 @@ class _TimedReading:
 
     def __init__(self, context: AbstractContextManager[Connection], timer: StatementTimer):
         self._context = context
-        try:  # inlined thread_table(): this runs once per statement block
-            self._table = timer._local.table
-        except AttributeError:
-            self._table = timer.thread_table()
+        table = timer._by_thread.get(threading.get_ident())  # thread_table(), inlined
+        self._table = timer.thread_table() if table is None else table
         self._entry: list[Any] | None = None
         self._params: Sequence[Any] = ()
         self._started = 0
