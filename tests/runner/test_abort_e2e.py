@@ -137,3 +137,6 @@ def test_bad_abort_syntax_exits_2_naming_file_and_key(tmp_path: Path) -> None:
     assert done.code == 2, done.out + done.err
     assert f"{path}: thresholds[1].abort_on_fail: expected true or false" in done.err
     assert not (tmp_path / "run").exists()
+    good = write(tmp_path / "good.toml", SCENARIO.format(url="http://127.0.0.1:9", marker="m"))
+    done = run_harness("scenario", str(good), "--max-error-budget", "0")
+    assert done.code == 2 and "--max-error-budget: expected a number > 0" in done.err
