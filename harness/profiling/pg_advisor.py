@@ -22,7 +22,7 @@ from psycopg import sql as pgsql
 
 from harness.profiling.measure import MIN_SPEEDUP, median_ms
 from harness.profiling.sqlite_advisor import TOP_STATEMENTS, Advice
-from harness.profiling.sqlshape import candidate_indexes, column_use, index_name
+from harness.profiling.sqlshape import candidate_indexes, column_use, index_name, not_covered
 from harness.rundir.profile import Plan, Recommendation
 
 INSERT_ROWS = 1000
@@ -174,7 +174,8 @@ def _advise_one(
     for table in dict.fromkeys(seq_tables + (tables if sorted_scan else [])):
         columns, indexed_first = _table_columns(conn, scratch, table)
         use = column_use(query, columns)
-        for cols in candidate_indexes(use, indexed_first, sorted_scan):
+        existing = _index_columns(conn, scratch, table)
+        for cols in not_covered(candidate_indexes(use, indexed_first, sorted_scan), existing):
             scans.append(f"{table}({', '.join(cols)})")
             candidates.append((table, cols))
     plan = Plan(normalized, tuple(lines), tuple(dict.fromkeys(scans)))
@@ -227,6 +228,20 @@ def _table_columns(
         )
     }
     return columns, indexed
+
+
+def _index_columns(
+    conn: psycopg.Connection[Any], scratch: str, table: str
+) -> list[tuple[str, ...]]:
+    """The column lists of the table's indexes, in index order."""
+    rows = conn.execute(
+        "SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = to_regclass(%s) GROUP BY i.indexrelid",
+        (_qualified(scratch, table),),
+    ).fetchall()
+    return [tuple(str(c) for c in row[0]) for row in rows]
 
 
 def _measure(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.profiling.measure import MIN_SPEEDUP, median_ms
-from harness.profiling.sqlshape import candidate_indexes, column_use, index_name
+from harness.profiling.sqlshape import candidate_indexes, column_use, index_name, not_covered
 from harness.rundir.profile import Plan, Recommendation
 
 TOP_STATEMENTS = 5
@@ -103,7 +103,8 @@ def _advise_one(
             use = column_use(sql, columns)
             if not use.filtered and not use.order_by:
                 continue
-            for cols in candidate_indexes(use, indexed_first, sorted_scan):
+            proposed = candidate_indexes(use, indexed_first, sorted_scan)
+            for cols in not_covered(proposed, _index_columns(conn, table)):
                 scans.append(f"{table}({', '.join(cols)})")
                 candidates.append((table, cols))
     plan = Plan(statement.sql, tuple(lines), tuple(dict.fromkeys(scans)))
@@ -125,6 +126,15 @@ def _table_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], set
         if first is not None and first[2] is not None:
             indexed.add(first[2])
     return columns, indexed
+
+
+def _index_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, ...]]:
+    """The column lists of the table's indexes, in index order."""
+    out = []
+    for index in conn.execute(f'PRAGMA index_list("{table}")').fetchall():
+        info = conn.execute(f'PRAGMA index_info("{index[1]}")').fetchall()
+        out.append(tuple(str(row[2]) for row in sorted(info)))
+    return out
 
 
 def _measure(

@@ -80,6 +80,13 @@ def candidate_indexes(
     return unique[:limit]
 
 
+def not_covered(
+    candidates: Sequence[tuple[str, ...]], existing: Collection[tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The candidates no existing index already starts with (same columns, same order)."""
+    return [c for c in candidates if not any(e[: len(c)] == c for e in existing)]
+
+
 def index_name(table: str, columns: Sequence[str]) -> str:
     """A readable name for an index of ours: `<table>_<col>_<col>_idx`."""
     return "_".join((table, *columns, "idx"))[:60]

@@ -27,3 +27,10 @@ def test_candidates_skip_columns_an_index_already_leads() -> None:
         ("category", "price"),
     ]
     assert candidate_indexes(use, {"id", "category", "price"}, sorted_scan=False) == []
+
+
+def test_a_candidate_an_existing_index_already_starts_with_is_dropped() -> None:
+    from harness.profiling.sqlshape import not_covered
+
+    existing = [("customer", "id"), ("id",)]
+    assert not_covered([("customer",), ("customer", "id"), ("amount",)], existing) == [("amount",)]
