@@ -92,6 +92,7 @@ class CacheJournal:
         self.lines = 0  # in the file now, kept or not
         self._kept_by_level: Counter[int] = Counter()  # kept reads by trailing zero bits
         self._appender: JsonlAppender | None = None
+        self._closed = False
 
     @property
     def written(self) -> int:
@@ -103,6 +104,9 @@ class CacheJournal:
     def add(self, records: Sequence[Sequence[Any]], dropped_by_worker: int = 0) -> None:
         """Write the records of one worker message (sampled by key, bounded)."""
         self.dropped += dropped_by_worker
+        if self._closed:  # a worker's last message after the run was written: counted only
+            self.dropped += len(records)
+            return
         if not records:
             return
         if self._appender is None:
@@ -147,7 +151,9 @@ class CacheJournal:
             self._appender.flush()
 
     def close(self) -> None:
-        """Compact and close cache.jsonl, write cache-policy.json (when a record was seen)."""
+        """Compact and close cache.jsonl, write cache-policy.json (when a record was seen).
+        Records that arrive later are only counted as dropped."""
+        self._closed = True
         if self._appender is None:
             return
         self._compact()

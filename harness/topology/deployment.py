@@ -22,9 +22,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, RunFailed
 from harness.service import replication
+from harness.service.server import probe_status
 from harness.topology.config import DeploymentConfig
 from harness.topology.events import EventTail
 from harness.topology.front_door import HaproxyDoor, resolve_front_door
@@ -176,14 +178,7 @@ class Deployment:
             for name in [*services[1:], *helpers, *doors]:
                 self.supervisor.launch_now(name)
             self._wait_ready([*services, ROUTER, *doors], strict=True)
-            self.router.client.wait(
-                "every region healthy and the front door in step",
-                lambda status: (
-                    all(r["healthy"] for r in status["regions"].values())
-                    and (self.door is None or bool(status["front_door"]["servers"]))
-                ),
-                self.config.ready_timeout_s,
-            )
+            self._wait_serving(self.config.ready_timeout_s)
             for entry in self.supervisor.watched.values():
                 entry.is_ready = True
             self.supervisor.start()
@@ -290,7 +285,12 @@ class Deployment:
 
             cold_start_cluster(self.pg, timeout_s)
             self._save_state()
-        duration_s = self.restore(*names, timeout_s=timeout_s)
+        started = time.monotonic()
+        self.restore(*names, timeout_s=timeout_s)
+        # every process answering is not yet clients served: a new router has still to find
+        # the regions healthy and put a new HAProxy in step with that
+        self._wait_serving(timeout_s if timeout_s is not None else self.config.ready_timeout_s)
+        duration_s = time.monotonic() - started
         self._emit("cold_start_done", duration_s=round(duration_s, 3))
         return duration_s
 
@@ -389,6 +389,26 @@ class Deployment:
                 member.link.add_toxic("latency", name="replication-lag",
                                       latency_ms=self.config.replication_lag_ms)  # fmt: skip
         self._save_state()
+
+    def _wait_serving(self, timeout_s: float) -> None:
+        """Wait until the router finds every region healthy, has put the front door in step,
+        and a client's `/readyz` through the front door answers 200."""
+        self.router.client.wait(
+            "every region healthy and the front door in step",
+            lambda status: (
+                all(r["healthy"] for r in status["regions"].values())
+                and (self.door is None or bool(status["front_door"]["servers"]))
+            ),
+            timeout_s,
+        )
+        front = urlsplit(self.url)
+        host, port = front.hostname or "127.0.0.1", front.port or 80
+        wait_for(
+            lambda: probe_status(host, port, "/readyz", timeout_s=0.5) == 200,
+            timeout_s,
+            f"the front door ({self.url}) to serve /readyz",
+            interval_s=0.05,
+        )
 
     def _wait_ready(
         self, names: list[str], *, strict: bool = False, timeout_s: float | None = None

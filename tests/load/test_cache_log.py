@@ -90,3 +90,12 @@ def test_a_long_stream_keeps_whole_keys_under_the_bound(tmp_path: Path) -> None:
     assert kept.pop("/api/items/3") == 10, "every write is kept"
     assert 10 <= len(kept) <= 45, len(kept)
     assert all(n == sent[k] for k, n in kept.items()), "a kept key is whole"
+
+
+def test_a_message_after_close_is_counted_not_written(tmp_path: Path) -> None:
+    journal = CacheJournal(RunDir(tmp_path))
+    read = [1.0, 1.1, "GET /", "/", "MISS", 200, 5]
+    journal.add([read])
+    journal.close()
+    journal.add([read, read], dropped_by_worker=1)  # a worker's last message, late
+    assert len(list(read_cache(tmp_path / "cache.jsonl"))) == 1 and journal.dropped == 3
