@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -349,12 +350,16 @@ def _fetch(url: str, path: str, token: str | None = None, method: str = "GET") -
 
 def _fetch_static_until_both_processes_served(url: str, admin: str) -> list[str]:
     """Fetch from 8 threads until the stats show two processes (granian does not promise
-    to spread connections evenly, so a fixed count of requests may all land on one)."""
+    to spread connections evenly, and on a busy machine the second process may still be
+    starting, so a fixed count of requests may all land on one). Bounded: 60 s, 1,600."""
     labels: list[str] = []
+    deadline = time.monotonic() + 60.0
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in range(25):  # at most 400 requests
+        for _ in range(100):
             labels += pool.map(lambda _: _fetch(url, "/static/app.css")[1], range(16))
             if _fetch(url, "/admin/cdn/stats", admin)[1]["processes"] >= 2:
+                break
+            if time.monotonic() > deadline:
                 break
     return labels
 
