@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from harness.rundir import iter_jsonl
+
 from .conftest import events, run_harness, summary
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -74,8 +76,13 @@ def test_complete_outage_loses_no_write_and_the_runbook_brings_it_back(tmp_path:
 @pytest.mark.e2e
 def test_database_failover_loses_the_writes_after_the_last_standby_sync(tmp_path: Path) -> None:
     recovery, run_dir = run_shipped("database-failover", tmp_path)
-    assert recovery["lost_writes"] > 0, "a 3 s standby lag under Moderate loses writes"
     effect = events(run_dir, "fault_effect")[0]
+    # a 3 s standby lag under Moderate loses the writes acknowledged after the last sync; a
+    # fault that lands just after a sync on a slowed machine may find none to lose
+    synced_t, injected_t = effect["standby_last_sync_t"], recovery["t_injected"]
+    unsynced = [e for e in iter_jsonl(run_dir / "ledger.jsonl")
+                if synced_t + 0.5 < e["t_ack"] < injected_t]  # fmt: skip
+    assert recovery["lost_writes"] > 0 or not unsynced, (len(unsynced), synced_t, injected_t)
     # every lost write was acknowledged after the standby's last sync began
     assert recovery["rpo_s"] <= recovery["t_injected"] - effect["standby_last_sync_t"] + 0.01
     assert recovery["rto_s"] is not None
