@@ -192,7 +192,10 @@ def arrivals_by_second(run_dir: Path, field: str) -> dict[int, int]:
 def test_an_arrival_rate_stage_keeps_starting_while_the_target_stalls(tmp_path: Path) -> None:
     server, run_dir = open_run(tmp_path, ceiling=400, exit_code=0)
     during = stall_seconds(server)
-    assert all(95 <= n <= 105 for n in during), during  # ~100 starts/s although none returns
+    # ~100 starts/s although none returns: within 5% over the stall; a single second may
+    # lend a few starts to its neighbour when the machine delays the scheduler
+    assert abs(sum(during) - 100 * len(during)) <= 5 * len(during), during
+    assert all(85 <= n <= 115 for n in during), during
     assert server.first is not None
     dropped = arrivals_by_second(run_dir, "dropped_iterations")
     stall = range(int(server.first + STALL_FROM_S), int(server.first + STALL_TO_S))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 from pathlib import Path
 
@@ -34,10 +35,17 @@ def test_timed_statements_are_summed_across_processes_with_their_slowest_sample(
     conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, str(i)) for i in range(100)])
     timer = StatementTimer(tmp_path)
     timed = TimedConnection(conn, timer)
-    for value in (1, 2, 3):
-        assert timed.execute("SELECT b FROM t WHERE a = ?", (value,)).fetchone() == (str(value),)
-    assert len(timed.execute("SELECT b FROM t WHERE a IN (?, ?)", (1, 2)).fetchall()) == 2
-    timed.execute("SELECT b FROM t WHERE a IN (?, ?, ?)", (1, 2, 3)).fetchall()
+
+    def work() -> None:
+        for value in (1, 2, 3):
+            found = timed.execute("SELECT b FROM t WHERE a = ?", (value,)).fetchone()
+            assert found == (str(value),)
+        assert len(timed.execute("SELECT b FROM t WHERE a IN (?, ?)", (1, 2)).fetchall()) == 2
+        timed.execute("SELECT b FROM t WHERE a IN (?, ?, ?)", (1, 2, 3)).fetchall()
+
+    # a fresh context, as outside any request: an earlier test's request on this thread
+    # leaves its route set (the next request sets its own)
+    contextvars.Context().run(work)
     rows, files = timer.totals()
     assert files == 1
     by_sql = {row["sql"]: row for row in rows}
