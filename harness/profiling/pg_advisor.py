@@ -182,6 +182,8 @@ def _advise_one(
     best: Recommendation | None = None
     for table, cols in dict.fromkeys(candidates):
         measured = _measure(conn, normalized, text, values, scratch, table, cols)
+        if measured is None:
+            continue
         if measured.speedup > MIN_SPEEDUP and (best is None or measured.speedup > best.speedup):
             best = measured
     return plan, best
@@ -252,7 +254,10 @@ def _measure(
     scratch: str,
     table: str,
     cols: tuple[str, ...],
-) -> Recommendation:
+) -> Recommendation | None:
+    """The statement timed before and after the index on the scratch copy; None when the
+    planner does not use the index (a speedup then would be timing noise)."""
+
     def run() -> None:
         conn.execute(text, values).fetchall()
 
@@ -266,6 +271,9 @@ def _measure(
     )
     conn.execute(pgsql.SQL("ANALYZE {}").format(target))
     try:
+        plan = [str(r[0]) for r in conn.execute(f"EXPLAIN {text}", values)]
+        if not any(name in line for line in plan):
+            return None
         size = conn.execute(
             "SELECT pg_relation_size(to_regclass(%s))", (_qualified(scratch, name),)
         ).fetchone()

@@ -111,6 +111,8 @@ def _advise_one(
     best: Recommendation | None = None
     for table, cols in dict.fromkeys(candidates):
         measured = _measure(conn, statement, table, cols)
+        if measured is None:
+            continue
         if measured.speedup > MIN_SPEEDUP and (best is None or measured.speedup > best.speedup):
             best = measured
     return plan, best
@@ -139,7 +141,10 @@ def _index_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, ...]
 
 def _measure(
     conn: sqlite3.Connection, statement: SampledStatement, table: str, cols: tuple[str, ...]
-) -> Recommendation:
+) -> Recommendation | None:
+    """The statement timed before and after the index on the copy; None when the planner
+    does not use the index (a speedup then would be timing noise)."""
+
     def run() -> None:
         conn.execute(statement.sample_sql, statement.sample_params).fetchall()
 
@@ -151,6 +156,11 @@ def _measure(
     conn.execute(create)
     conn.execute(f'ANALYZE "{name}"')
     try:
+        explained = conn.execute(
+            f"EXPLAIN QUERY PLAN {statement.sample_sql}", statement.sample_params
+        ).fetchall()
+        if not any(f"INDEX {name}" in str(row[-1]) for row in explained):
+            return None
         index_bytes = (_used_pages(conn) - pages_before) * (
             conn.execute("PRAGMA page_size").fetchone()[0]
         )
