@@ -3,7 +3,9 @@
 `LiveJudge` follows the intervals.jsonl lines as the master writes them (each one merged
 over workers) and keeps what the end-of-run summary would compute from them so far: exact
 histograms and counts per request name and in total, and per-second histograms for
-windowed percentiles (`p(95)[10s]`: the last 10 complete seconds). `check(now)` judges
+windowed percentiles (`p(95)[10s]`: the last 10 complete seconds; a share rule such as
+`p(95)[10s,90%]` fails once more windows have failed than the share allows over the planned
+run, so the run could no longer pass). `check(now)` judges
 every rule with the same code as summary.json (`observe_scope`), so a rule aborts the run
 exactly when the summary, computed on the same seconds, would say it failed.
 
@@ -15,6 +17,7 @@ planned duration (the summary's `error_budget_used` uses the real count).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,7 @@ from harness.rundir.thresholds import (
     OPERATORS,
     RECOVERY_FIELDS,
     Threshold,
+    fmt_number,
 )
 
 
@@ -96,6 +100,7 @@ class LiveJudge:
         self._changed = False
         self.t_injected: float | None = None
         self.observed_failures = 0
+        self._failed_windows: dict[str, set[int]] = {}  # share rules: failed windows' last second
 
     def observe_event(self, event: Mapping[str, Any]) -> None:
         """Note the fault's injection (where the error budget's observation starts)."""
@@ -154,6 +159,11 @@ class LiveJudge:
         for rule, threshold in self._rules:
             if now - self.t0 < rule.delay_s:
                 continue
+            if threshold.window_share is not None:
+                decision = self._check_share(rule, threshold)
+                if decision is not None:
+                    return decision
+                continue
             observed = self._observe(threshold, duration_s)
             if observed is None:
                 continue
@@ -195,6 +205,32 @@ class LiveJudge:
         if not total.any():
             return None
         return percentiles_from_counts(total, (threshold.arg,))[0] / 1000
+
+    def _check_share(self, rule: AbortRule, threshold: Threshold) -> AbortDecision | None:
+        """A share rule (`p(95)[10s,90%]`) fails once more of its windows have failed than
+        the share allows over the whole planned run (so the run can no longer pass)."""
+        assert threshold.window_s is not None and threshold.window_share is not None
+        observed = self._observe_window(threshold)
+        seconds = self._seconds[(threshold.scope, threshold.name == "cp")]
+        if observed is None or not seconds or self._first_t is None:
+            return None
+        if max(seconds) - self._first_t + 1 < threshold.window_s:
+            return None  # not a whole window yet: the summary does not count it either
+        failed = self._failed_windows.setdefault(rule.expr, set())
+        if not OPERATORS[threshold.op](observed, threshold.to_base(threshold.limit)):
+            failed.add(max(seconds))
+        planned = max(int(self.planned_s) - threshold.window_s + 1, 1)
+        allowed = math.floor((1.0 - threshold.window_share) * planned + 1e-9)
+        if len(failed) <= allowed:
+            return None
+        message = (
+            f"{len(failed)} windows of {threshold.window_s} s failed through "
+            f"+{(self.through_t or self.t0) - self.t0:.0f} s; "
+            f"{fmt_number(threshold.window_share * 100)}% of the run's {planned} windows "
+            f"allows at most {allowed}"
+        )
+        shown = threshold.from_base(observed)
+        return AbortDecision(rule.expr, rule.source, message, shown, self.through_t or self.t0)
 
     def _forget_old_seconds(self) -> None:
         for seconds in self._seconds.values():

@@ -22,7 +22,7 @@ import pandas as pd
 from harness.analysis.baseline import STAT_KEYS, observe_recovery
 from harness.analysis.generator import generator_report
 from harness.analysis.thresholds import RECOVERY_FIELDS, Threshold
-from harness.analysis.windows import worst_window
+from harness.analysis.windows import rolling_windows
 from harness.errors import ConfigError
 from harness.rundir import Manifest, RunDir, RunKind, iter_jsonl, read_manifest
 from harness.rundir.hdr import (
@@ -32,6 +32,7 @@ from harness.rundir.hdr import (
     stats_us,
 )
 from harness.rundir.intervals import ARRIVALS_NAME
+from harness.rundir.thresholds import OPERATORS, fmt_number
 
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -158,26 +159,33 @@ class Measurements:
         return observe_scope(scope, self.duration_s, threshold)
 
     def _observe_window(self, t: Threshold) -> float | str:
-        """The worst rolling window's percentile (ms); its start goes to `window_notes`."""
+        """The worst rolling window's percentile (ms), or the one at the threshold's share
+        of windows; which windows and where the worst starts go to `window_notes`."""
         assert t.window_s is not None and t.arg is not None
         if t.scope is not None and t.scope not in self.endpoints:
             return f"no requests named {t.scope!r} in this run"
-        worst = worst_window(
-            RunDir(self.run_dir).intervals,
-            t.scope,
-            t.arg,
-            t.window_s,
-            corrected=t.name == "cp",
-            higher_is_worse=t.op in ("<", "<="),
+        higher_is_worse = t.op in ("<", "<=")
+        windows = rolling_windows(
+            RunDir(self.run_dir).intervals, t.scope, t.arg, t.window_s, corrected=t.name == "cp"
         )
-        if worst is None:
+        if windows is None:
             return f"{t.metric} not measured (no successful requests)"
+        worst = windows.worst(higher_is_worse)
         since = worst.start_t - (self.manifest.started_at or worst.start_t)
+        if t.window_share is None:
+            self.window_notes[t.expr] = (
+                f" (worst of {worst.windows} windows of {worst.window_s} s: the one from "
+                f"+{since:.0f} s)"
+            )
+            return worst.value_ms
+        limit_ms = t.to_base(t.limit)
+        meeting = sum(OPERATORS[t.op](v, limit_ms) for v in windows.values_ms)
         self.window_notes[t.expr] = (
-            f" (worst of {worst.windows} windows of {worst.window_s} s: the one from "
-            f"+{since:.0f} s)"
+            f" (the window at {fmt_number(t.window_share * 100)}%: {meeting} of "
+            f"{worst.windows} windows of {worst.window_s} s meet the limit; the worst, from "
+            f"+{since:.0f} s, {fmt_number(worst.value_ms)} ms)"
         )
-        return worst.value_ms
+        return windows.at_share(t.window_share, higher_is_worse)
 
 
 def observe_scope(scope: ScopeData, duration_s: float, t: Threshold) -> float | str:

@@ -3,6 +3,7 @@
     p(95)<250ms        error_rate<1%        rto<30s        GET /api/items: p(99)<100ms
     p(95)<+10%         (at most 10% worse than the baseline run's p(95))
     p(95)[60s]<300ms   (in every rolling 60 s window)
+    p(95)[60s,95%]<300ms   (in at least 95% of the rolling 60 s windows)
 
 A threshold is `[SCOPE:] METRIC OP LIMIT` (docs/thresholds.md: grammar, metrics, units).
 This is the one module that reads the syntax: flags, threshold files, scenario and profile
@@ -32,7 +33,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 _OPERATOR = re.compile(r"<=|>=|==|!=|<|>")
-_WINDOW = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*\]$")
+_WINDOW = re.compile(
+    r"\[\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*(?:,\s*((?:\d+(?:\.\d*)?|\.\d+))\s*%\s*)?\]$"
+)
 _METRIC = re.compile(r"([a-z_]+)\s*(?:\(\s*([^)]*?)\s*\))?")
 _LIMIT = re.compile(r"([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%/]*)")
 
@@ -109,12 +112,18 @@ class Threshold:
     """Where it was written (for messages): not part of what the threshold is."""
     window_s: int | None = None
     """`p(95)[60s]`: the limit holds in every rolling window this long (analysis.windows)."""
+    window_share: float | None = None
+    """`p(95)[60s,95%]`: the fraction of windows that must hold (None: every window)."""
 
     @property
     def metric(self) -> str:
         """The metric as written canonically: `p(95)`, `error_rate`, `rto`, `p(95)[60s]`."""
         name = f"{self.name}({fmt_number(self.arg)})" if self.arg is not None else self.name
-        return name if self.window_s is None else f"{name}[{self.window_s}s]"
+        if self.window_s is None:
+            return name
+        if self.window_share is None:
+            return f"{name}[{self.window_s}s]"
+        return f"{name}[{self.window_s}s,{fmt_number(self.window_share * 100)}%]"
 
     @property
     def family(self) -> Family:
@@ -158,7 +167,7 @@ def parse_threshold(text: str, source: str = "threshold") -> Threshold:
     if found is None:
         raise ConfigError("expected an operator: < <= > >= == !=", where)
     left, op, right = body[: found.start()].strip(), found.group(), body[found.end() :].strip()
-    left, window_s = _parse_window(left, where)
+    left, window_s, window_share = _parse_window(left, where)
     name, arg = _parse_metric(left, where)
     if window_s is not None and name not in ("p", "cp"):
         raise ConfigError(
@@ -194,23 +203,44 @@ def parse_threshold(text: str, source: str = "threshold") -> Threshold:
         raise ConfigError(f"unknown unit {unit!r} for {name} (expected {expected}){hint}", where)
     display = unit or family.base_unit
     return Threshold(
-        text, scope, name, arg, op, float(number), display, source=source, window_s=window_s
+        text,
+        scope,
+        name,
+        arg,
+        op,
+        float(number),
+        display,
+        source=source,
+        window_s=window_s,
+        window_share=window_share,
     )
 
 
-def _parse_window(text: str, where: str) -> tuple[str, int | None]:
-    """`p(95)[60s]` → (`p(95)`, 60); a metric without a window is returned as is."""
+def _parse_window(text: str, where: str) -> tuple[str, int | None, float | None]:
+    """`p(95)[60s,95%]` → (`p(95)`, 60, 0.95); `[60s]` has no share (every window); a
+    metric without a window is returned as is."""
     if not text.endswith("]"):
-        return text, None
+        return text, None, None
     found = _WINDOW.search(text)
     if found is None:
-        raise ConfigError("expected a window such as [60s] or [2m] after the metric", where)
+        raise ConfigError(
+            "expected a window such as [60s], [2m] or [60s,95%] after the metric", where
+        )
     seconds = float(found.group(1)) * (60 if found.group(2) == "m" else 1)
     if seconds < 1 or seconds != int(seconds):
         raise ConfigError(
             f"a window is a whole number of seconds >= 1, got {found.group(0)}", where
         )
-    return text[: found.start()].strip(), int(seconds)
+    share: float | None = None
+    if found.group(3) is not None:
+        pct = float(found.group(3))
+        if not 0 < pct <= 100:
+            raise ConfigError(
+                f"a share of windows is a percentage above 0 and at most 100, got {pct:g}%",
+                where,
+            )
+        share = None if pct == 100 else pct / 100
+    return text[: found.start()].strip(), int(seconds), share
 
 
 def _parse_metric(text: str, where: str) -> tuple[str, float | None]:
@@ -271,7 +301,16 @@ def unique(thresholds: Iterable[Threshold]) -> list[Threshold]:
     seen: set[tuple[object, ...]] = set()
     out: list[Threshold] = []
     for t in thresholds:
-        key = (t.scope, t.name, t.arg, t.window_s, t.op, t.to_base(t.limit), t.relative_pct)
+        key = (
+            t.scope,
+            t.name,
+            t.arg,
+            t.window_s,
+            t.window_share,
+            t.op,
+            t.to_base(t.limit),
+            t.relative_pct,
+        )
         if key not in seen:
             seen.add(key)
             out.append(t)

@@ -128,3 +128,28 @@ def test_the_error_budget_counts_failures_from_the_injection_on() -> None:
     decision = live.check(T0 + 7)
     assert decision is not None and decision.source == "--max-error-budget"
     assert decision.expr == "error_budget_used<=2" and decision.observed > 2
+
+
+def test_a_share_rule_aborts_once_the_run_can_no_longer_pass() -> None:
+    # 20 s planned, windows of 3 s: 18 windows; 90% of them must hold, so 1 may fail
+    live = judge(AbortRule("p(95)[3s,90%]<100ms"), planned_s=20.0)
+    for t in range(1000, 1003):
+        live.observe_line(line(t, 10.0))
+        assert live.check(T0 + t - 999) is None
+    live.observe_line(line(1003, 500.0))  # the window 1001-1003 fails: 1 of 1 allowed
+    assert live.check(T0 + 4) is None
+    live.observe_line(line(1004, 10.0))  # 1002-1004 still holds the slow second: 2 failed
+    decision = live.check(T0 + 5)
+    assert decision is not None and decision.expr == "p(95)[3s,90%]<100ms"
+    assert "2 windows of 3 s failed" in decision.message and "at most 1" in decision.message
+
+
+def test_a_share_rule_waits_for_a_whole_window() -> None:
+    live = judge(AbortRule("p(95)[5s,50%]<100ms"), planned_s=6.0)  # 2 windows, 1 may fail
+    for t in range(1000, 1004):
+        live.observe_line(line(t, 500.0))
+        assert live.check(T0 + t - 999) is None  # no whole window of 5 s yet
+    live.observe_line(line(1004, 500.0))
+    assert live.check(T0 + 5) is None  # the first window failed: allowed
+    live.observe_line(line(1005, 500.0))
+    assert live.check(T0 + 6) is not None

@@ -187,3 +187,15 @@ def test_the_console_script(run_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "summary.json").read_text())["verdict"] == "pass"
+
+
+def test_a_share_of_windows_gates_through_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slow = make_run_dir(tmp_path / "slow", duration_s=60, slow_windows=[(30.0, 33.0, 20.0)])
+    code, out, _err = _gate([str(slow.path), "--threshold", "p(95)[5s,80%]<300ms"], capsys)
+    assert code == 0 and "meet the limit" in out
+    code, out, _err = _gate([str(slow.path), "--threshold", "p(95)[5s]<300ms"], capsys)
+    assert code == 1 and "worst of" in out
+    code, _out, err = _gate([str(slow.path), "--threshold", "p(95)[5s,0%]<300ms"], capsys)
+    assert code == 2 and "share of windows" in err and "Traceback" not in err
