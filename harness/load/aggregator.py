@@ -76,6 +76,7 @@ def merge_entries(t: float, name: str, parts: list[tuple[str, Entry]]) -> dict[s
         "clipped": sum(e["clipped"] for e in entries),
         "iterations": sum(e.get("iterations", 0) for e in entries),
         "dropped_iterations": sum(e.get("dropped_iterations", 0) for e in entries),
+        "grown_users": sum(e.get("grown_users", 0) for e in entries),
         "workers": len({worker for worker, _entry in parts}),
     }
 

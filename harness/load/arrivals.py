@@ -4,8 +4,11 @@ Any user class runs under it unchanged, ours or a locustfile's: `install()` repl
 wait of each user's top-level task set (Locust's `TaskSet.wait`) while an arrival-rate stage
 is in force, so a user that finished a task waits for a start permit instead of its
 `wait_time`, and its first task waits for one too. The `Dispatcher` greenlet hands a
-permit to an idle user at each intended start of the `StartSchedule`; when no user is idle
-the start is dropped and counted in the recorder (`dropped_iterations`). A stage's schedule
+permit to an idle user at each intended start of the `StartSchedule`. When no user is idle
+and the stage's pool may grow (`pre_allocated` below `max_in_flight`), this worker spawns
+one more user (`grow`, below its share of the ceiling) and the start goes to the first user
+that asks for one, the new one or one that finished first (`PoolGrowth`); otherwise the
+start is dropped and counted in the recorder (`dropped_iterations`). A stage's schedule
 starts once this worker's users are spawned (at most `POOL_WAIT_S` later). Nested task sets
 keep their own waits (a whole top-level task is one iteration). Imports Locust and gevent:
 load processes only.
@@ -13,6 +16,7 @@ load processes only.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +33,7 @@ from locust.user.task import (
     TaskSet,
 )
 
-from harness.load.open_model import StartSchedule, WorkerArrivals
+from harness.load.open_model import PoolGrowth, StartSchedule, WorkerArrivals
 
 POOL_WAIT_S = 5.0
 
@@ -44,20 +48,43 @@ class _Waiter:
         self.cancelled = False
 
 
+class PoolHooks:
+    """How the dispatcher sees and grows this worker's pool (the Locust runner's users)."""
+
+    def size(self) -> int:
+        """Users in the pool now."""
+        return 0
+
+    def grow(self) -> Any:
+        """Spawn one more user; the new user object, or None when none could be spawned."""
+        return None
+
+    def alive(self, user: Any) -> bool:
+        """`user` is still running (a grown user may die before asking for a start)."""
+        return True
+
+
 class Dispatcher:
-    """Starts iterations on this worker's schedule; drops a start when no user is idle."""
+    """Starts iterations on this worker's schedule; grows the pool or drops a start when no
+    user is idle."""
 
     def __init__(
         self,
         on_start: Callable[[float, bool], None],
         clock: Callable[[], float] = time.time,
         pool_ready: Callable[[], bool] = lambda: True,
+        pool: PoolHooks | None = None,
+        on_grow: Callable[[float], None] = lambda _t: None,
     ) -> None:
         self._on_start = on_start
         self._pool_ready = pool_ready
+        self._pool = pool or PoolHooks()
+        self._on_grow = on_grow
         self._clock = clock
         self._idle: deque[_Waiter] = deque()
         self._greenlet: Greenlet | None = None
+        self._growth = PoolGrowth()
+        self._unarrived: dict[int, Any] = {}  # grown users not yet asking: id → user
         self.plan: WorkerArrivals | None = None
         self.started = 0
         self.dropped = 0
@@ -75,11 +102,20 @@ class Dispatcher:
             self._greenlet.kill(block=False)
             self._greenlet = None
         self.plan = plan
+        self._growth.ceiling = None if plan is None else plan.max_users
         if plan is None:
             while self._idle:  # waiting users go back to their own wait_time
                 self._idle.popleft().permit.set(None)
+            self._unarrived.clear()
+            for due in self._growth.clear():  # due, and no user will come for them now
+                self._drop(due)
             return
         self._greenlet = gevent.spawn(self._run, plan)
+
+    @property
+    def grown(self) -> int:
+        """Users this worker's pool grew by (since the process started)."""
+        return self._growth.grown
 
     def halt(self) -> None:
         """The load is stopping: no more starts, and none dropped while its users go away."""
@@ -87,16 +123,36 @@ class Dispatcher:
             self._greenlet.kill(block=False)
             self._greenlet = None
 
-    def acquire(self) -> None:
-        """Block the calling user until its next start (at once when the executor is off)."""
+    def acquire(self, user: Any = None) -> None:
+        """Block the calling user until its next start (at once when the executor is off):
+        a start waiting for a free user first, else the schedule's next."""
+        if self._unarrived.pop(id(user), None) is not None:
+            self._growth.arrived()
+        pending = self._growth.take()
+        if pending is not None:
+            self._handed(pending)
+            self._lag(pending)
+            return
         waiter = _Waiter()
         self._idle.append(waiter)
         try:
             intended = waiter.permit.get()
         finally:
             waiter.cancelled = True  # a stopped user (GreenletExit) is never handed a start
-        if intended is not None and len(self.lag_s) < self.keep_lags:
+        if intended is not None:
+            self._lag(intended)
+
+    def _lag(self, intended: float) -> None:
+        if len(self.lag_s) < self.keep_lags:
             self.lag_s.append(self._clock() - intended)
+
+    def _handed(self, due: float) -> None:
+        self.started += 1
+        self._on_start(due, True)
+
+    def _drop(self, due: float) -> None:
+        self.dropped += 1
+        self._on_start(due, False)
 
     def _run(self, plan: WorkerArrivals) -> None:
         # the stage's pool first (bounded): starts due before its users exist would all drop
@@ -119,11 +175,37 @@ class Dispatcher:
             if not waiter.cancelled:
                 waiter.cancelled = True
                 waiter.permit.set(due)
-                self.started += 1
-                self._on_start(due, True)
+                self._handed(due)
                 return
-        self.dropped += 1
-        self._on_start(due, False)
+        self._forget_dead()
+        action = self._growth.busy(due, self._pool.size())
+        if action == "drop":
+            self._drop(due)
+        elif action == "grow":
+            self._grow()
+
+    def _grow(self) -> None:
+        """Spawn the user a queued start waits for (its start is dropped if none comes)."""
+        try:
+            user = self._pool.grow()
+        except Exception:  # a user class that cannot be built: the start is not made
+            logging.getLogger("harness.worker").exception("could not grow the pool")
+            user = None
+        if user is None:
+            for due in self._growth.lost():
+                self._drop(due)
+            return
+        self._unarrived[id(user)] = user
+        self._on_grow(self._clock())
+
+    def _forget_dead(self) -> None:
+        """Grown users that died before asking (their on_start failed) cover no start."""
+        dead = [key for key, user in self._unarrived.items() if not self._pool.alive(user)]
+        for key in dead:
+            del self._unarrived[key]
+        if dead:
+            for due in self._growth.lost(len(dead)):
+                self._drop(due)
 
 
 def install(dispatcher: Dispatcher) -> None:
@@ -139,7 +221,7 @@ def install(dispatcher: Dispatcher) -> None:
         if user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
         user._state = LOCUST_STATE_WAITING  # so Locust may stop it while it waits
-        dispatcher.acquire()
+        dispatcher.acquire(user)
         if user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
         user._state = LOCUST_STATE_RUNNING

@@ -353,7 +353,7 @@ def check_entry(entry: Any, index: int) -> None:
         raise Rejected(f"{where}.name: expected 1..{MAX_NAME_CHARS} characters")
     for key in ("requests", "failures", "bytes", "clipped"):
         _count(entry.get(key), f"{where}.{key}")
-    for key in ("iterations", "dropped_iterations"):  # arrival-rate lines only
+    for key in ("iterations", "dropped_iterations", "grown_users"):  # arrival-rate lines only
         _count(entry.get(key, 0), f"{where}.{key}")
     for key in ("fine_ok", "fine_fail"):
         _counts(entry.get(key), f"{where}.{key}")

@@ -34,6 +34,7 @@ from harness.load.aggregator import Aggregator
 from harness.load.cache_journal import CacheJournal
 from harness.load.generator_health import GeneratorHealth
 from harness.load.journal import RunJournal
+from harness.load.open_model import GrowthWatch, locust_worker_order
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
 from harness.rundir.cpu import CpuSample
 from harness.rundir.memory import MemorySample
@@ -114,6 +115,8 @@ class MasterSession:
         self.quit: set[str] = set()
         self._watching = True
         self._shape: Any = None
+        self.growth = GrowthWatch()
+        self._pacing: dict[str, dict[str, Any]] = {}  # worker → its pacing of this stage
 
     @property
     def port(self) -> int:
@@ -182,7 +185,8 @@ class MasterSession:
 
     def _send_config(self, worker: str) -> None:
         assert self.worker_config is not None
-        body = {**self.worker_config, "nonce": self.authenticated[worker]}
+        body = {**self.worker_config, **self._pacing.get(worker, {})}
+        body["nonce"] = self.authenticated[worker]
         self._send(messages.CONFIG, body, worker)
 
     def _connected(self) -> list[str]:
@@ -195,6 +199,8 @@ class MasterSession:
             return
         for listener in self.entry_listeners:
             listener(data["entries"])
+        if (warning := self.growth.warning(data["entries"])) is not None:
+            self.journal.event("warning", message=warning)
         self.aggregator.add(msg.node_id, data["entries"], data.get("through_t"))
         if "cache" in data:
             self.cache.add(data["cache"], data.get("cache_dropped", 0))
@@ -268,16 +274,20 @@ class MasterSession:
 
     def on_stage(self, change: StageChange) -> None:
         """A shape moved into a stage: tell the workers its pacing, and the timeline."""
-        workers = self._connected()
-        arrival = change.arrival.split(len(workers)) if change.arrival is not None else None
-        pacing = {
-            "per_user_rate_per_s": change.per_user_rate_per_s,
-            "arrival": arrival.to_json() if arrival is not None else None,
-        }
-        if self.worker_config is not None:
-            self.worker_config.update(pacing)
-        for worker in workers:
-            self._send(messages.PACING, pacing, worker)
+        workers = locust_worker_order(self._connected())  # each its share of the ceiling
+        self._pacing.clear()
+        for index in range(max(len(workers), 1)):
+            arrival = change.arrival.split(len(workers), index) if change.arrival else None
+            pacing = {
+                "per_user_rate_per_s": change.per_user_rate_per_s,
+                "arrival": arrival.to_json() if arrival is not None else None,
+            }
+            if index == 0 and self.worker_config is not None:  # for workers joining later
+                self.worker_config.update(pacing)
+            if index < len(workers):
+                self._pacing[workers[index]] = pacing
+                self._send(messages.PACING, pacing, workers[index])
+        self.growth.stage_began(change.name, change.arrival, change.users)
         self.journal.event(
             "stage",
             change.t,

@@ -4,8 +4,11 @@ A stage with `executor = "arrival-rate"` starts iterations (one task of a user) 
 schedule independent of responses: `rate_per_s` starts per second, ramping linearly from
 the previous stage's rate over the stage (a first stage, or one after a closed-model stage,
 holds its own rate), at most `max_in_flight` at once in the whole run (the stage's user
-pool, split across the workers as Locust splits users). A start that falls due while every
-user of a worker is busy is dropped and counted (`dropped_iterations`).
+pool, split across the workers as Locust splits users). The stage spawns `pre_allocated`
+of them at its start (default: all of them); when a start falls due while every user of a
+worker is busy, the worker grows its pool by one user (up to its share of the ceiling) and
+the start waits for the first user that becomes free (`PoolGrowth`). Only a start due while
+the pool is at its ceiling is dropped and counted (`dropped_iterations`).
 
 Arrivals are `uniform` (exactly 1/rate apart) or `poisson` (exponential gaps, so starts
 bunch as independent clients' do). Both invert the cumulative arrival count
@@ -17,13 +20,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 EXECUTORS = ("users", "arrival-rate")
 ARRIVALS = ("poisson", "uniform")
 DEFAULT_ARRIVALS = "poisson"
+MAX_USERS = 1_000_000  # a worker's pool ceiling the pacing message may name
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,18 @@ class ArrivalRate:
 
     max_in_flight: int
     arrivals: str = DEFAULT_ARRIVALS
+    pre_allocated: int | None = None
+    """Users spawned at the stage's start (None: `max_in_flight`, a pool that never grows)."""
+
+    @property
+    def pool_grows(self) -> bool:
+        """The stage starts with fewer users than its ceiling: its pool may grow."""
+        return self.pre_allocated is not None and self.pre_allocated < self.max_in_flight
+
+    @property
+    def initial_users(self) -> int:
+        """Users spawned at the stage's start."""
+        return self.max_in_flight if self.pre_allocated is None else self.pre_allocated
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,9 @@ class WorkerArrivals:
     rate_per_s: float
     ramp_s: float
     arrivals: str
+    max_users: int | None = None
+    """The pool's ceiling when it may grow (run-wide, or this worker's share once split);
+    None: the pool stays as spawned (pre_allocated = max_in_flight)."""
 
     def to_json(self) -> dict[str, Any]:
         """The body of the `arrival` key of a pacing message."""
@@ -50,6 +70,7 @@ class WorkerArrivals:
             "rate_per_s": self.rate_per_s,
             "ramp_s": self.ramp_s,
             "arrivals": self.arrivals,
+            "max_users": self.max_users,
         }
 
     @classmethod
@@ -60,14 +81,102 @@ class WorkerArrivals:
             float(data["rate_per_s"]),
             float(data["ramp_s"]),
             str(data["arrivals"]),
+            None if data.get("max_users") is None else int(data["max_users"]),
         )
 
-    def split(self, workers: int) -> WorkerArrivals:
-        """Each of `workers` workers' share of this run-wide schedule."""
+    def split(self, workers: int, index: int = 0) -> WorkerArrivals:
+        """Worker `index`'s share (of `workers`, in `locust_worker_order`) of this run-wide
+        schedule: the rate evenly, the ceiling as Locust deals users out, one by one."""
         n = max(workers, 1)
-        return WorkerArrivals(
-            self.from_rate_per_s / n, self.rate_per_s / n, self.ramp_s, self.arrivals
+        ceiling = None if self.max_users is None else share(self.max_users, n, index)
+        return replace(
+            self,
+            from_rate_per_s=self.from_rate_per_s / n,
+            rate_per_s=self.rate_per_s / n,
+            max_users=ceiling,
         )
+
+
+def share(total: int, workers: int, index: int) -> int:
+    """Worker `index`'s part of `total` users dealt out round-robin (as Locust does)."""
+    return total // workers + (1 if index < total % workers else 0)
+
+
+def locust_worker_order(worker_ids: Sequence[str]) -> list[str]:
+    """Workers in the order Locust's UsersDispatcher deals users to them: by their index
+    within their host (the id's part before the first `_`), then by id."""
+    seen: dict[str, int] = {}
+    index: dict[str, int] = {}
+    for worker in sorted(worker_ids):
+        host = worker.split("_")[0]
+        index[worker] = seen.get(host, 0)
+        seen[host] = index[worker] + 1
+    return sorted(worker_ids, key=lambda w: (index[w], w))
+
+
+def class_to_grow(counts: Mapping[str, int], weights: Mapping[str, float]) -> str:
+    """The user class furthest below its weighted share of a pool one user larger."""
+    total_weight = sum(weights.values())
+    if total_weight <= 0:
+        return min(weights, key=lambda name: (counts.get(name, 0), name))
+    size = sum(counts.get(name, 0) for name in weights) + 1
+
+    def shortfall(name: str) -> tuple[float, str]:
+        return (counts.get(name, 0) - size * weights[name] / total_weight, name)
+
+    return min(weights, key=shortfall)
+
+
+class PoolGrowth:
+    """What a worker's due start does when no user is idle (pure bookkeeping, no gevent).
+
+    `busy()` says `"queue"` (a user being grown will take it), `"grow"` (spawn one more
+    user, the start waits for it) or `"drop"` (the pool is at its ceiling). Pending starts
+    never outnumber the users being grown, so nothing queues without limit; any user that
+    becomes free takes the oldest pending start first (`take()`).
+    """
+
+    def __init__(self) -> None:
+        self.ceiling: int | None = None
+        self.pending: deque[float] = deque()
+        self.growing = 0  # users spawned for growth that have not asked for a start yet
+        self.grown = 0
+
+    def busy(self, due: float, pool_size: int) -> str:
+        """A start due at `due` found every user busy; `pool_size` users exist."""
+        if len(self.pending) < self.growing:
+            self.pending.append(due)
+            return "queue"
+        if self.ceiling is not None and pool_size < self.ceiling:
+            self.pending.append(due)
+            self.growing += 1
+            self.grown += 1
+            return "grow"
+        return "drop"
+
+    def arrived(self) -> None:
+        """A grown user asks for its first start."""
+        self.growing = max(self.growing - 1, 0)
+
+    def take(self) -> float | None:
+        """The oldest pending start's due time, for a user that became free (None: none)."""
+        return self.pending.popleft() if self.pending else None
+
+    def lost(self, users: int = 1) -> list[float]:
+        """`users` grown users died before asking for a start: the pending starts they no
+        longer cover are dropped (returned, oldest first)."""
+        self.growing = max(self.growing - users, 0)
+        dropped: list[float] = []
+        while len(self.pending) > self.growing:
+            dropped.append(self.pending.popleft())
+        return dropped
+
+    def clear(self) -> list[float]:
+        """Forget every pending start and growing user (returned: the starts not made)."""
+        dropped = list(self.pending)
+        self.pending.clear()
+        self.growing = 0
+        return dropped
 
 
 def check_arrival(data: Any) -> str | None:
@@ -79,8 +188,9 @@ def check_arrival(data: Any) -> str | None:
         "rate_per_s",
         "ramp_s",
         "arrivals",
+        "max_users",
     }:
-        return "arrival: expected from_rate_per_s, rate_per_s, ramp_s and arrivals"
+        return "arrival: expected from_rate_per_s, rate_per_s, ramp_s, arrivals and max_users"
     for key in ("from_rate_per_s", "rate_per_s", "ramp_s"):
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -89,6 +199,11 @@ def check_arrival(data: Any) -> str | None:
             return f"arrival.{key}: out of range"
     if data["arrivals"] not in ARRIVALS:
         return f"arrival.arrivals: expected one of {', '.join(ARRIVALS)}"
+    ceiling = data["max_users"]
+    if ceiling is not None and (
+        isinstance(ceiling, bool) or not isinstance(ceiling, int) or not 1 <= ceiling <= MAX_USERS
+    ):
+        return f"arrival.max_users: expected null or an integer in 1..{MAX_USERS}"
     return None
 
 
@@ -128,3 +243,29 @@ class StartSchedule:
         # slope/2·t² + r0·t − count = 0, the root in [0, ramp]
         root = (-r0 + math.sqrt(max(r0 * r0 + 2 * slope * count, 0.0))) / slope
         return min(max(root, 0.0), ramp)
+
+
+class GrowthWatch:
+    """Notices, on the master, the first growth of a stage's pool beyond `pre_allocated`
+    in the workers' `(arrivals)` entries (k6 warns "Insufficient VUs" then)."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.pre_allocated: int | None = None
+        self._warned = True
+
+    def stage_began(self, name: str, arrival: WorkerArrivals | None, users: int) -> None:
+        """A new stage: watch it when its pool may grow."""
+        self.stage, self.pre_allocated = name, users
+        self._warned = arrival is None or arrival.max_users is None
+
+    def warning(self, entries: Sequence[Mapping[str, Any]]) -> str | None:
+        """The warning to record, the first time these entries show the pool grew."""
+        if self._warned or not any(e.get("grown_users") for e in entries):
+            return None
+        self._warned = True
+        return (
+            f"stage {self.stage}: pre_allocated ({self.pre_allocated}) users could not keep "
+            "up, the pool grew (see grown_users in the (arrivals) lines); its first starts "
+            "waited for the new users to spawn"
+        )

@@ -104,6 +104,11 @@ def _stage(table: Table, index: int) -> Stage:
         raise table.error(f"expected 0 when the stage has no users, got {rate!r}", "rate_per_s")
     table.has("max_in_flight")  # an open-model key a closed stage leaves unused
     table.has("arrivals")
+    if table.has("pre_allocated"):
+        raise table.error(
+            'expected pre_allocated only in an arrival-rate stage (executor = "arrival-rate")',
+            "pre_allocated",
+        )
     stage = Stage(
         name=table.string("name", f"stage-{index + 1}"),
         duration_s=table.duration("duration"),
@@ -123,18 +128,28 @@ def _spawn_rate(table: Table) -> float | None:
 
 
 def _arrival_stage(table: Table, index: int) -> Stage:
-    """An `executor = "arrival-rate"` stage: rate_per_s and max_in_flight, no users."""
+    """An `executor = "arrival-rate"` stage: rate_per_s, max_in_flight and optionally
+    pre_allocated (the users spawned at its start), no users."""
     if table.has("users"):
         raise table.error("expected no users in an arrival-rate stage (max_in_flight)", "users")
     ceiling = table.integer("max_in_flight", low=1)
     arrivals = table.choice("arrivals", ARRIVALS, DEFAULT_ARRIVALS)
+    pre_allocated = None
+    if table.has("pre_allocated"):
+        pre_allocated = table.integer("pre_allocated", low=1)
+        if pre_allocated > ceiling:
+            raise table.error(
+                f"expected at most max_in_flight ({ceiling}), got {pre_allocated}",
+                "pre_allocated",
+            )
+    arrival = ArrivalRate(ceiling, arrivals, pre_allocated)
     stage = Stage(
         name=table.string("name", f"stage-{index + 1}"),
         duration_s=table.duration("duration"),
-        users=ceiling,
+        users=arrival.initial_users,
         rate_per_s=table.number("rate_per_s", low=0.0),
         spawn_rate=_spawn_rate(table),
-        arrival=ArrivalRate(ceiling, arrivals),
+        arrival=arrival,
     )
     table.finish()
     return stage

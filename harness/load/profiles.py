@@ -7,7 +7,8 @@ own `users` over its `duration`, and aims at `rate_per_s` requests per second on
 Users are paced (Locust's `constant_throughput` semantics) at `rate_per_s / users` each,
 so `users × per-user rate = target rate`. A stage without `rate_per_s` is unpaced (closed
 model, no wait). A stage with `executor = "arrival-rate"` is an open model instead (see
-`harness.load.open_model`): its `users` are its `max_in_flight`. The Extreme profile has
+`harness.load.open_model`): its `users` are the pool spawned at its start (`pre_allocated`,
+by default its `max_in_flight`). The Extreme profile has
 no fixed stages: it steps the arrival rate up until the objectives break (`ExtremeSteps`).
 """
 
@@ -34,7 +35,8 @@ class Stage:
     """One stage: reach `users` over `duration_s`, paced to `rate_per_s` (None: unpaced).
 
     With `arrival` set it is an arrival-rate stage: `rate_per_s` starts per second on a
-    schedule, `users` (= `arrival.max_in_flight`) the ceiling of starts in flight.
+    schedule, at most `arrival.max_in_flight` in flight; `users` (= `arrival.initial_users`)
+    are spawned at its start, and the pool grows up to the ceiling when starts need it.
     """
 
     name: str
@@ -171,7 +173,7 @@ def stage_pacing(stages: tuple[Stage, ...], index: int) -> float | None:
         if stage.rate_per_s is None:
             return None
         if stage.arrival is not None:
-            return stage.rate_per_s / stage.users if stage.users > 0 else None
+            return stage.rate_per_s / stage.arrival.max_in_flight
         if stage.users > 0:
             return stage.rate_per_s / stage.users
     return None
@@ -186,7 +188,10 @@ def stage_arrivals(stages: tuple[Stage, ...], index: int) -> WorkerArrivals | No
     before = stages[index - 1] if index > 0 else None
     start = before.rate_per_s if before is not None and before.arrival is not None else None
     start = stage.rate_per_s if start is None else start
-    return WorkerArrivals(start, stage.rate_per_s, stage.duration_s, stage.arrival.arrivals)
+    ceiling = stage.arrival.max_in_flight if stage.arrival.pool_grows else None
+    return WorkerArrivals(
+        start, stage.rate_per_s, stage.duration_s, stage.arrival.arrivals, ceiling
+    )
 
 
 def stage_at(stages: tuple[Stage, ...], elapsed_s: float) -> StagePoint | None:

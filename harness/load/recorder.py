@@ -10,8 +10,9 @@ time, into the whole wall-clock second it completed in, under `"<METHOD> <name>"
   correction (`record_us(..., expected_interval_us=pacing)`);
 - failures into a histogram of their own, counted by kind (HTTP status or exception class);
 - bytes, values clipped into the histogram's range, and per-100 ms success/failure counts;
-- an arrival-rate executor's starts, started or dropped for want of a free user, under
-  the name `(arrivals)` (a start that never happened has no request name).
+- an arrival-rate executor's starts, started or dropped for want of a free user, and the
+  users its pool grew by, under the name `(arrivals)` (a start that never happened has no
+  request name).
 
 `take()` hands over finished seconds as plain dicts (histograms encoded), ready for a
 Locust message to the master; `take(final=True)` also hands over the current partial second.
@@ -50,6 +51,7 @@ class _Bucket:
         "failures",
         "fine_fail",
         "fine_ok",
+        "grown_users",
         "hdr",
         "hdr_corrected",
         "hdr_fail",
@@ -64,6 +66,7 @@ class _Bucket:
         self.clipped = 0
         self.dropped = 0
         self.iterations = 0
+        self.grown_users = 0
         self.hdr: HdrHistogram | None = None
         self.hdr_corrected: HdrHistogram | None = None
         self.hdr_fail: HdrHistogram | None = None
@@ -87,6 +90,7 @@ class _Bucket:
             "clipped": self.clipped,
             "iterations": self.iterations,
             "dropped_iterations": self.dropped,
+            "grown_users": self.grown_users,
         }
 
 
@@ -165,14 +169,22 @@ class IntervalRecorder:
 
     def arrival(self, t_due: float, started: bool) -> None:
         """Count one arrival-rate start due at `t_due`: started, or dropped (all users busy)."""
-        names = self._seconds.setdefault(int(t_due // 1), {})
-        bucket = names.get(ARRIVALS_NAME)
-        if bucket is None:
-            bucket = names[ARRIVALS_NAME] = _Bucket()
+        bucket = self._arrivals(t_due)
         if started:
             bucket.iterations += 1
         else:
             bucket.dropped += 1
+
+    def grown(self, t: float) -> None:
+        """Count one user the arrival-rate pool grew by at `t` (beyond `pre_allocated`)."""
+        self._arrivals(t).grown_users += 1
+
+    def _arrivals(self, t: float) -> _Bucket:
+        names = self._seconds.setdefault(int(t // 1), {})
+        bucket = names.get(ARRIVALS_NAME)
+        if bucket is None:
+            bucket = names[ARRIVALS_NAME] = _Bucket()
+        return bucket
 
     def add_ledger(self, entry: dict[str, Any]) -> None:
         """Keep one acknowledged write for the next `take_ledger()`."""

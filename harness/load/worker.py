@@ -29,13 +29,13 @@ from locust.user import User
 from harness import ledger
 from harness.errors import RunFailed
 from harness.load import arrivals, cluster, messages
-from harness.load.arrivals import Dispatcher
+from harness.load.arrivals import Dispatcher, PoolHooks
 from harness.load.cache_log import CacheTap
 from harness.load.cpu_meter import own_cpu
 from harness.load.master import guard_receive
 from harness.load.memory_sampler import own_memory
 from harness.load.messages import ROLES
-from harness.load.open_model import WorkerArrivals
+from harness.load.open_model import WorkerArrivals, class_to_grow
 from harness.load.recorder import IntervalRecorder
 from harness.load.users import SETTINGS, USER_CLASSES
 
@@ -263,7 +263,12 @@ def run_worker(
     SETTINGS.tokens = env_tokens()
     env = PinnedEnvironment(user_classes=classes, events=locust.events)  # a locustfile's hooks
     global DISPATCHER
-    DISPATCHER = Dispatcher(recorder.arrival, pool_ready=lambda: _pool_ready(env))
+    DISPATCHER = Dispatcher(
+        recorder.arrival,
+        pool_ready=lambda: _pool_ready(env),
+        pool=RunnerPool(env),
+        on_grow=recorder.grown,
+    )
     arrivals.install(DISPATCHER)
     dispatcher = DISPATCHER
     env.events.test_stopping.add_listener(lambda **_kw: dispatcher.halt())  # type: ignore[no-untyped-call]
@@ -293,6 +298,33 @@ def run_worker(
     env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
     gevent.sleep(0.2)  # let the quit message leave before the process ends
     return 0
+
+
+class RunnerPool(PoolHooks):
+    """The pool is the Locust runner's users: it grows through the runner's own
+    `spawn_users`, so the master's next spawn message reconciles the counts as usual."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def size(self) -> int:
+        runner = self.env.runner
+        return 0 if runner is None else runner.user_count
+
+    def grow(self) -> User | None:
+        runner = self.env.runner
+        if runner is None:
+            return None
+        weighted = [c for c in runner.user_classes if not getattr(c, "fixed_count", 0)]
+        classes = weighted or runner.user_classes  # fixed_count classes only when all are
+        weights = {c.__name__: float(getattr(c, "weight", 1)) for c in classes}
+        name = class_to_grow(runner.user_classes_count, weights)
+        users = runner.spawn_users({name: 1})
+        return users[0] if users else None
+
+    def alive(self, user: User) -> bool:
+        greenlet = getattr(user, "_greenlet", None)
+        return greenlet is None or not greenlet.dead
 
 
 def _pool_ready(env: Environment) -> bool:

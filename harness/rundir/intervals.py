@@ -33,7 +33,8 @@ FINE_SLOT_S = INTERVAL_S / FINE_SLOTS
 ARRIVALS_NAME = "(arrivals)"
 """The line of an arrival-rate executor's starts: `iterations` started on schedule and
 `dropped_iterations` dropped for want of a free user, by the second they were due (a start
-that never happened has no request name)."""
+that never happened has no request name), and `grown_users`, the users the pool grew by
+in that second (present when not 0: an arrival-rate stage with `pre_allocated`)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class IntervalRecord:
     workers: int = 0
     iterations: int = 0
     dropped_iterations: int = 0
+    grown_users: int = 0
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = "intervals.jsonl") -> IntervalRecord:
@@ -77,6 +79,7 @@ class IntervalRecord:
             workers=req_int(data, "workers", where),
             iterations=req_int(data, "iterations", where, 0),
             dropped_iterations=req_int(data, "dropped_iterations", where, 0),
+            grown_users=req_int(data, "grown_users", where, 0),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -99,6 +102,8 @@ class IntervalRecord:
         }
         if self.iterations or self.dropped_iterations:  # the `(arrivals)` line only
             out.update(iterations=self.iterations, dropped_iterations=self.dropped_iterations)
+        if self.grown_users:
+            out["grown_users"] = self.grown_users
         return out
 
 

@@ -19,10 +19,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class StallServer:
-    """Stalls requests that arrive in [first + stall_from_s, first + stall_to_s)."""
+    """Stalls requests that arrive in [first + stall_from_s, first + stall_to_s) (and in
+    each window of `also`, likewise relative to the first request)."""
 
-    def __init__(self, stall_from_s: float, stall_to_s: float, stall_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        stall_from_s: float,
+        stall_to_s: float,
+        stall_s: float = 2.0,
+        also: tuple[tuple[float, float], ...] = (),
+    ) -> None:
         self.stall_from_s, self.stall_to_s, self.stall_s = stall_from_s, stall_to_s, stall_s
+        self.windows = ((stall_from_s, stall_to_s), *also)  # `also`: more stall windows
         self.arrivals: list[float] = []
         self.first: float | None = None
         self._lock = threading.Lock()
@@ -38,7 +46,7 @@ class StallServer:
                     if server.first is None:
                         server.first = now
                     since = now - server.first
-                if server.stall_from_s <= since < server.stall_to_s:
+                if any(start <= since < end for start, end in server.windows):
                     time.sleep(server.stall_s)  # the stall itself, not a wait for a condition
                 self.send_response(200)
                 self.send_header("Content-Length", "2")

@@ -1,0 +1,243 @@
+"""`pre_allocated`: an arrival-rate stage's pool starts small and grows up to its ceiling.
+
+The pure parts (the growth bookkeeping, the class a new user is of, the ceiling's split,
+the message checks, the profile keys, the growth record) are tested directly; one run of
+`harness run` against `StallServer` shows the pool growing through a stall with nothing
+dropped, then, in a second stage with a low ceiling, the starts it cannot make counted
+exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.load.aggregator import merge_entries
+from harness.load.open_model import (
+    GrowthWatch,
+    PoolGrowth,
+    WorkerArrivals,
+    check_arrival,
+    class_to_grow,
+    locust_worker_order,
+    share,
+)
+from harness.load.profile_file import profile_from_mapping
+from harness.load.profiles import stage_arrivals, stage_pacing
+from harness.load.recorder import IntervalRecorder
+from harness.rundir import iter_jsonl
+from harness.rundir.intervals import ARRIVALS_NAME, IntervalRecord
+from harness.testing import finish, start_harness
+from tests.load.stall_server import StallServer
+
+ARRIVAL = {"duration": "10s", "executor": "arrival-rate", "rate_per_s": 100, "max_in_flight": 40}
+
+
+def test_a_start_with_no_idle_user_grows_the_pool_until_the_ceiling_then_drops() -> None:
+    growth = PoolGrowth()
+    growth.ceiling = 3
+    assert growth.busy(1.0, pool_size=2) == "grow"  # 2 < 3: one more user, the start waits
+    assert growth.busy(1.1, pool_size=3) == "drop"  # one user being grown covers one start
+    assert (growth.grown, growth.growing, list(growth.pending)) == (1, 1, [1.0])
+    assert growth.take() == 1.0  # an existing user finished first: it takes the start
+    growth.arrived()  # the new user then asks, and finds nothing pending: it stays idle
+    assert (growth.take(), growth.growing) == (None, 0)
+
+
+def test_pending_starts_never_outnumber_the_users_being_grown() -> None:
+    growth = PoolGrowth()
+    growth.ceiling = 10
+    assert [growth.busy(t, pool_size=2 + t) for t in range(3)] == ["grow"] * 3
+    assert growth.take() == 0  # an old user took the first start: two grown users, one start
+    assert growth.busy(5.0, pool_size=5) == "queue"  # a user on its way will take it
+    assert growth.busy(6.0, pool_size=5) == "grow"
+    assert len(growth.pending) == growth.growing == 4
+    assert growth.lost(2) == [1, 2]  # two new users died: the starts they covered are dropped
+    assert list(growth.pending) == [5.0, 6.0] and growth.clear() == [5.0, 6.0]
+    fixed = PoolGrowth()  # no ceiling: pre_allocated = max_in_flight, never grows
+    assert fixed.busy(1.0, pool_size=0) == "drop" and fixed.grown == 0
+
+
+def test_the_class_grown_is_the_one_furthest_below_its_weighted_share() -> None:
+    weights = {"Viewer": 3.0, "Writer": 1.0}
+    assert class_to_grow({"Viewer": 3, "Writer": 0}, weights) == "Writer"
+    assert class_to_grow({"Viewer": 2, "Writer": 1}, weights) == "Viewer"
+    assert class_to_grow({}, weights) == "Viewer"
+    counts: dict[str, int] = {}
+    for _ in range(40):
+        name = class_to_grow(counts, weights)
+        counts[name] = counts.get(name, 0) + 1
+    assert counts == {"Viewer": 30, "Writer": 10}
+
+
+def test_the_ceiling_is_dealt_out_as_locust_deals_users() -> None:
+    assert [share(7, 3, i) for i in range(3)] == [3, 2, 2]
+    order = locust_worker_order(["b_2", "a_9", "a_1", "b_1"])
+    assert order == ["a_1", "b_1", "a_9", "b_2"]  # round-robin over hosts, then by id
+    plan = WorkerArrivals(60, 90, 5, "uniform", max_users=7)
+    assert plan.split(3, 1) == WorkerArrivals(20, 30, 5, "uniform", max_users=2)
+    assert WorkerArrivals(6, 6, 0, "poisson").split(2, 1).max_users is None
+    for index in range(3):  # every worker's pre_allocated share fits within its ceiling
+        assert share(4, 3, index) <= share(7, 3, index)
+
+
+def test_the_pacing_message_carries_the_ceiling_and_its_checker_bounds_it() -> None:
+    body = WorkerArrivals(10, 10, 0, "uniform", max_users=5).to_json()
+    assert check_arrival(body) is None and WorkerArrivals.from_json(body).max_users == 5
+    assert check_arrival({**body, "max_users": None}) is None
+    for bad in (0, -1, 2.5, True, "5", 10**9):
+        assert "max_users" in (check_arrival({**body, "max_users": bad}) or ""), bad
+    assert check_arrival({k: v for k, v in body.items() if k != "max_users"}) is not None
+
+
+def test_pre_allocated_is_the_pool_a_stage_spawns_and_the_schedule_names_the_ceiling() -> None:
+    profile = profile_from_mapping({"stages": [{**ARRIVAL, "pre_allocated": 4}, ARRIVAL]})
+    grows, fixed = profile.stages
+    assert (grows.users, fixed.users) == (4, 40)  # default: max_in_flight, as before
+    assert stage_arrivals(profile.stages, 0) == WorkerArrivals(100, 100, 10, "poisson", 40)
+    assert stage_arrivals(profile.stages, 1) == WorkerArrivals(100, 100, 10, "poisson", None)
+    same = profile_from_mapping({"stages": [{**ARRIVAL, "pre_allocated": 40}]})
+    assert stage_arrivals(same.stages, 0) == WorkerArrivals(100, 100, 10, "poisson", None)
+    after = profile_from_mapping(
+        {
+            "stages": [
+                {**ARRIVAL, "pre_allocated": 4},
+                {"duration": "5s", "users": 0, "rate_per_s": 0},
+            ]
+        }
+    )
+    assert stage_pacing(after.stages, 1) == pytest.approx(2.5)  # spread over the ceiling
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ({**ARRIVAL, "pre_allocated": 41}, "expected at most max_in_flight (40), got 41"),
+        ({**ARRIVAL, "pre_allocated": 0}, "expected an integer"),
+        ({**ARRIVAL, "pre_allocated": 2.5}, "expected an integer, got"),
+        ({**ARRIVAL, "pre_allocated": "4"}, "expected an integer, got"),
+        ({"duration": "5s", "users": 4, "pre_allocated": 2}, "only in an arrival-rate stage"),
+    ],
+)
+def test_bad_pre_allocated_names_the_file_and_the_key(
+    stage: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        profile_from_mapping({"stages": [stage]}, where="p.toml")
+    assert "p.toml" in str(caught.value) and "stages[0].pre_allocated" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_growth_is_recorded_merged_kept_in_intervals_and_warned_once_a_stage() -> None:
+    recorders = [IntervalRecorder(clock=lambda: 2000.0) for _ in range(2)]
+    for index, recorder in enumerate(recorders):
+        recorder.arrival(1000.2, started=True)
+        for _ in range(index + 1):
+            recorder.grown(1000.5)
+    parts = [(f"w{i}", r.take(final=True)[0]) for i, r in enumerate(recorders)]
+    line = merge_entries(1000.0, ARRIVALS_NAME, parts)
+    assert (line["iterations"], line["grown_users"]) == (2, 3)
+    record = IntervalRecord.from_dict(json.loads(json.dumps(line)))
+    assert record.grown_users == 3 and record.to_dict()["grown_users"] == 3
+    assert "grown_users" not in IntervalRecord.from_dict({**line, "grown_users": 0}).to_dict()
+
+    watch = GrowthWatch()
+    watch.stage_began("fixed", WorkerArrivals(1, 1, 0, "uniform"), 40)
+    assert watch.warning([line]) is None  # a pool that cannot grow is never warned about
+    watch.stage_began("spiky", WorkerArrivals(1, 1, 0, "uniform", max_users=40), 2)
+    assert watch.warning([{**line, "grown_users": 0}]) is None
+    warning = watch.warning([line])
+    assert warning is not None and "stage spiky" in warning and "pre_allocated (2)" in warning
+    assert watch.warning([line]) is None  # once per stage
+
+
+LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+
+class Client(FastHttpUser):
+    wait_time = constant(0)
+    network_timeout = 30.0
+
+    @task
+    def get(self):
+        self.client.get("/thing")
+"""
+
+STAGE = """
+[[stages]]
+name = "{name}"
+duration = "10s"
+executor = "arrival-rate"
+rate_per_s = 100
+max_in_flight = {ceiling}
+pre_allocated = 2
+arrivals = "uniform"
+"""
+
+WIDE, LOW = (3.0, 6.0), (13.0, 16.0)  # stalls of 2 s, seconds after the first request
+
+
+def arrivals(run_dir: Path, since: float, until: float) -> list[dict[str, int]]:
+    """The (arrivals) lines of the whole seconds in [since, until)."""
+    out = []
+    for line in iter_jsonl(run_dir / "intervals.jsonl"):
+        if line["name"] == ARRIVALS_NAME and since <= line["t"] < until:
+            out.append(line)
+    return out
+
+
+@pytest.mark.e2e
+def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "client.py").write_text(LOCUSTFILE)
+    profile = tmp_path / "grow.toml"
+    wide, low = STAGE.format(name="wide", ceiling=400), STAGE.format(name="low", ceiling=30)
+    profile.write_text(f'name = "grow"\n{wide}{low}')
+    run_dir = tmp_path / "run"
+    with StallServer(*WIDE, also=(LOW,)) as server:
+        code, out, err = finish(
+            start_harness(
+                "run",
+                "--host",
+                server.url,
+                "--locustfile",
+                str(tmp_path / "client.py"),
+                "--workers",
+                "1",
+                "--out",
+                str(run_dir),
+                "--profile",
+                str(profile),
+            )
+        )
+    assert code == 0, out + err
+    assert server.first is not None
+    t0 = server.first
+    # the wide stage: 2 users, 100 starts/s, each held 2 s in the stall: about 200 needed
+    during = server.per_second(t0 + WIDE[0], t0 + WIDE[1])
+    assert abs(sum(during) - 100 * len(during)) <= 5 * len(during), during
+    wide_lines = arrivals(run_dir, int(t0), int(t0) + 10)
+    assert sum(line["dropped_iterations"] for line in wide_lines) == 0
+    grown = sum(line.get("grown_users", 0) for line in wide_lines)
+    assert 100 <= grown <= 398, grown
+    # the low stage: back to 2 users, grown to 30 at most; every due start made or dropped
+    low_lines = arrivals(run_dir, int(t0 + LOW[0]) + 1, int(t0 + LOW[1]))
+    assert sum(line.get("grown_users", 0) for line in low_lines) <= 28
+    for line in low_lines:
+        assert abs(line["iterations"] + line["dropped_iterations"] - 100) <= 1, low_lines
+    assert sum(line["dropped_iterations"] for line in low_lines) > 100
+    warnings = [
+        e["message"]
+        for e in iter_jsonl(run_dir / "events.jsonl")
+        if e["kind"] == "warning" and "pre_allocated" in e["message"]
+    ]
+    assert any("stage wide" in w for w in warnings) and any("stage low" in w for w in warnings)
+    totals = json.loads((run_dir / "summary.json").read_text())["totals"]
+    assert totals["dropped_iterations"] == sum(
+        line["dropped_iterations"] for line in iter_jsonl(run_dir / "intervals.jsonl")
+    )
