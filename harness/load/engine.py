@@ -19,7 +19,6 @@ from typing import Any
 
 import gevent
 import gevent.event
-from gevent import Greenlet
 from locust import LoadTestShape
 from locust.user import User
 
@@ -30,24 +29,19 @@ from harness.load.config import RunConfig
 from harness.load.cpu_meter import CpuMeter
 from harness.load.journal import Manifest, RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
-from harness.load.live import LiveRun, TimelineHook
+from harness.load.live import TimelineHook
 from harness.load.locustfile import check_locustfile, load_locustfile
 from harness.load.master import MasterSession
 from harness.load.memory_sampler import MemorySampler
 from harness.load.messages import ROLES, TOKEN_ENV_PREFIX
-from harness.load.metrics import LiveGauges, MetricsServer, RunMetrics
+from harness.load.metrics import MetricsServer, serve_run_metrics
+from harness.load.progress import PROGRESS_EVERY_S, progress_line
 from harness.load.run_profile import RunProfiler
+from harness.load.run_shape import run_shape
 from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
-from harness.load.shapes import (
-    EXTREME_LIMITS,
-    ExtremeShape,
-    Shape,
-    StageChange,
-    StagedShape,
-    StepObservation,
-    StepResult,
-)
-from harness.load.user_shape import LocustfileShape, shape_profile
+from harness.load.shapes import Shape, StageChange
+from harness.load.timeline_runner import TimelineRunner
+from harness.load.user_shape import shape_profile
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
 from harness.rundir import RunDir, write_json_atomic
@@ -56,10 +50,7 @@ from harness.rundir.thresholds import expressions
 from harness.rundir.writer import EventLog
 
 Echo = Callable[[str], None]
-PROGRESS_EVERY_S = 2.0
 SHAPE_OVERRUN_S = 90.0  # Locust may lag behind the plan while it ramps; then we stop anyway
-TIMELINE_GRACE_S = 60.0  # a timeline still busy when the shape ends gets this long to finish
-TIMELINE_KILL_TIMEOUT_S = 90.0  # its rollbacks (finally blocks) get this long when stopped
 
 
 @dataclass(frozen=True)
@@ -156,11 +147,8 @@ class _Run:
     ) -> None:
         self.config = config
         self.shape_class = shape_class
-        self.timeline = timeline
-        self.live: LiveRun | None = None
-        self.timeline_greenlet: Greenlet | None = None
-        self.timeline_error: str | None = None
         self.journal = journal
+        self.timeline = TimelineRunner(timeline, journal) if timeline is not None else None
         self.classes = classes
         self.echo = echo
         self.stop_requested = gevent.event.Event()
@@ -221,7 +209,8 @@ class _Run:
             recent_s=self._live_window_s(),
         )
         if self.config.metrics_bind is not None:
-            self._serve_metrics(session, *self.config.metrics_bind)
+            host, port = self.config.metrics_bind
+            self.metrics_server = serve_run_metrics(self.journal, session, host, port)
         # workers import Locust while the target starts: both take seconds
         self.workers = LocalWorkers(
             self.config.workers, session.port, self.config.locustfile, secret
@@ -248,27 +237,9 @@ class _Run:
             f"run {self.journal.run_dir.path.name}: {self.config.profile.name}, "
             f"{self.config.duration_s:g}s, {session.live_workers} workers, target {host}"
         )
-        shape = self._shape(session)
+        shape = run_shape(self.config.profile, self.shape_class, session, self._on_stage, self.echo)
         self.profiler.start()
         return self._drive(session, shape)
-
-    def _serve_metrics(self, session: MasterSession, host: str, port: int) -> None:
-        """Follow the run's lines and events as Prometheus metrics, served at host:port."""
-        metrics = RunMetrics(
-            self.journal.manifest.run_id,
-            LiveGauges(
-                users=lambda: int(session.runner.user_count),
-                workers_connected=lambda: session.live_workers,
-                workers_lost=lambda: len(session.lost),
-            ),
-        )
-        session.entry_listeners.append(lambda entries: metrics.announce(e["name"] for e in entries))
-        self.journal.interval_listeners.append(metrics.observe_line)
-        self.journal.event_listeners.append(metrics.observe_event)
-        self.metrics_server = MetricsServer(metrics, host, port)
-        self.journal.event(
-            "metrics_serving", url=f"http://{host}:{self.metrics_server.port}/metrics"
-        )
 
     def _live_window_s(self) -> float:
         """How much merged live data the master keeps: enough to judge an extreme step."""
@@ -309,42 +280,6 @@ class _Run:
         if self.stop_requested.is_set():
             raise _Interrupted()
 
-    def _shape(self, session: MasterSession) -> Shape:
-        profile = self.config.profile
-        on_stage = self._on_stage
-        if self.shape_class is not None:
-            user_shape = self.shape_class()
-            user_shape.runner = session.runner
-            return LocustfileShape(user_shape, profile.duration_s, on_stage=on_stage)
-        if profile.extreme is None:
-            return StagedShape(profile.stages, on_stage=on_stage)
-
-        def judge(t_from: float, t_to: float) -> StepObservation:
-            seen = session.aggregator.window(t_from, t_to)
-            saturated = session.health.saturated_between(t_from, t_to)
-            return replace(seen, saturation=saturated.describe() if saturated else None)
-
-        shape = ExtremeShape(
-            profile.extreme,
-            profile.objectives,
-            judge,
-            on_stage=on_stage,
-            on_step=lambda result: self._on_step(result, shape),
-        )
-        return shape
-
-    def _on_step(self, result: StepResult, shape: ExtremeShape) -> None:
-        assert self.session is not None
-        self.session.on_step(result, lambda: shape.highest_held_rate_per_s)
-        verdict = "held" if result.held else f"{result.outcome}: {result.reason}"
-        self.echo(f"extreme step {result.step + 1}: {result.rate_per_s:.1f} req/s {verdict}")
-        if shape.limit is not None:
-            highest = shape.highest_held_rate_per_s
-            self.session.on_extreme_end(shape.limit, highest, len(shape.results))
-            self.echo(
-                f"limit: {EXTREME_LIMITS[shape.limit]}; highest rate that held: {highest:.1f} req/s"
-            )
-
     def _on_stage(self, change: StageChange) -> None:
         self.stage_name = change.name
         assert self.session is not None
@@ -354,17 +289,19 @@ class _Run:
         started = time.monotonic()
         session.start(shape)
         self._start_abort_judge(shape.planned_duration_s)
-        self._start_timeline(session)
+        if self.timeline is not None:
+            self.timeline.start(session)
         next_watch = next_flush = next_sample = started
         next_progress = started + PROGRESS_EVERY_S
         while True:
             now = time.monotonic()
             if self.stop_requested.is_set():
                 return "interrupted"
-            if self._timeline_done():
+            if self.timeline is not None and self.timeline.done():
                 return "completed"
             if session.shape_finished:
-                self._await_timeline()
+                if self.timeline is not None:
+                    self.timeline.await_end(self.stop_requested)
                 return "completed"
             if now - started > shape.planned_duration_s + SHAPE_OVERRUN_S:
                 self.journal.event("warning", message="the shape overran its plan; stopped")
@@ -384,7 +321,10 @@ class _Run:
                 if self._aborted():
                     return "aborted"
             if now >= next_progress:
-                self.echo(self._progress(session, now - started, shape.planned_duration_s))
+                elapsed_s = now - started
+                self.echo(
+                    progress_line(session, self.stage_name, elapsed_s, shape.planned_duration_s)
+                )
                 next_progress = now + PROGRESS_EVERY_S
             gevent.sleep(0.1)
 
@@ -413,76 +353,11 @@ class _Run:
         self.echo(f"ABORTED: {decision.message}")
         return True
 
-    # -- the scenario timeline hook ---------------------------------------------------------
-
-    def _start_timeline(self, session: MasterSession) -> None:
-        if self.timeline is None:
-            return
-        self.live = LiveRun(self.journal, session, time.time())
-        self.timeline_greenlet = gevent.spawn(self._run_timeline, self.timeline, self.live)
-
-    def _run_timeline(self, timeline: TimelineHook, live: LiveRun) -> None:
-        try:
-            timeline(live)
-        except gevent.GreenletExit:
-            raise
-        except HarnessError as exc:
-            self._timeline_failed(" | ".join(s.strip() for s in str(exc).splitlines() if s.strip()))
-        except Exception as exc:  # never vanishes: an error event, and the run fails
-            import traceback
-
-            self._timeline_failed(
-                f"scenario timeline: internal error: {type(exc).__name__}: {exc}",
-                traceback.format_exc(limit=8),
-            )
-
-    def _timeline_failed(self, message: str, trace: str | None = None) -> None:
-        self.timeline_error = message
-        extra: dict[str, Any] = {"traceback": trace} if trace else {}
-        self.journal.event("error", message=message, **extra)
-
-    def _timeline_done(self) -> bool:
-        """True when the timeline asked the load to end; RunFailed on its error."""
-        if self.timeline_error is not None:
-            raise RunFailed(self.timeline_error)
-        return self.live is not None and self.live.stop_requested
-
-    def _await_timeline(self) -> None:
-        """The shape ended: let a busy timeline finish (bounded), then judge it."""
-        greenlet = self.timeline_greenlet
-        deadline = time.monotonic() + TIMELINE_GRACE_S
-        while greenlet is not None and not greenlet.dead and not self.stop_requested.is_set():
-            if time.monotonic() > deadline:
-                self.journal.event("warning", message="the scenario timeline outlived the load")
-                break
-            greenlet.join(timeout=0.2)
-        if self.timeline_error is not None:
-            raise RunFailed(self.timeline_error)
-
-    def _stop_timeline(self) -> None:
-        """Stop a timeline still running: GreenletExit runs its finally blocks (rollbacks)."""
-        greenlet = self.timeline_greenlet
-        if greenlet is not None and not greenlet.dead:
-            greenlet.kill(block=True, timeout=TIMELINE_KILL_TIMEOUT_S)
-            if not greenlet.dead:
-                self.journal.event("error", message="the scenario timeline did not stop in time")
-
-    def _progress(self, session: MasterSession, elapsed_s: float, planned_s: float) -> str:
-        live = session.aggregator.live()
-        agg = session.aggregator
-        share = agg.failures / agg.requests if agg.requests else 0.0
-        return (
-            f"{elapsed_s:6.1f}s/{planned_s:.0f}s  {self.stage_name:<10} "
-            f"users {session.runner.user_count:4d}  req/s {live.rate_per_s:7.1f}  "
-            f"errors {agg.failures} ({share:.2%})  p95 {live.p95_ms:7.1f} ms  "
-            f"workers {session.live_workers}"
-        )
-
     def _cleanup(self, status: str) -> None:
         """Stop what was started, in reverse order, each step on its own."""
         steps: list[tuple[str, Callable[[], Any]]] = []
-        if self.timeline_greenlet is not None:
-            steps.append(("scenario timeline", self._stop_timeline))
+        if self.timeline is not None and self.timeline.greenlet is not None:
+            steps.append(("scenario timeline", self.timeline.stop))
         steps.append(("profiling", self._finish_profile))
         if self.counters_from is not None:
             steps.append(("service counters", self._save_service_stats))

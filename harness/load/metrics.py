@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -31,6 +31,10 @@ from prometheus_client.registry import Collector
 
 from harness.errors import ConfigError
 from harness.rundir.hdr import BlobDecoder, bucket_bounds_us, new_counts
+
+if TYPE_CHECKING:  # the session imports Locust; this module does not
+    from harness.load.journal import RunJournal
+    from harness.load.master import MasterSession
 
 LATENCY_BUCKETS_S = (
     0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
@@ -260,3 +264,23 @@ class MetricsServer:
             sleep(0.1)
         self._server.shutdown()
         self._server.server_close()
+
+
+def serve_run_metrics(
+    journal: RunJournal, session: MasterSession, host: str, port: int
+) -> MetricsServer:
+    """Follow the run's lines and events as Prometheus metrics, served at host:port."""
+    metrics = RunMetrics(
+        journal.manifest.run_id,
+        LiveGauges(
+            users=lambda: int(session.runner.user_count),
+            workers_connected=lambda: session.live_workers,
+            workers_lost=lambda: len(session.lost),
+        ),
+    )
+    session.entry_listeners.append(lambda entries: metrics.announce(e["name"] for e in entries))
+    journal.interval_listeners.append(metrics.observe_line)
+    journal.event_listeners.append(metrics.observe_event)
+    server = MetricsServer(metrics, host, port)
+    journal.event("metrics_serving", url=f"http://{host}:{server.port}/metrics")
+    return server
