@@ -1,14 +1,17 @@
 """Connection-level forwarding for the router: a client connection paired with its upstream
-connection, and one direction of it (a `Pipe`). Router process only (gevent sockets)."""
+connection, the toxics' effect on it, and one direction of it (a `Pipe`, fed by `pump`).
+Router process only (gevent sockets)."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import random
 import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import gevent
 import gevent.queue
@@ -19,6 +22,10 @@ from harness.topology.toxics import Effect
 
 CHUNK_BYTES = 65536
 _QUEUE_CHUNKS = 64
+
+StreamName = Literal["upstream", "downstream"]
+Flowing = Callable[["Connection"], bool]
+"""Waits while a `timeout` toxic holds a connection; False once the connection is closed."""
 
 
 class Connection:
@@ -49,6 +56,27 @@ class Connection:
             close_socket(self.client)
         close_socket(self.upstream)
 
+    def apply(self, effect: Effect) -> None:
+        """Take the toxics' effect now; schedule its reset or hold timeout."""
+        self.effect = effect
+        self.generation += 1
+        generation = self.generation
+        if effect.down:
+            self.close()
+            return
+        if effect.reset:
+            gevent.spawn_later(effect.reset_timeout_ms / 1000, self._reset_if, generation)
+        if effect.hold and effect.hold_timeout_ms > 0:
+            gevent.spawn_later(effect.hold_timeout_ms / 1000, self._close_if, generation)
+
+    def _reset_if(self, generation: int) -> None:
+        if self.generation == generation:
+            self.close(reset=True)
+
+    def _close_if(self, generation: int) -> None:
+        if self.generation == generation and self.effect.hold:
+            self.close()
+
 
 def close_socket(sock: gsocket.socket) -> None:
     """Shut down both ways (a FIN) and close."""
@@ -69,9 +97,7 @@ class Pipe:
     chunks still wait; then a writer greenlet sends the queued chunks in order, each when its
     time comes (pipelined: a delay is added once, not once per chunk)."""
 
-    def __init__(
-        self, conn: Connection, dst: gsocket.socket, flowing: Callable[[Connection], bool]
-    ) -> None:
+    def __init__(self, conn: Connection, dst: gsocket.socket, flowing: Flowing) -> None:
         self.flowing = flowing
         self.conn = conn
         self.dst = dst
@@ -117,3 +143,44 @@ class Pipe:
                     self.failed = True
                     self.conn.close()
             self.pending -= 1
+
+
+def pump(
+    conn: Connection,
+    src: gsocket.socket,
+    dst: gsocket.socket,
+    stream: StreamName,
+    flowing: Flowing,
+    rng: random.Random,
+) -> None:
+    """Forward `src` to `dst`: straight through, or via a queue when a chunk is delayed."""
+    pipe = Pipe(conn, dst, flowing)
+    exhausted = False
+    try:
+        while flowing(conn):
+            data = src.recv(CHUNK_BYTES)
+            if not data:
+                break
+            effect = conn.effect
+            limit = effect.byte_limit(stream)
+            if limit is not None and conn.bytes[stream] + len(data) >= limit:
+                data = data[: max(0, int(limit) - conn.bytes[stream])]  # limit_data
+                exhausted = True
+            conn.bytes[stream] += len(data)
+            rate = effect.rate_bytes_per_s(stream)
+            if rate:  # bandwidth: 100 ms slices, each leaving after its time at the rate
+                step = max(1, int(rate / 10))
+                for start in range(0, len(data), step):
+                    piece = data[start : start + step]
+                    gevent.sleep(len(piece) / rate)
+                    pipe.send(piece, effect.delay_s(stream, rng))
+            else:
+                pipe.send(data, effect.delay_s(stream, rng))
+            if exhausted:
+                break
+    except OSError:
+        conn.close()
+    finally:
+        pipe.finish()
+        if exhausted:
+            conn.close()

@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gevent
 import gevent.event
@@ -41,13 +41,11 @@ from harness.topology.control import control_handler, serve_control, set_nodelay
 from harness.topology.door_sync import DoorSync, desired
 from harness.topology.front_door import endpoint_servers
 from harness.topology.health import check_endpoint
-from harness.topology.pipes import CHUNK_BYTES, Connection, Pipe, reset_socket
+from harness.topology.pipes import Connection, pump, reset_socket
 from harness.topology.router import HealthCheck, RouterConfig, UpstreamAddress
 from harness.topology.routing import Endpoint, RoutingTable
-from harness.topology.toxics import LISTENER, Effect, Toxic, effect_of, toxic_from_json
+from harness.topology.toxics import LISTENER, Toxic, effect_of, toxic_from_json
 from harness.topology.toxiproxy_api import ToxiproxyApi
-
-StreamName = Literal["upstream", "downstream"]
 
 
 class Proxy:
@@ -153,12 +151,10 @@ class Proxy:
         conn = Connection(client, upstream, endpoint)
         self.connections.add(conn)
         try:
-            self._apply(
-                conn, effect_of(self._toxics.values(), (LISTENER, endpoint.region), self.rng)
-            )
+            conn.apply(effect_of(self._toxics.values(), (LISTENER, endpoint.region), self.rng))
             pumps = [
-                gevent.spawn(self._pump, conn, client, upstream, "upstream"),
-                gevent.spawn(self._pump, conn, upstream, client, "downstream"),
+                gevent.spawn(pump, conn, client, upstream, "upstream", self._flowing, self.rng),
+                gevent.spawn(pump, conn, upstream, client, "downstream", self._flowing, self.rng),
             ]
             gevent.joinall(pumps)
         finally:
@@ -183,27 +179,6 @@ class Proxy:
             return sock, endpoint
         return None, None
 
-    def _apply(self, conn: Connection, effect: Effect) -> None:
-        """Give a connection the toxics' effect; schedule its reset or hold timeout."""
-        conn.effect = effect
-        conn.generation += 1
-        generation = conn.generation
-        if effect.down:
-            conn.close()
-            return
-        if effect.reset:
-            gevent.spawn_later(effect.reset_timeout_ms / 1000, self._reset_if, conn, generation)
-        if effect.hold and effect.hold_timeout_ms > 0:
-            gevent.spawn_later(effect.hold_timeout_ms / 1000, self._close_if, conn, generation)
-
-    def _reset_if(self, conn: Connection, generation: int) -> None:
-        if conn.generation == generation:
-            conn.close(reset=True)
-
-    def _close_if(self, conn: Connection, generation: int) -> None:
-        if conn.generation == generation and conn.effect.hold:
-            conn.close()
-
     def _flowing(self, conn: Connection) -> bool:
         """Wait while a timeout toxic holds the connection; False once it is closed."""
         while not conn.closed:
@@ -212,41 +187,6 @@ class Proxy:
                 return True
             changed.wait(0.5)
         return False
-
-    def _pump(
-        self, conn: Connection, src: gsocket.socket, dst: gsocket.socket, stream: StreamName
-    ) -> None:
-        """Forward `src` to `dst`: straight through, or via a queue when a chunk is delayed."""
-        pipe = Pipe(conn, dst, self._flowing)
-        exhausted = False
-        try:
-            while self._flowing(conn):
-                data = src.recv(CHUNK_BYTES)
-                if not data:
-                    break
-                effect = conn.effect
-                limit = effect.byte_limit(stream)
-                if limit is not None and conn.bytes[stream] + len(data) >= limit:
-                    data = data[: max(0, int(limit) - conn.bytes[stream])]  # limit_data
-                    exhausted = True
-                conn.bytes[stream] += len(data)
-                rate = effect.rate_bytes_per_s(stream)
-                if rate:  # bandwidth: 100 ms slices, each leaving after its time at the rate
-                    step = max(1, int(rate / 10))
-                    for start in range(0, len(data), step):
-                        piece = data[start : start + step]
-                        gevent.sleep(len(piece) / rate)
-                        pipe.send(piece, effect.delay_s(stream, self.rng))
-                else:
-                    pipe.send(data, effect.delay_s(stream, self.rng))
-                if exhausted:
-                    break
-        except OSError:
-            conn.close()
-        finally:
-            pipe.finish()
-            if exhausted:
-                conn.close()
 
     # -- health -------------------------------------------------------------------------------
 
@@ -311,7 +251,7 @@ class Proxy:
             self.emit("listener_up", port=self.listen_port)
         for conn in list(self.connections):
             region = conn.endpoint.region
-            self._apply(conn, effect_of(self._toxics.values(), (LISTENER, region), self.rng))
+            conn.apply(effect_of(self._toxics.values(), (LISTENER, region), self.rng))
         changed, self._changed = self._changed, gevent.event.Event()
         changed.set()
         self._door_poke.set()
