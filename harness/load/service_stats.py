@@ -8,11 +8,9 @@ which for an embedded service or a scenario's deployment is the run.
 
 from __future__ import annotations
 
-import http.client
-import json
 from typing import Any
-from urllib.parse import urlsplit
 
+from harness.admin_api import admin_get, admin_get_object
 from harness.rundir.service_stats import SERVICE_STATS_FILE
 
 __all__ = ["SERVICE_STATS_FILE", "collect_service_stats", "parse_auth_gauges"]
@@ -28,10 +26,8 @@ def collect_service_stats(
 
     Raises OSError or ValueError when the service does not answer as the reference does.
     """
-    cdn = json.loads(_get(base_url, "/admin/cdn/stats", admin_token, timeout_s))
-    if not isinstance(cdn, dict):
-        raise ValueError("/admin/cdn/stats did not answer a JSON object")
-    metrics = _get(base_url, "/metrics", admin_token, timeout_s).decode("utf-8", "replace")
+    cdn = admin_get_object(base_url, "/admin/cdn/stats", admin_token, timeout_s)
+    metrics = admin_get(base_url, "/metrics", admin_token, timeout_s).decode("utf-8", "replace")
     return {"cdn": cdn, "auth": parse_auth_gauges(metrics)}
 
 
@@ -46,17 +42,3 @@ def parse_auth_gauges(metrics_text: str) -> dict[str, int]:
         if field in _AUTH_FIELDS:
             auth[field] = int(float(value))
     return auth
-
-
-def _get(base_url: str, path: str, token: str, timeout_s: float) -> bytes:
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-        reply = conn.getresponse()
-        body = reply.read()
-    finally:
-        conn.close()
-    if reply.status != 200:
-        raise ValueError(f"GET {path} answered {reply.status}")
-    return body

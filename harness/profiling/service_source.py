@@ -9,13 +9,11 @@ may be up to a second late for the processes that did not answer the request.
 
 from __future__ import annotations
 
-import http.client
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from harness.admin_api import admin_get_object
 from harness.rundir.profile import ProfileSource, StatementStat
 
 STATEMENTS_PATH = "/admin/statements"
@@ -38,18 +36,8 @@ class TimedStatement:
 
 def fetch_statement_table(base_url: str, token: str, timeout_s: float = 5.0) -> list[Any]:
     """The service's statement table; OSError or ValueError when it does not answer one."""
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
-    try:
-        conn.request("GET", STATEMENTS_PATH, headers={"Authorization": f"Bearer {token}"})
-        reply = conn.getresponse()
-        body = reply.read()
-    finally:
-        conn.close()
-    if reply.status != 200:
-        raise ValueError(f"GET {STATEMENTS_PATH} answered {reply.status}")
-    data = json.loads(body)
-    if not isinstance(data, dict) or not isinstance(data.get("statements"), list):
+    data = admin_get_object(base_url, STATEMENTS_PATH, token, timeout_s)
+    if not isinstance(data.get("statements"), list):
         raise ValueError(f"GET {STATEMENTS_PATH} did not answer a statement table")
     if not data.get("enabled", False):
         raise ValueError("the service runs without statement timing")
