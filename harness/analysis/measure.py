@@ -41,7 +41,9 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p99.9", 99.9),
 )
 LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
-_COUNT_FIELDS = ("requests", "failures", "bytes", "clipped", "iterations", "dropped_iterations")
+_COUNT_FIELDS = (
+    "requests", "failures", "bytes", "clipped", "iterations", "dropped_iterations", "grown_users"
+)  # fmt: skip
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ScopeData:
     errors: dict[str, int] = field(default_factory=dict)
     iterations: int = 0
     dropped_iterations: int = 0
+    grown_users: int = 0
 
     def latency_ms(self, corrected: bool = False) -> dict[str, float | None] | None:
         """p50..p99.9, max, mean, min in milliseconds; values None when nothing succeeded;
@@ -107,6 +110,7 @@ class ScopeData:
             "iterations": self.iterations,
             "dropped_iterations": self.dropped_iterations,
             "dropped": self.dropped_share,
+            "grown_users": self.grown_users,
         }
 
     @property

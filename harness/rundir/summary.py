@@ -54,7 +54,7 @@ LATENCY_KEYS = ("p50", "p95", "p99", "p99.9", "max", "mean", "min")
 _METRICS_KEYS = frozenset(
     {"requests", "failures", "rps", "error_rate", "bytes", "latency_ms",
      "latency_corrected_ms", "errors", "clipped", "iterations", "dropped_iterations",
-     "dropped"}
+     "dropped", "grown_users"}
 )  # fmt: skip
 _THRESHOLD_KEYS = frozenset(
     {"expr", "ok", "message", "scope", "metric", "op", "limit", "unit", "observed", "source",
@@ -119,6 +119,8 @@ class Metrics:
     """Arrival-rate starts dropped for want of a free user (totals only)."""
     dropped: float | None = None
     """dropped_iterations / starts due; None without an arrival-rate stage."""
+    grown_users: int = 0
+    """Users arrival-rate pools grew by beyond `pre_allocated` (totals only)."""
     extra: JSONObject = field(default_factory=dict)
     """Fields this version does not know (written back unchanged)."""
 
@@ -144,6 +146,7 @@ class Metrics:
             iterations=req_int(data, "iterations", where),
             dropped_iterations=req_int(data, "dropped_iterations", where),
             dropped=opt_float(data, "dropped", where),
+            grown_users=req_int(data, "grown_users", where),
             extra=unknown_fields(data, _METRICS_KEYS),
         )
 
@@ -166,6 +169,7 @@ class Metrics:
                 iterations=self.iterations,
                 dropped_iterations=self.dropped_iterations,
                 dropped=self.dropped,
+                grown_users=self.grown_users,
             )
         out.update(self.extra)
         return out

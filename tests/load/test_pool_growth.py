@@ -131,7 +131,10 @@ def test_bad_pre_allocated_names_the_file_and_the_key(
     assert message in str(caught.value)
 
 
-def test_growth_is_recorded_merged_kept_in_intervals_and_warned_once_a_stage() -> None:
+def test_growth_is_recorded_merged_summed_and_warned_once_a_stage(tmp_path: Path) -> None:
+    from harness.analysis.summary import measure
+    from harness.testing.synthetic import make_run_dir
+
     recorders = [IntervalRecorder(clock=lambda: 2000.0) for _ in range(2)]
     for index, recorder in enumerate(recorders):
         recorder.arrival(1000.2, started=True)
@@ -143,6 +146,13 @@ def test_growth_is_recorded_merged_kept_in_intervals_and_warned_once_a_stage() -
     record = IntervalRecord.from_dict(json.loads(json.dumps(line)))
     assert record.grown_users == 3 and record.to_dict()["grown_users"] == 3
     assert "grown_users" not in IntervalRecord.from_dict({**line, "grown_users": 0}).to_dict()
+
+    run_dir = make_run_dir(tmp_path / "run", duration_s=5, started_at=1000.0).path
+    with (run_dir / "intervals.jsonl").open("a") as out:
+        out.write(json.dumps(line) + "\n")
+    totals = measure(run_dir).totals
+    assert (totals.iterations, totals.grown_users) == (2, 3)
+    assert totals.metrics(5.0)["grown_users"] == 3
 
     watch = GrowthWatch()
     watch.stage_began("fixed", WorkerArrivals(1, 1, 0, "uniform"), 40)
@@ -238,6 +248,6 @@ def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
     ]
     assert any("stage wide" in w for w in warnings) and any("stage low" in w for w in warnings)
     totals = json.loads((run_dir / "summary.json").read_text())["totals"]
-    assert totals["dropped_iterations"] == sum(
-        line["dropped_iterations"] for line in iter_jsonl(run_dir / "intervals.jsonl")
-    )
+    lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
+    assert totals["dropped_iterations"] == sum(line["dropped_iterations"] for line in lines)
+    assert totals["grown_users"] == sum(line.get("grown_users", 0) for line in lines) > grown
