@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.rundir.fields import JSONObject, req_float, req_int, req_str
-from harness.rundir.files import iter_jsonl
+from harness.rundir.fields import JSONObject, req_float
+from harness.rundir.process_sample import ProcessSample, read_samples
 
 CPU = "cpu.jsonl"
 SATURATED_PCT = 90.0
@@ -28,13 +28,9 @@ SATURATED_PCT = 90.0
 
 
 @dataclass(frozen=True)
-class CpuSample:
+class CpuSample(ProcessSample):
     """One process's CPU use over the second before `t`."""
 
-    t: float
-    process: str
-    role: str
-    pid: int
     cpu_pct: float
     wait_pct: float
 
@@ -52,10 +48,7 @@ class CpuSample:
     def from_dict(cls, data: JSONObject, where: str = CPU) -> CpuSample:
         """The typed record of one decoded line (RecordError for a wrong field type)."""
         return cls(
-            t=req_float(data, "t", where),
-            process=req_str(data, "process", where),
-            role=req_str(data, "role", where),
-            pid=req_int(data, "pid", where),
+            *cls.process_fields(data, where),
             cpu_pct=req_float(data, "cpu_pct", where),
             wait_pct=req_float(data, "wait_pct", where),
         )
@@ -63,10 +56,7 @@ class CpuSample:
     def to_dict(self) -> dict[str, object]:
         """The line's JSON object, in the documented field order."""
         return {
-            "t": self.t,
-            "process": self.process,
-            "role": self.role,
-            "pid": self.pid,
+            **super().to_dict(),
             "cpu_pct": round(self.cpu_pct, 1),
             "wait_pct": round(self.wait_pct, 1),
         }
@@ -74,6 +64,4 @@ class CpuSample:
 
 def read_cpu(path: Path) -> Iterator[CpuSample]:
     """Every complete record of a cpu.jsonl file (a torn last line is skipped)."""
-    where = str(path)
-    for line in iter_jsonl(path):
-        yield CpuSample.from_dict(line, where)
+    return read_samples(path, CpuSample.from_dict)

@@ -17,47 +17,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.rundir.fields import JSONObject, req_float, req_int, req_str
-from harness.rundir.files import iter_jsonl
+from harness.rundir.fields import JSONObject, req_int
+from harness.rundir.process_sample import ProcessSample, read_samples
 
 MEMORY = "memory.jsonl"
 ROLES = ("master", "worker", "service")
 
 
 @dataclass(frozen=True)
-class MemorySample:
+class MemorySample(ProcessSample):
     """One process's RSS at one time."""
 
-    t: float
-    process: str
-    role: str
-    pid: int
     rss_bytes: int
 
     @classmethod
     def from_dict(cls, data: JSONObject, where: str = MEMORY) -> MemorySample:
         """The typed record of one decoded line (RecordError for a wrong field type)."""
         return cls(
-            t=req_float(data, "t", where),
-            process=req_str(data, "process", where),
-            role=req_str(data, "role", where),
-            pid=req_int(data, "pid", where),
+            *cls.process_fields(data, where),
             rss_bytes=req_int(data, "rss_bytes", where),
         )
 
     def to_dict(self) -> dict[str, object]:
         """The line's JSON object, in the documented field order."""
-        return {
-            "t": self.t,
-            "process": self.process,
-            "role": self.role,
-            "pid": self.pid,
-            "rss_bytes": self.rss_bytes,
-        }
+        return {**super().to_dict(), "rss_bytes": self.rss_bytes}
 
 
 def read_memory(path: Path) -> Iterator[MemorySample]:
     """Every complete record of a memory.jsonl file (a torn last line is skipped)."""
-    where = str(path)
-    for line in iter_jsonl(path):
-        yield MemorySample.from_dict(line, where)
+    return read_samples(path, MemorySample.from_dict)
