@@ -1,6 +1,7 @@
 """Scheduling accuracy of the two executors: achieved vs target rate, and start-time jitter.
 
     python bench/open_model_bench.py [--seconds 10] [--repeats 3] [--rates 100,1000]
+    python bench/open_model_bench.py --pre-allocated 2 [--rates 500] [--repeats 3]
 
 One reference service (`harness serve`, one process) serves GET /healthz. For each rate and
 executor a child process runs Locust in-process (a LocalRunner, FastHttpUser, one core's
@@ -20,6 +21,14 @@ Then, per executor, the highest rate of `--rates` one worker sustains: the highe
 at which it achieved at least 95% of the rate and (arrival-rate) dropped at most 1% of its
 due starts, with that rate's jitter. Give a ladder of rates to find it
 (`--rates 250,500,750,1000,1500,2000`).
+
+With `--pre-allocated N`, the bench instead compares two arrival-rate pools at the first
+rate of `--rates`: the whole pool (rate / 5 users) spawned at the start (pre_allocated =
+max_in_flight, the baseline) and N users spawned at the start that grow up to the same
+ceiling when a start finds every user busy (the worker's own growth: one more Locust user,
+the start handed to the first user free). Columns: achieved rate, jitter p50/p99 (a start
+that waited for a growing user counts from its due time), dropped starts, users at the end
+and grown; medians of `--repeats`, ratios against the baseline.
 """
 
 from __future__ import annotations
@@ -74,22 +83,29 @@ def child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any
 
     env = Environment(user_classes=[Health])
     runner = env.create_local_runner()
-    if executor == "arrival-rate":
-        dispatcher = arrivals.Dispatcher(lambda _t, _ok: None)
+    open_model = executor.startswith("arrival-rate")
+    if open_model:
+        ceiling = max(int(rate / 5), 1)
+        pre = int(executor.split("=")[1]) if "=" in executor else ceiling
+        dispatcher = arrivals.Dispatcher(lambda _t, _ok: None, pool=local_pool(runner))
         dispatcher.keep_lags = 10**7
         arrivals.install(dispatcher)
-        dispatcher.configure(WorkerArrivals(rate, rate, 0.0, "uniform"))
-        users = max(int(rate / 5), 1)
+        grows = ceiling if pre < ceiling else None
+        dispatcher.configure(WorkerArrivals(rate, rate, 0.0, "uniform", max_users=grows))
+        users = pre
     else:
         users = max(int(rate / PER_USER_RATE), 1)
     runner.start(users, spawn_rate=users)
     t0 = time.time()
     gevent.sleep(seconds)
+    users_at_end = runner.user_count
     runner.quit()
     window = [t for t in started if t0 + SETTLE_S <= t < t0 + seconds]
-    if executor == "arrival-rate":
+    grown = 0
+    if open_model:
         lags = dispatcher.lag_s
         dropped = dispatcher.dropped
+        grown = dispatcher.grown
     else:
         dropped = 0
     skip = int(len(lags) * SETTLE_S / seconds)  # about the settle's share of the lags
@@ -99,7 +115,54 @@ def child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any
         "p50_ms": lags_ms[len(lags_ms) // 2] if lags_ms else None,
         "p99_ms": lags_ms[int(len(lags_ms) * 0.99)] if lags_ms else None,
         "dropped": dropped,
+        "users_at_end": users_at_end,
+        "grown": grown,
     }
+
+
+def local_pool(runner: Any) -> Any:
+    """The bench's pool hooks: a LocalRunner's users, grown by its `spawn_users`."""
+    from harness.load.arrivals import PoolHooks
+
+    class LocalPool(PoolHooks):
+        def size(self) -> int:
+            return int(runner.user_count)
+
+        def grow(self) -> Any:
+            users = runner.spawn_users({"Health": 1})
+            return users[0] if users else None
+
+        def alive(self, user: Any) -> bool:
+            return user._greenlet is None or not user._greenlet.dead
+
+    return LocalPool()
+
+
+def compare_pre_allocated(rate: float, pre: int, seconds: float, repeats: int, url: str) -> None:
+    """pre_allocated = max_in_flight (baseline) against `pre` users that grow, at `rate`."""
+    executors = {"pre=max": "arrival-rate", f"pre={pre}": f"arrival-rate={pre}"}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in executors}
+    for _ in range(repeats):  # in turns, so noise hits both alike
+        for label, executor in executors.items():
+            runs[label].append(run_child(executor, rate, seconds, url))
+    medians = {
+        label: {key: statistics.median(r[key] for r in results) for key in results[0]}
+        for label, results in runs.items()
+    }
+    base = medians["pre=max"]
+    print(f"target {rate:.0f}/s, max_in_flight {max(int(rate / 5), 1)}, medians of {repeats}")
+    print(
+        f"{'pool':<8} {'achieved/s':>10} {'vs max':>7} {'jitter p50 ms':>13} {'vs max':>7} "
+        f"{'p99 ms':>8} {'vs max':>7} {'dropped':>8} {'users at end':>12} {'grown':>6}"
+    )
+    for label, m in medians.items():
+        print(
+            f"{label:<8} {m['achieved_per_s']:10.1f} "
+            f"{m['achieved_per_s'] / base['achieved_per_s']:7.3f} {m['p50_ms']:13.2f} "
+            f"{m['p50_ms'] / base['p50_ms']:7.2f} {m['p99_ms']:8.2f} "
+            f"{m['p99_ms'] / base['p99_ms']:7.2f} {m['dropped']:8.0f} "
+            f"{m['users_at_end']:12.0f} {m['grown']:6.0f}"
+        )
 
 
 def run_child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any]:
@@ -114,6 +177,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rates", default="100,1000")
+    parser.add_argument("--pre-allocated", type=int, help="compare a growing pool of N users")
     parser.add_argument("--child", nargs=4, metavar=("EXECUTOR", "RATE", "SECONDS", "URL"))
     args = parser.parse_args()
     if args.child:
@@ -127,6 +191,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         config = ServiceConfig(port=0, workers=1, data_dir=Path(data), seed_items=10)
         with start_service(config, ready_timeout_s=60) as service:
+            if args.pre_allocated is not None:
+                compare_pre_allocated(
+                    rates[0], args.pre_allocated, args.seconds, args.repeats, service.url
+                )
+                return
             rows = []
             for rate in rates:
                 runs: dict[str, list[dict[str, Any]]] = {"closed": [], "arrival-rate": []}
