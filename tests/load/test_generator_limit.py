@@ -9,28 +9,16 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.rundir import iter_jsonl
 from harness.testing import finish
+from tests.loopback_target import answering, caller_locustfile, serving
 
-LOCUSTFILE = """
-from locust import FastHttpUser, constant_throughput, task
-
-
-class Caller(FastHttpUser):
-    wait_time = constant_throughput(5)
-
-    @task
-    def call(self):
-        self.client.get("/", name="call")
-"""
+LOCUSTFILE = caller_locustfile(5)
 
 PROFILE = """
 name = "extreme-small"
@@ -47,35 +35,11 @@ error_rate = 0.5
 """
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-
 @pytest.fixture
 def target() -> Iterator[str]:
     """A loopback target answering 200 at once (threads, keep-alive)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = _Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answering(lambda: 200)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,29 +5,17 @@ marker removed by its revert), the report and JUnit say ABORTED, and the exit co
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.rundir import iter_jsonl
+from tests.loopback_target import answering, caller_locustfile, serving
 
 from .conftest import events, run_harness, summary, write
 
-LOCUSTFILE = """
-from locust import FastHttpUser, constant_throughput, task
-
-
-class Caller(FastHttpUser):
-    wait_time = constant_throughput(20)
-
-    @task
-    def call(self):
-        self.client.get("/", name="call")
-"""
+LOCUSTFILE = caller_locustfile(20)
 
 SCENARIO = """
 name = "aborts"
@@ -52,35 +40,12 @@ params = {{ command = "touch {marker}", revert = "rm -f {marker}" }}
 """
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def failing_while(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A loopback target answering 500 while `marker` exists, else 200: its URL, marker."""
     marker = tmp_path / "failing"
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            self.send_response(500 if marker.exists() else 200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = _Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", marker
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answering(lambda: 500 if marker.exists() else 200)) as url:
+        yield url, marker
 
 
 def first_failing_second(run_dir: Path, limit: float) -> int:

@@ -9,9 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +17,7 @@ import pytest
 
 from harness.service.server import ServiceProcess
 from harness.testing import finish, start_harness, wait_until
+from tests.loopback_target import QuietHandler, serving
 
 from .conftest import (
     events,
@@ -195,7 +194,7 @@ def test_ctrl_c_during_the_observation_still_rolls_back(
     assert summary(run_dir)["status"] == "interrupted"
 
 
-class _Webhook(BaseHTTPRequestHandler):
+class _Webhook(QuietHandler):
     """Answers 204 to any GET and keeps what it was sent (path and headers)."""
 
     seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
@@ -205,23 +204,13 @@ class _Webhook(BaseHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
     """A webhook receiver on loopback: its base URL and the requests it saw."""
     seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
-    handler = type("Webhook", (_Webhook,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Webhook", (_Webhook,), {"seen": seen})) as url:
+        yield url, seen
 
 
 @pytest.mark.e2e
