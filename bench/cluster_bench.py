@@ -39,7 +39,7 @@ import gevent
 import msgpack
 from locust import events
 
-from harness.load import cluster, messages
+from harness.load import cluster, message_checks, messages
 from harness.load.recorder import IntervalRecorder
 
 SEALED = {sealed}
@@ -59,7 +59,7 @@ def ship_every_second():
         if SEALED:
             envelope = worker.seal(messages.INTERVALS, payload, "w1")
             msgpack.dumps(envelope)
-            cluster.check_intervals(master.open(messages.INTERVALS, envelope, "w1"))
+            message_checks.check_intervals(master.open(messages.INTERVALS, envelope, "w1"))
         else:
             msgpack.dumps(payload)
 
@@ -89,7 +89,7 @@ def seal_cost_us(names: int, repeats: int = 200) -> tuple[float, int]:
     """(CPU us to seal, open and check one intervals message of `names` names, its body
     size): a worker ships one such message a second."""
     from harness.analysis.histograms import encode, new_histogram, record_us
-    from harness.load import cluster, messages
+    from harness.load import cluster, message_checks, messages
     from harness.load.recorder import FINE_SLOTS
 
     rng = np.random.default_rng(5)
@@ -113,7 +113,7 @@ def seal_cost_us(names: int, repeats: int = 200) -> tuple[float, int]:
     start = time.process_time()
     for _ in range(repeats):
         envelope = worker.seal(messages.INTERVALS, payload, "w1")
-        cluster.check_intervals(master.open(messages.INTERVALS, envelope, "w1"))
+        message_checks.check_intervals(master.open(messages.INTERVALS, envelope, "w1"))
     return (time.process_time() - start) / repeats * 1e6, len(envelope["body"])
 
 

@@ -51,7 +51,7 @@ def tier_of(method: str, path: str) -> str:
 
 
 def classify(wire: Sequence[Any]) -> CacheRecord:
-    """The cache.jsonl record of one worker record (checked by `cluster.check_intervals`)."""
+    """The cache.jsonl record of one worker record (checked by `message_checks.check_intervals`)."""
     sent, done, name, target, label, status, latency_us = wire
     key = cache_key(target)
     method = name.split(" ", 1)[0]

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-MAX_PER_MESSAGE = 20_000  # cluster.MAX_CACHE_RECORDS
+MAX_PER_MESSAGE = 20_000  # message_checks.MAX_CACHE_RECORDS
 """Records a worker sends per second at most; beyond, they are counted as dropped."""
 
 

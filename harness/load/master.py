@@ -29,7 +29,7 @@ from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner
 from locust.user import User
 
 from harness.errors import RunFailed
-from harness.load import cluster, messages
+from harness.load import cluster, message_checks, messages
 from harness.load.aggregator import Aggregator
 from harness.load.cache_journal import CacheJournal
 from harness.load.generator_health import GeneratorHealth
@@ -153,7 +153,7 @@ class MasterSession:
         try:
             body = self.channel.open(msg.type, msg.data, msg.node_id)
             check(body)
-        except cluster.Rejected as exc:
+        except message_checks.Rejected as exc:
             self._reject(msg.node_id, msg.type, str(exc))
             return None
         return body
@@ -194,7 +194,7 @@ class MasterSession:
         return [worker for worker in self.runner.clients if worker in self.authenticated]
 
     def _on_intervals(self, environment: Environment, msg: Message) -> None:
-        data = self._open(msg, cluster.check_intervals)
+        data = self._open(msg, message_checks.check_intervals)
         if data is None:
             return
         for listener in self.entry_listeners:

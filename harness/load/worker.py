@@ -28,7 +28,7 @@ from locust.user import User
 
 from harness import ledger
 from harness.errors import RunFailed
-from harness.load import arrivals, cluster, messages
+from harness.load import arrivals, cluster, message_checks, messages
 from harness.load.arrivals import Dispatcher, PoolHooks
 from harness.load.cache_log import CacheTap
 from harness.load.cpu_meter import own_cpu
@@ -148,7 +148,7 @@ class MasterLink:
         try:
             body: dict[str, Any] = self.channel.open(msg.type, msg.data, self.runner.client_id)
             check(body)
-        except cluster.Rejected as exc:
+        except message_checks.Rejected as exc:
             self.rejected += 1
             log = logging.getLogger("harness.worker")
             log.error("dropped %s from the master: %s", msg.type, exc)
@@ -156,7 +156,7 @@ class MasterLink:
         return body
 
     def on_config(self, environment: Environment, msg: Message) -> None:
-        body = self._open(msg, cluster.check_config)
+        body = self._open(msg, message_checks.check_config)
         if body is None:
             return
         apply_config(body)
@@ -165,7 +165,7 @@ class MasterLink:
         self.configured.set()
 
     def on_pacing(self, environment: Environment, msg: Message) -> None:
-        body = self._open(msg, cluster.check_pacing)
+        body = self._open(msg, message_checks.check_pacing)
         if body is not None:
             SETTINGS.per_user_rate_per_s = body.get("per_user_rate_per_s")
             apply_arrival(body)

@@ -13,8 +13,9 @@ import pytest
 from harness.analysis.histograms import encode, new_histogram, record_us
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.load import cluster, messages
-from harness.load.cluster import Channel, ClusterSecret, Rejected
+from harness.load import cluster, message_checks, messages
+from harness.load.cluster import Channel, ClusterSecret
+from harness.load.message_checks import Rejected
 
 SECRET = ClusterSecret(b"s3cret-s3cret-s3cret", "file")
 OTHER = ClusterSecret(b"another-secret-entirely", "file")
@@ -155,7 +156,7 @@ def _entry(**changes: Any) -> dict[str, Any]:
 
 
 def test_histograms_are_bounded_when_inflated() -> None:
-    cluster.check_intervals(_intervals([_entry()]))
+    message_checks.check_intervals(_intervals([_entry()]))
     bomb = zlib.compress(bytes(40) + bytes(10_000_000))
     blob = base64.b64encode(struct.pack(">II", 0x1C849314, len(bomb)) + bomb).decode()
     assert len(blob) < 30_000  # ten megabytes in a few kilobytes
@@ -163,10 +164,10 @@ def test_histograms_are_bounded_when_inflated() -> None:
         (blob, "beyond"),
         ("!!!", "base64"),
         (base64.b64encode(b"12345678abc").decode(), "V2"),
-        ("x" * (cluster.MAX_BLOB_CHARS + 1), "at most"),
+        ("x" * (message_checks.MAX_BLOB_CHARS + 1), "at most"),
     ):
         with pytest.raises(Rejected, match=needle):
-            cluster.check_intervals(_intervals([_entry(hdr=bad)]))
+            message_checks.check_intervals(_intervals([_entry(hdr=bad)]))
 
 
 @pytest.mark.parametrize(
@@ -176,39 +177,43 @@ def test_histograms_are_bounded_when_inflated() -> None:
 )  # fmt: skip
 def test_malformed_entries_are_rejected(entry: dict[str, Any]) -> None:
     with pytest.raises(Rejected):
-        cluster.check_intervals(_intervals([entry]))
+        message_checks.check_intervals(_intervals([entry]))
 
 
 def test_worker_memory_is_checked() -> None:
-    cluster.check_intervals({**_intervals([_entry()]), "memory": {"pid": 7, "rss_bytes": 10**8}})
+    message_checks.check_intervals(
+        {**_intervals([_entry()]), "memory": {"pid": 7, "rss_bytes": 10**8}}
+    )
     for bad in ({"pid": 7}, {"pid": 7, "rss_bytes": -1}, {"pid": "7", "rss_bytes": 1}, [1, 2],
                 {"pid": 7, "rss_bytes": 1, "extra": "x"}):  # fmt: skip
         with pytest.raises(Rejected, match="memory"):
-            cluster.check_intervals({**_intervals([_entry()]), "memory": bad})
+            message_checks.check_intervals({**_intervals([_entry()]), "memory": bad})
 
 
 def test_worker_cache_records_are_checked() -> None:
     good = [1.0, 1.01, "GET /api/items/{id}", "/api/items/3", "HIT", 200, 900]
-    cluster.check_intervals({**_intervals(), "cache": [good], "cache_dropped": 0})
+    message_checks.check_intervals({**_intervals(), "cache": [good], "cache_dropped": 0})
     for bad, needle in (
         ([good[:6]], "7 fields"),
         ([[*good[:4], "MAYBE", 200, 900]], "x_cache"),
         ([[*good[:3], "http://elsewhere/x", "HIT", 200, 900]], "key"),
         ([[*good[:6], -5]], "latency_us"),
         ([[None, *good[1:]]], "epoch"),
-        ([good] * (cluster.MAX_CACHE_RECORDS + 1), "at most"),
+        ([good] * (message_checks.MAX_CACHE_RECORDS + 1), "at most"),
     ):
         with pytest.raises(Rejected, match=needle):
-            cluster.check_intervals({**_intervals(), "cache": bad, "cache_dropped": 0})
+            message_checks.check_intervals({**_intervals(), "cache": bad, "cache_dropped": 0})
     with pytest.raises(Rejected, match="cache_dropped"):
-        cluster.check_intervals({**_intervals(), "cache": [good]})
+        message_checks.check_intervals({**_intervals(), "cache": [good]})
 
 
 def test_config_checks() -> None:
-    cluster.check_config({"tokens": {"admin": "t"}, "item_ids": [1], "per_user_rate_per_s": 2})
+    message_checks.check_config(
+        {"tokens": {"admin": "t"}, "item_ids": [1], "per_user_rate_per_s": 2}
+    )
     for bad in ({"tokens": []}, {"tokens": {"a": 1}}, {"tokens": {}, "per_user_rate_per_s": -1}):
         with pytest.raises(Rejected):
-            cluster.check_config(bad)
+            message_checks.check_config(bad)
 
 
 def _one_line(err: str, command: str) -> str:
@@ -250,4 +255,4 @@ def test_bad_cluster_input_is_one_line_and_exit_2(
 def test_the_inflation_cap_fits_the_largest_histogram_of_ours() -> None:
     from harness.analysis.hdrblob import COUNTS_LEN
 
-    assert COUNTS_LEN <= (cluster.MAX_HDR_PAYLOAD_BYTES - 40) // 9
+    assert COUNTS_LEN <= (message_checks.MAX_HDR_PAYLOAD_BYTES - 40) // 9

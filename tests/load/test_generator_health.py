@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.load.cluster import Rejected, check_intervals
 from harness.load.cpu_meter import CpuMeter
 from harness.load.generator_health import GeneratorHealth
+from harness.load.message_checks import Rejected, check_intervals
 from harness.rundir.cpu import CpuSample
 
 
