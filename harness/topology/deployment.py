@@ -274,11 +274,7 @@ class Deployment:
         """Start every process again from what is on disk (after `kill_all`, or killing what
         still runs first); returns the seconds until the router and all regions were ready."""
         names = list(self.supervisor.watched)
-        self.supervisor.hold(names)
-        self.supervisor.kill(names, signal.SIGKILL)
-        for entry in self.supervisor.watched.values():
-            if entry.process is not None:
-                entry.process.stop(timeout_s=5.0)
+        self.supervisor.take_down(names)
         self._emit("cold_start_begun")
         if self.pg is not None:  # the database first: the services' readiness needs it
             from harness.topology.postgres.outage import cold_start_cluster
@@ -326,12 +322,7 @@ class Deployment:
                 self._emit("warning", message=f"live restore failed, going offline: {exc}")
         if result is None:
             services = [n for n in self.supervisor.watched if n not in (ROUTER, FRONT)]
-            self.supervisor.hold(services)
-            self.supervisor.kill(services, signal.SIGKILL)
-            for name in services:
-                process = self.supervisor.watched[name].process
-                if process is not None:
-                    process.stop(timeout_s=5.0)
+            self.supervisor.take_down(services)
             try:
                 result = action(self.data_dir, offline=True)
             finally:
@@ -413,23 +404,8 @@ class Deployment:
     def _wait_ready(
         self, names: list[str], *, strict: bool = False, timeout_s: float | None = None
     ) -> None:
-        """Wait until every named process answers its readiness probe. `strict`: a process
-        that exits meanwhile is an error (at start); otherwise the supervisor restarts it."""
-        pending = list(names)
-
-        def ready() -> bool:
-            for name in list(pending):
-                entry = self.supervisor.watched[name]
-                process = entry.process
-                if strict and process is not None and process.poll() is not None:
-                    raise RunFailed(f"{name} exited with code {process.returncode} while "
-                                    f"starting: {process.log_tail()}")  # fmt: skip
-                if process is not None and process.returncode is None and entry.ready():
-                    pending.remove(name)
-            return not pending
-
         limit_s = timeout_s if timeout_s is not None else self.config.ready_timeout_s
-        wait_for(ready, limit_s, f"{', '.join(pending)} to be ready", interval_s=0.05)
+        self.supervisor.wait_ready(names, limit_s, strict=strict)
 
     def _region_names(self, target: str) -> list[str]:
         if target in self.slots:

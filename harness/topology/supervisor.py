@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.topology.processes import ManagedProcess
+from harness.errors import RunFailed
+from harness.topology.processes import ManagedProcess, wait_for
 
 EventSink = Callable[..., None]
 
@@ -132,6 +133,34 @@ class Supervisor:
                     pids.append(process.pid)
                     self._emit("process_killed", entry, pid=process.pid, signal=_signame(sig))
         return pids
+
+    def take_down(self, names: Iterable[str]) -> None:
+        """Hold these processes, SIGKILL them and reap them: they stay down until `release`."""
+        names = list(names)
+        self.hold(names)
+        self.kill(names, signal.SIGKILL)
+        for name in names:
+            process = self.watched[name].process
+            if process is not None:
+                process.stop(timeout_s=5.0)
+
+    def wait_ready(self, names: Iterable[str], timeout_s: float, *, strict: bool = False) -> None:
+        """Wait until every named process answers its readiness probe. `strict`: a process
+        that exits meanwhile is an error (at start); otherwise it is restarted meanwhile."""
+        pending = list(names)
+
+        def ready() -> bool:
+            for name in list(pending):
+                entry = self.watched[name]
+                process = entry.process
+                if strict and process is not None and process.poll() is not None:
+                    raise RunFailed(f"{name} exited with code {process.returncode} while "
+                                    f"starting: {process.log_tail()}")  # fmt: skip
+                if process is not None and process.returncode is None and entry.ready():
+                    pending.remove(name)
+            return not pending
+
+        wait_for(ready, timeout_s, f"{', '.join(pending)} to be ready", interval_s=0.05)
 
     def tick(self) -> None:
         """One pass over every watched process (the thread calls this every poll interval)."""
