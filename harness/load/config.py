@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.aborts import AbortPlan
 from harness.load.cluster import ClusterSecret
+from harness.load.journal import Manifest
 from harness.load.profiles import Profile
 from harness.redaction import redact_url
 from harness.rundir.thresholds import Threshold, expressions, unique
@@ -115,3 +116,21 @@ class RunConfig:
         else:
             data["scenario"] = dict(self.scenario)
         return data
+
+    def manifest(self, run_id: str) -> Manifest:
+        """run.json's fields for a run of this configuration (`target` stays empty for an
+        embedded service until its URL is known)."""
+        return Manifest(
+            run_id=run_id,
+            target=self.host or "",
+            embedded_service=self.host is None,
+            workers_expected=self.expect_workers,
+            config=self.as_json(),
+            thresholds=expressions(self.all_thresholds),
+            planned_duration_s=self.duration_s,
+            profile=self.profile_name,
+            argv=list(self.argv),
+            kind=self.kind,
+            scenario=self.scenario_name,
+            topology=dict(self.topology) if self.topology is not None else None,
+        )

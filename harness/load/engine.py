@@ -27,7 +27,7 @@ from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.load.cluster import SECRET_FLAG, check_cluster, generate_secret
 from harness.load.config import RunConfig
 from harness.load.cpu_meter import CpuMeter
-from harness.load.journal import Manifest, RunJournal, prepare_run_dir
+from harness.load.journal import RunJournal, prepare_run_dir
 from harness.load.launch import TOKEN_TTL_MARGIN_S, EmbeddedService, LocalWorkers, check_reachable
 from harness.load.live import TimelineHook
 from harness.load.locustfile import check_locustfile, load_locustfile
@@ -38,15 +38,14 @@ from harness.load.metrics import MetricsServer, serve_run_metrics
 from harness.load.progress import PROGRESS_EVERY_S, progress_line
 from harness.load.run_profile import RunProfiler
 from harness.load.run_shape import run_shape
-from harness.load.service_stats import SERVICE_STATS_FILE, collect_service_stats
+from harness.load.service_stats import save_service_stats
 from harness.load.shapes import Shape, StageChange
 from harness.load.timeline_runner import TimelineRunner
 from harness.load.user_shape import shape_profile
 from harness.load.users import USER_CLASSES
 from harness.load.worker import env_tokens
-from harness.rundir import RunDir, write_json_atomic
+from harness.rundir import RunDir
 from harness.rundir.cpu import CpuSample
-from harness.rundir.thresholds import expressions
 from harness.rundir.writer import EventLog
 
 Echo = Callable[[str], None]
@@ -97,21 +96,7 @@ def run_load(
         run_dir = RunDir(config.out_dir)
     else:
         run_dir = prepare_run_dir(config.out_dir)
-    manifest = Manifest(
-        run_id=run_dir.path.name,
-        target=config.host or "",  # the embedded service's URL once it is up
-        embedded_service=config.host is None,
-        workers_expected=config.expect_workers,
-        config=config.as_json(),
-        thresholds=expressions(config.all_thresholds),
-        planned_duration_s=config.duration_s,
-        profile=config.profile_name,
-        argv=list(config.argv),
-        kind=config.kind,
-        scenario=config.scenario_name,
-        topology=dict(config.topology) if config.topology is not None else None,
-    )
-    journal = RunJournal(run_dir, manifest, events)
+    journal = RunJournal(run_dir, config.manifest(run_dir.path.name), events)
     journal.event("run_started")
     run = _Run(config, journal, classes, echo, timeline, shape_class)
     return run.execute()
@@ -382,12 +367,9 @@ class _Run:
         if self.session is not None and self.session.worker_config is not None:
             # a scenario may have refreshed the tokens (its key revoked): use the current one
             admin_token = self.session.worker_config.get("tokens", {}).get("admin", admin_token)
-        try:
-            stats = collect_service_stats(url, admin_token)
-        except (OSError, ValueError) as exc:
-            self.journal.event("warning", message=f"service counters not read: {exc}")
-            return
-        write_json_atomic(self.journal.run_dir.path / SERVICE_STATS_FILE, stats)
+        problem = save_service_stats(self.journal.run_dir.path, url, admin_token)
+        if problem is not None:
+            self.journal.event("warning", message=f"service counters not read: {problem}")
 
     def _finish_profile(self) -> None:
         config = self.session.worker_config if self.session is not None else None

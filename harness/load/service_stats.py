@@ -8,12 +8,14 @@ which for an embedded service or a scenario's deployment is the run.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from harness.admin_api import admin_get, admin_get_object
+from harness.rundir import write_json_atomic
 from harness.rundir.service_stats import SERVICE_STATS_FILE
 
-__all__ = ["SERVICE_STATS_FILE", "collect_service_stats", "parse_auth_gauges"]
+__all__ = ["SERVICE_STATS_FILE", "collect_service_stats", "parse_auth_gauges", "save_service_stats"]
 
 _AUTH_PREFIX = "harness_auth_"
 _AUTH_FIELDS = ("public", "allowed", "unauthorized", "forbidden", "not_routed")
@@ -29,6 +31,17 @@ def collect_service_stats(
     cdn = admin_get_object(base_url, "/admin/cdn/stats", admin_token, timeout_s)
     metrics = admin_get(base_url, "/metrics", admin_token, timeout_s).decode("utf-8", "replace")
     return {"cdn": cdn, "auth": parse_auth_gauges(metrics)}
+
+
+def save_service_stats(run_dir: Path, base_url: str, admin_token: str) -> str | None:
+    """Write the counters to the run directory's service-stats.json; instead, the reason
+    when the service did not answer them."""
+    try:
+        stats = collect_service_stats(base_url, admin_token)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    write_json_atomic(run_dir / SERVICE_STATS_FILE, stats)
+    return None
 
 
 def parse_auth_gauges(metrics_text: str) -> dict[str, int]:
