@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.errors import RunFailed
 from harness.testing import wait_until
 from harness.topology.processes import ManagedProcess, ProcessRecord, is_alive, spawn
 from harness.topology.supervisor import Supervisor
@@ -104,3 +105,29 @@ def test_records_recognise_their_process_and_not_a_recycled_pid(tmp_path: Path) 
     finally:
         process.stop(timeout_s=2)
     assert not process.record.is_ours()
+
+
+def test_taken_down_processes_stay_down_until_released_and_waited_ready(
+    supervised: tuple[Supervisor, Events, list[ManagedProcess]], tmp_path: Path
+) -> None:
+    supervisor, events, launched = supervised
+    supervisor.watch("p", launcher(SLEEPER, tmp_path / "p.log", launched), lambda: True)
+    first = supervisor.launch_now("p")
+    supervisor.start()
+    supervisor.take_down(["p"])
+    assert first.returncode is not None  # reaped, not just signalled
+    supervisor.tick()
+    assert not events.of("process_restarted")  # held
+    supervisor.release(["p"])
+    supervisor.wait_ready(["p"], 10.0)
+    assert launched[-1].pid != first.pid and launched[-1].returncode is None
+
+
+def test_waiting_strictly_fails_on_a_process_that_exits(
+    supervised: tuple[Supervisor, Events, list[ManagedProcess]], tmp_path: Path
+) -> None:
+    supervisor, _events, launched = supervised
+    supervisor.watch("p", launcher(CRASHER, tmp_path / "p.log", launched), lambda: False)
+    supervisor.launch_now("p")
+    with pytest.raises(RunFailed, match="p exited with code 3 while starting"):
+        supervisor.wait_ready(["p"], 10.0, strict=True)
