@@ -122,8 +122,11 @@ def restore_to(cluster: Any, target_t: float, timeout_s: float = 180.0) -> dict[
     base = cluster.directory / "basebackup"
     if not base.is_dir():
         raise RunFailed("no base backup to restore (take_base_backup first)")
-    _archive_current_wal(cluster)
-    for member in cluster.members.values():
+    leader = _archive_current_wal(cluster)
+    # The leader last: a replica still running when the leader stops takes the leader key
+    # and promotes itself onto a new timeline, which the replay then follows (`latest`) past
+    # the WAL that holds the target, and ends before reaching it.
+    for member in sorted(cluster.members.values(), key=lambda m: m.name == leader):
         member.stop(30.0)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     for member in cluster.members.values():
@@ -146,22 +149,23 @@ def restore_to(cluster: Any, target_t: float, timeout_s: float = 180.0) -> dict[
     return result
 
 
-def _archive_current_wal(cluster: Any) -> None:
+def _archive_current_wal(cluster: Any) -> str | None:
     """Switch the leader to a new WAL segment and wait until the old one is archived, so the
-    replay reaches the target; a leader that no longer answers is skipped."""
-    leader = cluster.leader()
+    replay reaches the target; a leader that no longer answers is skipped. The leader."""
+    leader: str | None = cluster.leader()
     if leader is None:
-        return
+        return None
     try:
         with connect(cluster.member_dsn(leader)) as conn:
             row = conn.execute("select pg_walfile_name(pg_switch_wal())").fetchone()
     except psycopg.Error:  # a dead leader: replay what the archive has
-        return
+        return leader
     if row is None:
-        return
+        return leader
     segment = str(row[0])
     wait_for(lambda: (cluster.archive_dir / segment).exists(), 30.0,
              f"WAL segment {segment} to be archived", interval_s=0.1)  # fmt: skip
+    return leader
 
 
 def _write_configs(cluster: Any, first: Any, target_t: float) -> None:
