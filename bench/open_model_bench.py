@@ -90,8 +90,7 @@ def child(executor: str, rate: float, seconds: float, url: str) -> dict[str, Any
         dispatcher = arrivals.Dispatcher(lambda _t, _ok: None, pool=local_pool(runner))
         dispatcher.keep_lags = 10**7
         arrivals.install(dispatcher)
-        grows = ceiling if pre < ceiling else None
-        dispatcher.configure(WorkerArrivals(rate, rate, 0.0, "uniform", max_users=grows))
+        dispatcher.configure(WorkerArrivals(rate, rate, 0.0, "uniform", max_users=ceiling))
         users = pre
     else:
         users = max(int(rate / PER_USER_RATE), 1)

@@ -5,13 +5,14 @@ wait of each user's top-level task set (Locust's `TaskSet.wait`) while an arriva
 is in force, so a user that finished a task waits for a start permit instead of its
 `wait_time`, and its first task waits for one too. The `Dispatcher` greenlet hands a
 permit to an idle user at each intended start of the `StartSchedule`. When no user is idle
-and the stage's pool may grow (`pre_allocated` below `max_in_flight`), this worker spawns
-one more user (`grow`, below its share of the ceiling) and the start goes to the first user
-that asks for one, the new one or one that finished first (`PoolGrowth`); otherwise the
-start is dropped and counted in the recorder (`dropped_iterations`). A stage's schedule
-starts once this worker's users are spawned (at most `POOL_WAIT_S` later). Nested task sets
-keep their own waits (a whole top-level task is one iteration). Imports Locust and gevent:
-load processes only.
+and this worker's pool is below its share of `max_in_flight`, it spawns one more user
+(`PoolHooks.grow`) and the start goes to the first user that asks for one, the new one or
+one that finished first (`PoolGrowth`); otherwise the start is dropped and counted in the
+recorder (`dropped_iterations`). A user that becomes free while the pool is above the
+ceiling (grown in a stage before, and not shrunk by Locust's next spawn message) leaves.
+A stage's schedule starts once this worker's users are spawned (at most `POOL_WAIT_S`
+later). Nested task sets keep their own waits (a whole top-level task is one iteration).
+Imports Locust and gevent: load processes only.
 """
 
 from __future__ import annotations
@@ -41,19 +42,24 @@ POOL_WAIT_S = 5.0
 class _Waiter:
     """One idle user waiting for a start permit."""
 
-    __slots__ = ("cancelled", "permit")
+    __slots__ = ("cancelled", "leaving", "permit")
 
     def __init__(self) -> None:
         self.permit: gevent.event.AsyncResult = gevent.event.AsyncResult()
         self.cancelled = False
+        self.leaving = False  # told to leave: the pool is above its ceiling
 
 
 class PoolHooks:
     """How the dispatcher sees and grows this worker's pool (the Locust runner's users)."""
 
     def size(self) -> int:
-        """Users in the pool now."""
+        """Users in the pool now (cheap: called at every start that finds no idle user)."""
         return 0
+
+    def staying(self) -> int:
+        """Users in the pool that are not already stopping (Locust stops them itself)."""
+        return self.size()
 
     def grow(self) -> Any:
         """Spawn one more user; the new user object, or None when none could be spawned."""
@@ -85,6 +91,7 @@ class Dispatcher:
         self._greenlet: Greenlet | None = None
         self._growth = PoolGrowth()
         self._unarrived: dict[int, Any] = {}  # grown users not yet asking: id → user
+        self._leaving = 0  # idle users told to leave that have not left yet
         self.plan: WorkerArrivals | None = None
         self.started = 0
         self.dropped = 0
@@ -103,12 +110,12 @@ class Dispatcher:
             self._greenlet = None
         self.plan = plan
         self._growth.ceiling = None if plan is None else plan.max_users
+        self._unarrived.clear()
+        for due in self._growth.clear():  # the last stage's, still waiting: not made
+            self._drop(due)
         if plan is None:
             while self._idle:  # waiting users go back to their own wait_time
                 self._idle.popleft().permit.set(None)
-            self._unarrived.clear()
-            for due in self._growth.clear():  # due, and no user will come for them now
-                self._drop(due)
             return
         self._greenlet = gevent.spawn(self._run, plan)
 
@@ -123,24 +130,48 @@ class Dispatcher:
             self._greenlet.kill(block=False)
             self._greenlet = None
 
-    def acquire(self, user: Any = None) -> None:
+    def acquire(self, user: Any = None) -> bool:
         """Block the calling user until its next start (at once when the executor is off):
-        a start waiting for a free user first, else the schedule's next."""
+        a start waiting for a free user first, else the schedule's next. False: the pool is
+        above this worker's ceiling (a grown pool the next stage did not shrink), and this
+        user, now free, should leave."""
         if self._unarrived.pop(id(user), None) is not None:
             self._growth.arrived()
+        if self._above_ceiling():
+            return False
         pending = self._growth.take()
         if pending is not None:
             self._handed(pending)
             self._lag(pending)
-            return
+            return True
         waiter = _Waiter()
         self._idle.append(waiter)
         try:
             intended = waiter.permit.get()
         finally:
             waiter.cancelled = True  # a stopped user (GreenletExit) is never handed a start
+            if waiter.leaving:  # leaves now (the caller stops it before yielding)
+                self._leaving -= 1
+        if waiter.leaving:
+            return False
         if intended is not None:
             self._lag(intended)
+        return True
+
+    def _above_ceiling(self) -> bool:
+        ceiling = self._growth.ceiling
+        if ceiling is None or self._pool.size() - self._leaving <= ceiling:  # cheap test first
+            return False
+        return self._pool.staying() - self._leaving > ceiling  # Locust's stopping ones leave
+
+    def _shed(self) -> None:
+        """Tell idle users to leave while the pool is above its ceiling."""
+        while self._idle and self._above_ceiling():
+            waiter = self._idle.popleft()
+            if not waiter.cancelled:
+                waiter.cancelled = waiter.leaving = True
+                self._leaving += 1
+                waiter.permit.set(None)
 
     def _lag(self, intended: float) -> None:
         if len(self.lag_s) < self.keep_lags:
@@ -170,6 +201,7 @@ class Dispatcher:
             self._start(due)
 
     def _start(self, due: float) -> None:
+        self._shed()
         while self._idle:
             waiter = self._idle.popleft()
             if not waiter.cancelled:
@@ -221,8 +253,8 @@ def install(dispatcher: Dispatcher) -> None:
         if user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
         user._state = LOCUST_STATE_WAITING  # so Locust may stop it while it waits
-        dispatcher.acquire(user)
-        if user._state == LOCUST_STATE_STOPPING:
+        if not dispatcher.acquire(user) or user._state == LOCUST_STATE_STOPPING:
+            user._state = LOCUST_STATE_STOPPING  # no longer counted as staying
             raise StopUser()
         user._state = LOCUST_STATE_RUNNING
 

@@ -41,11 +41,6 @@ class ArrivalRate:
     """Users spawned at the stage's start (None: `max_in_flight`, a pool that never grows)."""
 
     @property
-    def pool_grows(self) -> bool:
-        """The stage starts with fewer users than its ceiling: its pool may grow."""
-        return self.pre_allocated is not None and self.pre_allocated < self.max_in_flight
-
-    @property
     def initial_users(self) -> int:
         """Users spawned at the stage's start."""
         return self.max_in_flight if self.pre_allocated is None else self.pre_allocated
@@ -60,8 +55,8 @@ class WorkerArrivals:
     ramp_s: float
     arrivals: str
     max_users: int | None = None
-    """The pool's ceiling when it may grow (run-wide, or this worker's share once split);
-    None: the pool stays as spawned (pre_allocated = max_in_flight)."""
+    """The pool's ceiling, `max_in_flight` (run-wide, or this worker's share once split):
+    the pool grows up to it, and shrinks back to it; None: the pool stays as spawned."""
 
     def to_json(self) -> dict[str, Any]:
         """The body of the `arrival` key of a pacing message."""
@@ -255,9 +250,10 @@ class GrowthWatch:
         self._warned = True
 
     def stage_began(self, name: str, arrival: WorkerArrivals | None, users: int) -> None:
-        """A new stage: watch it when its pool may grow."""
+        """A new stage (`arrival` run-wide, `users` its pre_allocated): watch it when it
+        starts below its ceiling."""
         self.stage, self.pre_allocated = name, users
-        self._warned = arrival is None or arrival.max_users is None
+        self._warned = arrival is None or arrival.max_users is None or users >= arrival.max_users
 
     def warning(self, entries: Sequence[Mapping[str, Any]]) -> str | None:
         """The warning to record, the first time these entries show the pool grew."""

@@ -188,10 +188,10 @@ def stage_arrivals(stages: tuple[Stage, ...], index: int) -> WorkerArrivals | No
     before = stages[index - 1] if index > 0 else None
     start = before.rate_per_s if before is not None and before.arrival is not None else None
     start = stage.rate_per_s if start is None else start
-    ceiling = stage.arrival.max_in_flight if stage.arrival.pool_grows else None
     return WorkerArrivals(
-        start, stage.rate_per_s, stage.duration_s, stage.arrival.arrivals, ceiling
-    )
+        start, stage.rate_per_s, stage.duration_s, stage.arrival.arrivals,
+        stage.arrival.max_in_flight,
+    )  # fmt: skip
 
 
 def stage_at(stages: tuple[Stage, ...], elapsed_s: float) -> StagePoint | None:

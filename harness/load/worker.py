@@ -25,6 +25,7 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import WorkerRunner
 from locust.user import User
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness import ledger
 from harness.errors import RunFailed
@@ -310,6 +311,13 @@ class RunnerPool(PoolHooks):
     def size(self) -> int:
         runner = self.env.runner
         return 0 if runner is None else runner.user_count
+
+    def staying(self) -> int:
+        runner = self.env.runner
+        if runner is None:
+            return 0
+        greenlets = list(runner.user_greenlets)
+        return sum(1 for g in greenlets if g.args and g.args[0]._state != LOCUST_STATE_STOPPING)
 
     def grow(self) -> User | None:
         runner = self.env.runner

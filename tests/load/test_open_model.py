@@ -82,8 +82,8 @@ def test_profile_arrival_rate_stages_ramp_from_the_previous_rate() -> None:
     profile = profile_from_mapping({"stages": stages})
     first, second = profile.stages
     assert first.users == 50 and second.users == 80  # the pool is the ceiling
-    assert stage_arrivals(profile.stages, 0) == WorkerArrivals(100, 100, 10, "poisson")
-    assert stage_arrivals(profile.stages, 1) == WorkerArrivals(100, 300, 20, "uniform")
+    assert stage_arrivals(profile.stages, 0) == WorkerArrivals(100, 100, 10, "poisson", 50)
+    assert stage_arrivals(profile.stages, 1) == WorkerArrivals(100, 300, 20, "uniform", 80)
     assert stage_pacing(profile.stages, 1) is None  # users are not paced: starts are
 
 
