@@ -8,8 +8,9 @@ Each travels sealed in a `harness.load.cluster` envelope; below are the bodies.
   "per_user_rate_per_s": float | null, "host": url, "nonce": the hello's}`.
 - master → each worker `harness_pacing`: `{"per_user_rate_per_s": float | null, "arrival":
   {"from_rate_per_s", "rate_per_s", "ramp_s", "arrivals", "max_users": int | null} | null}`
-  per stage: an arrival-rate stage's schedule, this worker's share of the rate and (when
-  its pool may grow past `pre_allocated`) of `max_in_flight`, as Locust deals out users.
+  per stage: an arrival-rate stage's schedule, this worker's share of the rate and of
+  `max_in_flight` (`max_users`: its pool grows up to it and sheds down to it), dealt out
+  as Locust deals out users.
 - worker → master `harness_intervals`: `{"entries": [...], "through_t": float,
   "ledger": [...], "memory": {"pid", "rss_bytes"}}` every second, and once more when the
   worker stops (its partial second). `memory` is the worker's own RSS (memory.jsonl);
