@@ -304,7 +304,7 @@ class MasterSession:
             if index < len(workers):
                 self._pacing[workers[index]] = pacing
                 self._send(messages.PACING, pacing, workers[index])
-        self.growth.stage_began(change.name, change.arrival, change.users)
+        self.growth.stage_began(change.name, change.arrival, change.users, change.t)
         self.journal.event(
             "stage",
             change.t,

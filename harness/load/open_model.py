@@ -247,17 +247,23 @@ class GrowthWatch:
     def __init__(self) -> None:
         self.stage: str | None = None
         self.pre_allocated: int | None = None
+        self._since_t = 0.0
         self._warned = True
 
-    def stage_began(self, name: str, arrival: WorkerArrivals | None, users: int) -> None:
-        """A new stage (`arrival` run-wide, `users` its pre_allocated): watch it when it
-        starts below its ceiling."""
-        self.stage, self.pre_allocated = name, users
+    def stage_began(
+        self, name: str, arrival: WorkerArrivals | None, users: int, t: float = 0.0
+    ) -> None:
+        """A new stage at `t` (`arrival` run-wide, `users` its pre_allocated): watch it
+        when it starts below its ceiling."""
+        self.stage, self.pre_allocated, self._since_t = name, users, t
         self._warned = arrival is None or arrival.max_users is None or users >= arrival.max_users
 
     def warning(self, entries: Sequence[Mapping[str, Any]]) -> str | None:
-        """The warning to record, the first time these entries show the pool grew."""
-        if self._warned or not any(e.get("grown_users") for e in entries):
+        """The warning to record, the first time these entries show the pool grew (in a
+        second that overlaps the stage: a late second of the stage before is not it)."""
+        if self._warned or not any(
+            e.get("grown_users") and e["t"] + 1 > self._since_t for e in entries
+        ):
             return None
         self._warned = True
         return (

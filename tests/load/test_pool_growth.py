@@ -158,8 +158,10 @@ def test_growth_is_recorded_merged_summed_and_warned_once_a_stage(tmp_path: Path
     watch = GrowthWatch()
     watch.stage_began("fixed", WorkerArrivals(1, 1, 0, "uniform", max_users=40), 40)
     assert watch.warning([line]) is None  # a pool spawned whole: a regrown user is no news
-    watch.stage_began("spiky", WorkerArrivals(1, 1, 0, "uniform", max_users=40), 2)
+    watch.stage_began("spiky", WorkerArrivals(1, 1, 0, "uniform", max_users=40), 2, 1001.5)
     assert watch.warning([{**line, "grown_users": 0}]) is None
+    assert watch.warning([line]) is None  # the second before the stage: not its growth
+    line["t"] = 1001.0
     warning = watch.warning([line])
     assert warning is not None and "stage spiky" in warning and "pre_allocated (2)" in warning
     assert watch.warning([line]) is None  # once per stage
