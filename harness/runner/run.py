@@ -53,6 +53,7 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
 
     scenario = config.scenario
     profile = scenario_profile(scenario)
+    _check_no_shape(config)
     if scenario.target.kind == "url":
         from harness.load.launch import check_reachable
 
@@ -77,6 +78,26 @@ def run_scenario(config: ScenarioRunConfig, echo: Echo = print) -> ScenarioOutco
         events.close()
     judgement = judge(run_dir)
     return ScenarioOutcome(run_dir, outcome.status, outcome.error, judgement.summary)
+
+
+def _check_no_shape(config: ScenarioRunConfig) -> None:
+    """A ConfigError, before the run directory or the target exists, when the locustfile
+    defines a LoadTestShape: the scenario's profile is fitted to its timeline, and a shape
+    would drive the users instead (the load engine refuses the pair, but only once the
+    target had started and the run directory held nothing but events.jsonl)."""
+    if config.locustfile is None:
+        return
+    from harness.errors import ConfigError
+    from harness.load.locustfile import load_locustfile
+
+    shape_class = load_locustfile(config.locustfile).shape_class
+    if shape_class is not None:
+        raise ConfigError(
+            f"{config.locustfile} defines the LoadTestShape {shape_class.__name__}, which "
+            "would drive the load instead of the scenario's profile; a scenario's locustfile "
+            "needs none",
+            f"{config.scenario.source}: locustfile",
+        )
 
 
 def _load_config(

@@ -84,3 +84,37 @@ def test_a_scenario_runs_the_users_locustfile_and_reads_its_ledger_back(
     assert readback["adapter"] == "http" and readback["checked"] == recovery["acknowledged_writes"]
     assert read_auth not in (run_dir / "run.json").read_text()
     assert '"$SHOP_READ_AUTH"' in (run_dir / "run.json").read_text()
+
+
+SHAPE_LOCUSTFILE = """
+from locust import HttpUser, LoadTestShape, constant, task
+
+
+class Reader(HttpUser):
+    wait_time = constant(1)
+
+    @task
+    def read(self):
+        self.client.get("/")
+
+
+class Waves(LoadTestShape):
+    def tick(self):
+        return (2, 2) if self.get_run_time() < 5 else None
+"""
+
+
+@pytest.mark.e2e
+def test_a_scenario_whose_locustfile_has_a_shape_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """Exit 2 naming the scenario file's `locustfile`, with no run directory left behind
+    and no target touched (the URL below answers nothing: a check of it would be exit 3)."""
+    (tmp_path / "users").mkdir()
+    write(tmp_path / "users" / "shop.py", SHAPE_LOCUSTFILE)
+    text = SCENARIO.format(url="http://127.0.0.1:9").split("[readback]")[0]
+    scenario = write(tmp_path / "s.toml", text)
+    done = run_harness("scenario", str(scenario), "--out", str(tmp_path / "run"))
+    assert done.code == 2, done.err
+    assert f"{scenario}: locustfile:" in done.err and "LoadTestShape Waves" in done.err
+    assert "Traceback" not in done.err and not (tmp_path / "run").exists()
