@@ -2,17 +2,18 @@
 
     python tests/load/rogue_peer.py HOST PORT OUT.jsonl SECONDS
 
-For SECONDS it connects to the master as a Locust worker would (ZeroMQ DEALER), says
-Locust's `client_ready`, sends a `harness_hello` and `harness_intervals` sealed with a
-wrong secret (fake seconds of a request name `GET /rogue` with a million requests each),
-an unsealed hello, Locust's `locustfile` request and two frames Locust cannot decode, every
-half second; and writes every
-message it receives to OUT.jsonl (type and data as text). Bounded in time and count.
+For SECONDS, or until SIGTERM (sent once the test's master has finished), it connects to
+the master as a Locust worker would (ZeroMQ DEALER), says Locust's `client_ready`, sends a
+`harness_hello` and `harness_intervals` sealed with a wrong secret (fake seconds of a
+request name `GET /rogue` with a million requests each), an unsealed hello, Locust's
+`locustfile` request and two frames Locust cannot decode, every half second; and writes
+every message it receives to OUT.jsonl (type and data as text). Bounded in time and count.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 import uuid
@@ -55,8 +56,10 @@ def main(host: str, port: int, out_path: str, seconds: float) -> int:
 
     received = 0
     deadline = time.monotonic() + seconds
+    stopped: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopped.append(signum))
     with open(out_path, "w") as out:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopped:
             try:
                 send("client_ready", "2.47.0")
                 send(messages.HELLO, wrong.hello(node_id, pid=1))

@@ -43,6 +43,7 @@ def test_a_rogue_peer_learns_nothing_and_changes_nothing(tmp_path: Path) -> None
     )  # fmt: skip
     try:
         _out, err = master.communicate(timeout=RUN_TIMEOUT_S)
+        rogue.terminate()  # it probed the whole run; nothing is left to hear
         _rout, rogue_err = rogue.communicate(timeout=30)
     finally:
         for process in (master, rogue):

@@ -192,6 +192,7 @@ def test_master_and_two_workers_on_separate_hosts(network: Network, tmp_path: Pa
             start(node, "worker", "--master", master_at, "--cluster-secret-file", str(secret))
         _out, err = master.communicate(timeout=RUN_TIMEOUT_S)
         assert master.returncode == 0, err
+        rogue.terminate()  # it probed the whole run; nothing is left to hear
         rogue.wait(timeout=60)
         assert rogue.returncode == 0
     finally:
