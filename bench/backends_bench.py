@@ -6,7 +6,8 @@
 Each file runs as `harness scenario FILE --workers 1` at its own length (its own profile and
 objectives), one after the other, in a child process each. Per scenario and backend: medians
 over `--repeats` runs of RTO, time to detect, user-visible outage, RPO, lost and acknowledged
-writes, and the ratio of the PostgreSQL RTO to the SQLite one measured in the same command.
+writes, the share of arrival-rate starts dropped (the open model's clients turned away at the
+ceiling), and the ratio of the PostgreSQL RTO to the SQLite one measured in the same command.
 About 45 s per SQLite run and 90-140 s per PostgreSQL run here (cluster start included).
 """
 
@@ -38,13 +39,20 @@ def measure(path: Path, out: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {"verdict": "no summary"}
     recovery = summary.get("recovery") or {}
-    return {**{key: recovery.get(key) for key in FIGURES}, "verdict": summary.get("verdict")}
+    dropped = (summary.get("totals") or {}).get("dropped")
+    figures = {key: recovery.get(key) for key in FIGURES}
+    return {**figures, "dropped": dropped, "verdict": summary.get("verdict")}
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float | None:
     """Median of a figure over repeats (None when never measured)."""
     values = [row[key] for row in rows if isinstance(row.get(key), int | float)]
     return statistics.median(values) if values else None
+
+
+def percent(share: float | None) -> float | None:
+    """A share as a percentage (None stays None: a closed-model run drops nothing)."""
+    return None if share is None else 100 * share
 
 
 def cell(value: float | None, digits: int = 2) -> str:
@@ -61,7 +69,7 @@ def main() -> int:
     root = args.out or Path(tempfile.mkdtemp(prefix="harness-backends-", dir="/tmp"))
     names = args.only or list(ORDER)
     header = ["scenario", "backend", "RTO s", "ttd s", "outage s", "RPO s", "lost", "acked",
-              "RTO ratio", "verdicts"]  # fmt: skip
+              "dropped %", "RTO ratio", "verdicts"]  # fmt: skip
     rows: list[list[str]] = []
     for name in names:
         sqlite_rto = None
@@ -78,7 +86,8 @@ def main() -> int:
             rows.append([name, backend, cell(rto), cell(median(runs, "ttd_s")),
                          cell(median(runs, "outage_s")), cell(median(runs, "rpo_s")),
                          cell(median(runs, "lost_writes"), 0),
-                         cell(median(runs, "acknowledged_writes"), 0), ratio,
+                         cell(median(runs, "acknowledged_writes"), 0),
+                         cell(percent(median(runs, "dropped")), 1), ratio,
                          ",".join(str(r.get("verdict")) for r in runs)])  # fmt: skip
             print(" | ".join(rows[-1]), flush=True)
     print(f"\nmedians of {args.repeats} run(s) each; run directories under {root}\n")
