@@ -29,6 +29,7 @@ EXECUTORS = ("users", "arrival-rate")
 ARRIVALS = ("poisson", "uniform")
 DEFAULT_ARRIVALS = "poisson"
 MAX_USERS = 1_000_000  # a worker's pool ceiling the pacing message may name
+MAX_RATE_PER_S = 1e7  # the highest start rate a pacing message may name (and a stage may ask)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def check_arrival(data: Any) -> str | None:
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"arrival.{key}: expected a number"
-        if not 0 <= value < 1e7:
+        if not 0 <= value <= MAX_RATE_PER_S:
             return f"arrival.{key}: out of range"
     if data["arrivals"] not in ARRIVALS:
         return f"arrival.arrivals: expected one of {', '.join(ARRIVALS)}"

@@ -14,7 +14,14 @@ from typing import Any
 
 from harness.aborts import threshold_entries
 from harness.errors import ConfigError
-from harness.load.open_model import ARRIVALS, DEFAULT_ARRIVALS, EXECUTORS, ArrivalRate
+from harness.load.open_model import (
+    ARRIVALS,
+    DEFAULT_ARRIVALS,
+    EXECUTORS,
+    MAX_RATE_PER_S,
+    MAX_USERS,
+    ArrivalRate,
+)
 from harness.load.profiles import MIN_JUDGED_S, ExtremeSteps, Objectives, Profile, Stage
 from harness.rundir.thresholds import parse_thresholds
 from harness.toml_table import Table
@@ -94,7 +101,7 @@ def profile_from_mapping(
 
 
 def _stage(table: Table, index: int) -> Stage:
-    executor = table.choice("executor", ("users", *EXECUTORS), "users")
+    executor = table.choice("executor", EXECUTORS, "users")
     if executor != "users":
         return _arrival_stage(table, index)
     users = table.integer("users", low=0)
@@ -132,7 +139,9 @@ def _arrival_stage(table: Table, index: int) -> Stage:
     pre_allocated (the users spawned at its start), no users."""
     if table.has("users"):
         raise table.error("expected no users in an arrival-rate stage (max_in_flight)", "users")
-    ceiling = table.integer("max_in_flight", low=1)
+    # bounded as the workers' pacing check bounds them: a stage beyond it would have its
+    # schedule refused by every worker and run silently at the users' own pacing
+    ceiling = table.integer("max_in_flight", low=1, high=MAX_USERS)
     arrivals = table.choice("arrivals", ARRIVALS, DEFAULT_ARRIVALS)
     pre_allocated = None
     if table.has("pre_allocated"):
@@ -147,7 +156,7 @@ def _arrival_stage(table: Table, index: int) -> Stage:
         name=table.string("name", f"stage-{index + 1}"),
         duration_s=table.duration("duration"),
         users=arrival.initial_users,
-        rate_per_s=table.number("rate_per_s", low=0.0),
+        rate_per_s=table.number("rate_per_s", low=0.0, high=MAX_RATE_PER_S),
         spawn_rate=_spawn_rate(table),
         arrival=arrival,
     )

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigError
-from harness.load.open_model import StartSchedule, WorkerArrivals, check_arrival
+from harness.load.open_model import (
+    MAX_RATE_PER_S,
+    MAX_USERS,
+    StartSchedule,
+    WorkerArrivals,
+    check_arrival,
+)
 from harness.load.profile_file import profile_from_mapping
 from harness.load.profiles import stage_arrivals, stage_pacing
 from harness.rundir import iter_jsonl
@@ -103,12 +109,31 @@ def test_users_leaving_an_arrival_rate_pool_stay_paced() -> None:
         ({"max_in_flight": 0}, "max_in_flight"),
         ({"arrivals": "burst"}, "arrivals"),
         ({"executor": "constant"}, "executor"),
+        # beyond what the workers' pacing check takes: they would refuse the schedule and
+        # the stage would run at the users' own pacing, with no (arrivals) line at all
+        ({"rate_per_s": 1e12}, "rate_per_s"),
+        ({"max_in_flight": 2_000_000}, "max_in_flight"),
     ],
 )
 def test_bad_arrival_rate_stages_name_the_key(change: dict[str, object], field: str) -> None:
     stage = {"duration": "10s", "executor": "arrival-rate", "rate_per_s": 10, "max_in_flight": 5}
     with pytest.raises(ConfigError, match=rf"stages\[0\]\.{field}"):
         profile_from_mapping({"stages": [{**stage, **change}]}, where="p.toml")
+
+
+def test_an_unknown_executor_lists_each_choice_once() -> None:
+    stage = {"duration": "10s", "executor": "arrival", "rate_per_s": 10, "max_in_flight": 5}
+    with pytest.raises(ConfigError, match=r"expected one of users, arrival-rate, got 'arrival'"):
+        profile_from_mapping({"stages": [stage]}, where="p.toml")
+
+
+def test_the_highest_stage_rate_is_a_schedule_the_workers_take() -> None:
+    stage = {"duration": "10s", "executor": "arrival-rate", "rate_per_s": MAX_RATE_PER_S}
+    profile = profile_from_mapping({"stages": [{**stage, "max_in_flight": MAX_USERS}]})
+    arrival = profile.stages[0].arrival
+    assert arrival is not None and arrival.max_in_flight == MAX_USERS
+    body = WorkerArrivals(MAX_RATE_PER_S, MAX_RATE_PER_S, 10.0, "uniform", MAX_USERS).to_json()
+    assert check_arrival(body) is None
 
 
 LOCUSTFILE = """
