@@ -288,9 +288,13 @@ def load_thresholds_file(path: Path) -> list[Threshold]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", str(path)) from None
-        items = data.get("thresholds")
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        if "thresholds" not in data:
             raise ConfigError('expected `thresholds = ["p(95)<250ms", ...]`', str(path))
+        # entries as a scenario or profile file writes them, k6-style tables included; their
+        # abort_on_fail settings are checked as there, and mean nothing after the run
+        from harness.aborts import threshold_entries  # it imports this module
+
+        items, _rules = threshold_entries(data["thresholds"], f"{path}: thresholds")
         return parse_thresholds(items, str(path))
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return parse_thresholds((line for line in lines if line), str(path))

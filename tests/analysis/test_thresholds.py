@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.analysis.thresholds import (
@@ -165,6 +167,23 @@ def test_thresholds_file_toml_and_lines(tmp_path) -> None:  # type: ignore[no-un
         load_thresholds_file(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_thresholds_file(tmp_path / "missing.txt")
+
+
+def test_a_thresholds_file_takes_a_scenario_files_abort_tables(tmp_path: Path) -> None:
+    """docs/thresholds.md: "a scenario file works as is", k6-style tables included."""
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        'thresholds = ["rto<30s", { threshold = "p(95)[10s,90%]<500ms", abort_on_fail = true,'
+        ' delay_abort_eval = "10s" }]\n'
+    )
+    parsed = load_thresholds_file(toml)
+    assert [(t.name, t.window_s) for t in parsed] == [("rto", None), ("p", 10)]
+    toml.write_text('thresholds = [{ threshold = "p(95)<1s", abort_on_fail = "yes" }]\n')
+    with pytest.raises(ConfigError, match=r"s\.toml: thresholds\[0\]\.abort_on_fail: expected"):
+        load_thresholds_file(toml)
+    toml.write_text('name = "x"\n')
+    with pytest.raises(ConfigError, match=r"expected `thresholds = "):
+        load_thresholds_file(toml)
 
 
 def test_duplicates_are_dropped() -> None:
