@@ -82,13 +82,21 @@ class WorkerArrivals:
 
     def split(self, workers: int, index: int = 0) -> WorkerArrivals:
         """Worker `index`'s share (of `workers`, in `locust_worker_order`) of this run-wide
-        schedule: the rate evenly, the ceiling as Locust deals users out, one by one."""
+        schedule: the ceiling as Locust deals users out, one by one, and the rate in
+        proportion to it (evenly without a ceiling). An even split of the rate would hand a
+        worker whose share of the ceiling is smaller (none, with fewer users than workers)
+        starts it cannot make: with `max_in_flight = 1` on two workers, half the rate was
+        never started, and never counted as dropped either."""
         n = max(workers, 1)
-        ceiling = None if self.max_users is None else share(self.max_users, n, index)
+        if self.max_users is None:
+            ceiling, part = None, 1 / n
+        else:
+            ceiling = share(self.max_users, n, index)
+            part = ceiling / self.max_users
         return replace(
             self,
-            from_rate_per_s=self.from_rate_per_s / n,
-            rate_per_s=self.rate_per_s / n,
+            from_rate_per_s=self.from_rate_per_s * part,
+            rate_per_s=self.rate_per_s * part,
             max_users=ceiling,
         )
 
@@ -197,9 +205,9 @@ def check_arrival(data: Any) -> str | None:
         return f"arrival.arrivals: expected one of {', '.join(ARRIVALS)}"
     ceiling = data["max_users"]
     if ceiling is not None and (
-        isinstance(ceiling, bool) or not isinstance(ceiling, int) or not 1 <= ceiling <= MAX_USERS
-    ):
-        return f"arrival.max_users: expected null or an integer in 1..{MAX_USERS}"
+        isinstance(ceiling, bool) or not isinstance(ceiling, int) or not 0 <= ceiling <= MAX_USERS
+    ):  # 0: a worker dealt no share of a ceiling smaller than the workers
+        return f"arrival.max_users: expected null or an integer in 0..{MAX_USERS}"
     return None
 
 

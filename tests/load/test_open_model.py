@@ -66,7 +66,7 @@ def test_a_zero_rate_starts_nothing() -> None:
     assert starts(WorkerArrivals(0, 0, 5, "uniform"), 60.0) == []
 
 
-def test_a_schedule_splits_evenly_across_workers_and_checks_its_json() -> None:
+def test_a_schedule_without_a_ceiling_splits_evenly_and_checks_its_json() -> None:
     plan = WorkerArrivals(50, 100, 10, "poisson")
     assert plan.split(4) == WorkerArrivals(12.5, 25, 10, "poisson")
     assert check_arrival(plan.to_json()) is None and check_arrival(None) is None

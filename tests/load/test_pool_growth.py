@@ -77,18 +77,35 @@ def test_the_ceiling_is_dealt_out_as_locust_deals_users() -> None:
     assert [share(7, 3, i) for i in range(3)] == [3, 2, 2]
     order = locust_worker_order(["b_2", "a_9", "a_1", "b_1"])
     assert order == ["a_1", "b_1", "a_9", "b_2"]  # round-robin over hosts, then by id
-    plan = WorkerArrivals(60, 90, 5, "uniform", max_users=7)
-    assert plan.split(3, 1) == WorkerArrivals(20, 30, 5, "uniform", max_users=2)
+    plan = WorkerArrivals(70, 91, 5, "uniform", max_users=7)
+    assert plan.split(3, 1) == WorkerArrivals(20, 26, 5, "uniform", max_users=2)
     assert WorkerArrivals(6, 6, 0, "poisson").split(2, 1).max_users is None
     for index in range(3):  # every worker's pre_allocated share fits within its ceiling
         assert share(4, 3, index) <= share(7, 3, index)
+
+
+def test_each_worker_gets_the_rate_its_share_of_the_ceiling_can_start() -> None:
+    """With fewer users than workers, a worker dealt none is given no starts (it could make
+    none, and they went uncounted), and the shares add up to the run-wide rate."""
+    plan = WorkerArrivals(6, 6, 5, "uniform", max_users=1)
+    assert plan.split(2, 0) == WorkerArrivals(6, 6, 5, "uniform", max_users=1)
+    idle = plan.split(2, 1)
+    assert idle == WorkerArrivals(0, 0, 5, "uniform", max_users=0)
+    assert check_arrival(idle.to_json()) is None
+    for ceiling, workers in ((1, 3), (5, 2), (7, 3), (100, 4)):
+        plan = WorkerArrivals(10, 30, 5, "poisson", max_users=ceiling)
+        parts = [plan.split(workers, i) for i in range(workers)]
+        assert sum(p.rate_per_s for p in parts) == pytest.approx(30)
+        assert sum(p.from_rate_per_s for p in parts) == pytest.approx(10)
+        assert all(p.rate_per_s * ceiling == pytest.approx(30 * (p.max_users or 0)) for p in parts)
 
 
 def test_the_pacing_message_carries_the_ceiling_and_its_checker_bounds_it() -> None:
     body = WorkerArrivals(10, 10, 0, "uniform", max_users=5).to_json()
     assert check_arrival(body) is None and WorkerArrivals.from_json(body).max_users == 5
     assert check_arrival({**body, "max_users": None}) is None
-    for bad in (0, -1, 2.5, True, "5", 10**9):
+    assert check_arrival({**body, "max_users": 0}) is None  # a worker dealt no share
+    for bad in (-1, 2.5, True, "5", 10**9):
         assert "max_users" in (check_arrival({**body, "max_users": bad}) or ""), bad
     assert check_arrival({k: v for k, v in body.items() if k != "max_users"}) is not None
 
