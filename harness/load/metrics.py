@@ -255,13 +255,15 @@ class MetricsServer:
             raise RunFailed(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
         self.port = int(self._server.server_port)
 
-    def stop(self, sleep: Callable[[float], object] = time.sleep) -> None:
+    def stop(self) -> None:
         """Give a scraper up to LINGER_S to read the final figures (if one has come), then
         stop serving."""
         deadline = time.monotonic() + LINGER_S
         metrics = self.metrics
         while 0 <= metrics.scraped_version < metrics.version and time.monotonic() < deadline:
-            sleep(0.1)
+            # looked up at each call, not bound at import: in the master, gevent's patched
+            # sleep, which lets the server's greenlet answer the scrape being waited for
+            time.sleep(0.1)
         self._server.shutdown()
         self._server.server_close()
 
