@@ -23,7 +23,7 @@ import locust
 import zmq
 from locust.env import Environment
 from locust.rpc import Message
-from locust.runners import WorkerRunner
+from locust.runners import STATE_RUNNING, WorkerRunner
 from locust.user import User
 from locust.user.task import LOCUST_STATE_STOPPING
 
@@ -344,9 +344,14 @@ class RunnerPool(PoolHooks):
 
 
 def _pool_ready(env: Environment) -> bool:
-    """This worker's users are all spawned (and there are some)."""
+    """This worker has carried out a spawn message from the master and its users are all
+    spawned. A worker dealt no users of a small `pre_allocated` has a pool of none: it is
+    ready at once and grows on its first start (waiting for "some users" held its share of
+    the schedule back for the whole pool wait, its starts neither made nor dropped)."""
     runner = env.runner
-    return runner is not None and runner.user_count >= max(runner.target_user_count, 1)
+    if runner is None or runner.user_count < runner.target_user_count:
+        return False
+    return runner.user_count > 0 or getattr(runner, "worker_state", None) == STATE_RUNNING
 
 
 def _watch_parent(parent_pid: int, runner: WorkerRunner) -> None:

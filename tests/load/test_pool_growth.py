@@ -32,6 +32,7 @@ from harness.rundir import iter_jsonl
 from harness.rundir.intervals import ARRIVALS_NAME, IntervalRecord
 from harness.testing import finish, start_harness
 from tests.load.stall_server import StallServer
+from tests.loopback_target import answering, caller_locustfile, serving
 
 ARRIVAL = {"duration": "10s", "executor": "arrival-rate", "rate_per_s": 100, "max_in_flight": 40}
 
@@ -275,3 +276,40 @@ def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
     lines = list(iter_jsonl(run_dir / "intervals.jsonl"))
     assert totals["dropped_iterations"] == sum(line["dropped_iterations"] for line in lines)
     assert totals["grown_users"] == sum(line.get("grown_users", 0) for line in lines) >= grown
+
+
+SMALL_POOL = """
+name = "small-pool"
+[[stages]]
+name = "open"
+duration = "3s"
+executor = "arrival-rate"
+rate_per_s = 20
+max_in_flight = 4
+pre_allocated = 1
+arrivals = "uniform"
+"""
+
+
+@pytest.mark.e2e
+def test_a_worker_dealt_no_pre_allocated_user_starts_its_share_at_once(tmp_path: Path) -> None:
+    """pre_allocated = 1 on two workers: the second worker's pool is empty, and it grows on
+    its first start instead of holding back its half of the schedule for the pool wait (5 s,
+    longer than this stage: its 30 starts were neither made nor counted as dropped)."""
+    (tmp_path / "client.py").write_text(caller_locustfile(1))
+    (tmp_path / "small.toml").write_text(SMALL_POOL)
+    run_dir = tmp_path / "run"
+    with serving(answering(lambda: 200)) as url:
+        code, out, err = finish(
+            start_harness(
+                "run", "--host", url, "--locustfile", str(tmp_path / "client.py"),
+                "--workers", "2", "--out", str(run_dir), "--profile", str(tmp_path / "small.toml"),
+            )
+        )  # fmt: skip
+    assert code == 0, out + err
+    lines = [
+        line for line in iter_jsonl(run_dir / "intervals.jsonl") if line["name"] == ARRIVALS_NAME
+    ]
+    due = sum(line["iterations"] + line["dropped_iterations"] for line in lines)
+    assert due >= 0.8 * 20 * 3, lines  # all but the schedule's first moments
+    assert max(line["workers"] for line in lines) == 2, lines
