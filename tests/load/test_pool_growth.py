@@ -201,7 +201,7 @@ class Client(FastHttpUser):
 STAGE = """
 [[stages]]
 name = "{name}"
-duration = "10s"
+duration = "{duration}"
 executor = "arrival-rate"
 rate_per_s = 100
 max_in_flight = {ceiling}
@@ -210,7 +210,8 @@ arrivals = "uniform"
 spawn_rate = 10
 """
 
-WIDE, LOW = (3.0, 6.0), (13.0, 16.0)  # stalls of 2 s, seconds after the first request
+WIDE, LOW = (3.0, 6.0), (10.0, 13.0)  # stalls of 2 s, seconds after the first request
+WIDE_S = 8  # the wide stage: its stalled starts are back by its end
 
 
 def arrivals(run_dir: Path, since: float, until: float) -> list[dict[str, int]]:
@@ -228,7 +229,8 @@ def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
 ) -> None:
     (tmp_path / "client.py").write_text(LOCUSTFILE)
     profile = tmp_path / "grow.toml"
-    wide, low = STAGE.format(name="wide", ceiling=400), STAGE.format(name="low", ceiling=30)
+    wide = STAGE.format(name="wide", ceiling=400, duration=f"{WIDE_S}s")
+    low = STAGE.format(name="low", ceiling=30, duration="6s")
     profile.write_text(f'name = "grow"\n{wide}{low}')
     run_dir = tmp_path / "run"
     with StallServer(*WIDE, also=(LOW,)) as server:
@@ -253,7 +255,7 @@ def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
     # the wide stage: 2 users, 100 starts/s, each held 2 s in the stall: about 200 needed
     during = server.per_second(t0 + WIDE[0], t0 + WIDE[1])
     assert abs(sum(during) - 100 * len(during)) <= 5 * len(during), during
-    wide_lines = arrivals(run_dir, int(t0), int(t0) + 10)
+    wide_lines = arrivals(run_dir, int(t0), int(t0) + WIDE_S)
     assert sum(line["dropped_iterations"] for line in wide_lines) == 0
     grown = sum(line.get("grown_users", 0) for line in wide_lines)
     assert 100 <= grown <= 398, grown
