@@ -10,6 +10,8 @@ and the starts it cannot make counted exactly.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,36 @@ def test_each_worker_gets_the_rate_its_share_of_the_ceiling_can_start() -> None:
         assert sum(p.rate_per_s for p in parts) == pytest.approx(30)
         assert sum(p.from_rate_per_s for p in parts) == pytest.approx(10)
         assert all(p.rate_per_s * ceiling == pytest.approx(30 * (p.max_users or 0)) for p in parts)
+
+
+LOCUST_DEALS = """
+import json, sys
+from locust import User
+from locust.dispatch import UsersDispatcher
+from locust.runners import WorkerNode
+
+class Client(User):
+    pass
+
+ids, total = json.loads(sys.argv[1]), int(sys.argv[2])
+dispatcher = UsersDispatcher([WorkerNode(i) for i in ids], [Client])
+dispatcher.new_dispatch(target_user_count=total, spawn_rate=10_000)
+for dealt in dispatcher:
+    pass
+print(json.dumps({w: sum(counts.values()) for w, counts in dealt.items()}))
+"""
+
+
+@pytest.mark.parametrize("total", [1, 7, 40])
+def test_the_ceiling_split_matches_locusts_own_deal(total: int) -> None:
+    ids = ["hostb_2f", "hosta_9c", "hosta_1e", "hostb_1a", "hostc_5d"]
+    done = subprocess.run(  # Locust is never imported in the test process
+        [sys.executable, "-c", LOCUST_DEALS, json.dumps(ids), str(total)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    dealt = json.loads(done.stdout)
+    ours = {w: share(total, len(ids), i) for i, w in enumerate(locust_worker_order(ids))}
+    assert ours == dealt
 
 
 def test_the_pacing_message_carries_the_ceiling_and_its_checker_bounds_it() -> None:
