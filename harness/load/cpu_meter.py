@@ -17,6 +17,10 @@ from pathlib import Path
 import psutil
 
 SCHEDSTAT = Path("/proc/self/schedstat")
+MIN_SPAN_S = 0.2
+"""A shorter span is not a sample: schedstat's counters advance at scheduler events, so one
+step of a few ms over a span of microseconds (a worker's first sample came right after its
+meter was created) read as busy 950% and raised a false generator_saturated."""
 
 
 def _schedstat() -> tuple[float, float] | None:
@@ -38,7 +42,8 @@ def _times() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """`sample()`: (cpu_pct, wait_pct) since the previous sample, in percent of one core."""
+    """`sample()`: (cpu_pct, wait_pct) since the previous sample, in percent of one core
+    ((0, 0) within `MIN_SPAN_S` of it, and that span is left to the next sample)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -48,10 +53,10 @@ class CpuMeter:
         """CPU and wait shares of the time since the last sample (0, 0 when none passed)."""
         now, (run_s, wait_s) = self._clock(), _times()
         then, run_before, wait_before = self._last
-        self._last = (now, run_s, wait_s)
         wall_s = now - then
-        if wall_s <= 0:
+        if wall_s < MIN_SPAN_S:  # the next sample covers this span too
             return 0.0, 0.0
+        self._last = (now, run_s, wait_s)
         return (
             max(run_s - run_before, 0.0) / wall_s * 100,
             max(wait_s - wait_before, 0.0) / wall_s * 100,

@@ -31,6 +31,21 @@ def test_a_spinning_thread_is_busy_all_the_time_whatever_else_runs() -> None:
     assert cpu_pct + wait_pct < 50, (cpu_pct, wait_pct)
 
 
+def test_a_sample_right_after_the_last_is_left_to_the_next() -> None:
+    """A worker's first sample came microseconds after its meter was made: a scheduler
+    step of a few ms over that span read as 950% busy, a false generator_saturated."""
+    now = [100.0]
+    meter = CpuMeter(lambda: now[0])
+    end = time.monotonic() + 0.05
+    while time.monotonic() < end:
+        pass
+    now[0] += 1e-6
+    assert meter.sample() == (0.0, 0.0)
+    now[0] += 1.0
+    cpu_pct, wait_pct = meter.sample()  # the spin, over the whole second since creation
+    assert 0 < cpu_pct + wait_pct <= 100, (cpu_pct, wait_pct)
+
+
 def test_saturation_is_one_event_per_episode_and_judged_per_window() -> None:
     written: list[CpuSample] = []
     events: list[tuple[str, float, dict[str, Any]]] = []
