@@ -25,13 +25,13 @@ def scenario_profile(scenario: Scenario) -> Profile:
     """The scenario's profile (a name or an inline table), fitted to its timeline."""
     source = scenario.source or "scenario"
     spec = scenario.profile
-    try:
-        if spec.inline is not None:
-            profile = profile_from_mapping(thaw(spec.inline), f"{source}: profile", "inline")
-        else:
+    if spec.inline is not None:  # its errors already name the file and `profile`
+        profile = profile_from_mapping(thaw(spec.inline), f"{source}: profile", "inline")
+    else:
+        try:
             profile = load_profile(spec.name or "light")
-    except ConfigError as exc:
-        raise ConfigError(str(exc), f"{source}: profile") from None
+        except ConfigError as exc:
+            raise ConfigError(str(exc), f"{source}: profile") from None
     if profile.extreme is not None:
         raise ConfigError(
             "expected a staged profile: extreme steps the load up until it breaks, "

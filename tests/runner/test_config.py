@@ -113,6 +113,18 @@ def test_extreme_profile_is_refused(tmp_path: Path) -> None:
     assert "x.toml: profile" in message and "extreme" in message
 
 
+def test_a_bad_inline_profile_names_the_file_and_key_once(tmp_path: Path) -> None:
+    path = tmp_path / "y.toml"
+    path.write_text(base("y").replace(
+        '{ duration = "2s", users = 4, rate_per_s = 40 }',
+        '{ duration = "2s", executor = "arrival-rate", rate_per_s = 40, max_in_flight = "x" }'),
+        encoding="utf-8")  # fmt: skip
+    message = config_error(path)
+    assert (
+        message == f"{path}: profile: stages[0].max_in_flight: expected an integer, got string 'x'"
+    )
+
+
 def test_dr_fault_needs_the_deployment(tmp_path: Path) -> None:
     path = scenario_file(tmp_path).parent / "dr.toml"
     path.write_text(base("dr").replace('type = "command"\nparams = { command = "true" }',
