@@ -42,7 +42,6 @@ from harness.load.users import SETTINGS, USER_CLASSES
 
 SHIP_OFFSET_S = 0.05  # ship just after each whole second, once that second is complete
 CONFIG_TIMEOUT_S = 120.0  # users wait this long for an authenticated configuration
-QUIT_LINGER_MS = 200  # the quit message may take this long to leave
 
 
 def env_tokens() -> dict[str, str]:
@@ -298,15 +297,8 @@ def run_worker(
         gevent.spawn(_watch_parent, parent_pid, runner)
     runner.greenlet.join()
     env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
-    _deliver_and_close(runner.client.socket)
+    gevent.sleep(0.2)  # let the quit message leave before the process ends
     return 0
-
-
-def _deliver_and_close(socket: zmq.Socket[bytes], linger_ms: int = QUIT_LINGER_MS) -> None:
-    """Close the link to the master once its last messages (the quit) have left, at most
-    `linger_ms` later: the socket has its own context, whose end waits for exactly that."""
-    socket.close(linger=linger_ms)
-    socket.context.term()
 
 
 class RunnerPool(PoolHooks):
