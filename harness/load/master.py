@@ -312,6 +312,7 @@ class MasterSession:
             users=change.users,
             spawn_rate=change.spawn_rate,
             rate_per_s=change.rate_per_s,
+            **({"max_in_flight": change.arrival.max_users} if change.arrival else {}),
         )
 
     def on_step(self, result: StepResult, highest_held_rate_per_s: Callable[[], float]) -> None:

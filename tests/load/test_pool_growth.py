@@ -300,10 +300,11 @@ def test_a_small_pool_grows_through_a_stall_and_only_a_low_ceiling_drops(
     for line in low_lines:
         assert abs(line["iterations"] + line["dropped_iterations"] - 100) <= 1, low_lines
     assert sum(line["dropped_iterations"] for line in low_lines) > 100
+    events = list(iter_jsonl(run_dir / "events.jsonl"))
+    stages = [(e["name"], e["users"], e["max_in_flight"]) for e in events if e["kind"] == "stage"]
+    assert stages == [("wide", 2, 400), ("low", 2, 30)]
     warnings = [
-        e["message"]
-        for e in iter_jsonl(run_dir / "events.jsonl")
-        if e["kind"] == "warning" and "pre_allocated" in e["message"]
+        e["message"] for e in events if e["kind"] == "warning" and "pre_allocated" in e["message"]
     ]
     assert len(warnings) == 1 and "stage wide" in warnings[0]
     totals = json.loads((run_dir / "summary.json").read_text())["totals"]
