@@ -284,6 +284,8 @@ class _Run:
                 return "interrupted"
             if self.timeline is not None and self.timeline.done():
                 return "completed"
+            if session.shape_error is not None:
+                raise RunFailed(f"the load shape failed: {session.shape_error}")
             if session.shape_finished:
                 if self.timeline is not None:
                     self.timeline.await_end(self.stop_requested)

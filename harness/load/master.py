@@ -285,6 +285,11 @@ class MasterSession:
         self.runner.start_shape()
 
     @property
+    def shape_error(self) -> str | None:
+        """Why the shape's tick raised (the run fails), or None."""
+        return getattr(self._shape, "error", None)
+
+    @property
     def shape_finished(self) -> bool:
         """The shape said stop and Locust has stopped the users."""
         return bool(self._shape is not None and self._shape.done and not self.runner.shape_greenlet)

@@ -275,6 +275,10 @@ class ExtremeShape:
         )
 
 
+class ShapeFailed(Exception):
+    """A shape's tick failed; the message says which and why."""
+
+
 def locust_shape(shape: Shape) -> LoadTestShape:
     """Wrap a shape as a Locust `LoadTestShape` (imports Locust: load processes only)."""
     from locust import LoadTestShape
@@ -283,9 +287,17 @@ def locust_shape(shape: Shape) -> LoadTestShape:
         """Delegates to the harness shape; its timeline starts at the first tick."""
 
         done = False
+        error: str | None = None
+        """Why a tick raised: the users stop and the run fails (Locust would only log it
+        and keep the last tick's users running to the end of the run, up to an hour)."""
 
         def tick(self) -> tuple[Any, ...] | None:
-            target = shape.tick()
+            try:
+                target = shape.tick()
+            except ShapeFailed as exc:
+                self.error, target = str(exc), None
+            except Exception as exc:
+                self.error, target = f"{type(exc).__name__}: {exc}", None
             if target is None:
                 self.done = True
             return target

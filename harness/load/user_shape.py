@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.load.profiles import Profile, Stage
-from harness.load.shapes import Clock, StageChange
+from harness.load.shapes import Clock, ShapeFailed, StageChange
 
 if TYPE_CHECKING:
     from locust import LoadTestShape
@@ -64,14 +64,18 @@ class LocustfileShape:
             self.shape.reset_time()  # type: ignore[no-untyped-call]  # its clock starts now
         if now - self._start >= self.planned_duration_s:
             return None
-        target = self.shape.tick()
-        if target is None:
-            return None
-        current = tuple(target)
-        if current != self._last:
-            self._last = current
-            self.changes += 1
-            self._announce(now, current)
+        try:
+            target = self.shape.tick()
+            if target is None:
+                return None
+            current = tuple(target)
+            if current != self._last:
+                self._last = current
+                self.changes += 1
+                self._announce(now, current)
+        except Exception as exc:  # its own bug, or a tick that is not (users, spawn_rate)
+            name = type(self.shape).__name__
+            raise ShapeFailed(f"{name}.tick(): {type(exc).__name__}: {exc}") from exc
         return current
 
     def _announce(self, now: float, target: tuple[Any, ...]) -> None:

@@ -16,11 +16,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from harness.load.shapes import StageChange
+from harness.load.shapes import ShapeFailed, StageChange
 from harness.load.user_shape import LocustfileShape, shape_profile
 from harness.rundir import iter_jsonl
 from harness.service.server import ServiceProcess
 from harness.testing import finish, start_harness
+from tests.loopback_target import answering, serving
 
 
 class FakeClock:
@@ -126,6 +127,30 @@ def test_a_double_wave_shape_rises_twice() -> None:
 
 def test_the_limit_stops_a_shape_that_never_ends() -> None:
     assert len(drive(StepLoadShape, limit_s=15.0)) == 15
+
+
+class BrokenShape(ShapeBase):
+    def tick(self) -> tuple[Any, ...] | None:
+        if self.get_run_time() < 3:
+            return 2, 10.0
+        if self.get_run_time() < 4:
+            return ("many", 10.0)  # not a user count
+        raise KeyError("stage")
+
+
+def test_a_tick_that_raises_or_is_malformed_fails_naming_the_shape() -> None:
+    """Locust only logs such a tick and keeps the last users running (a run ran on to its
+    one-hour limit); the harness fails the run with this message."""
+    clock = FakeClock()
+    BrokenShape.clock = clock
+    shape = LocustfileShape(BrokenShape(), 600.0, clock=clock, on_stage=lambda _c: None)  # type: ignore[arg-type]
+    assert shape.tick() == (2, 10.0)
+    clock.now += 3.0
+    with pytest.raises(ShapeFailed, match=r"^BrokenShape\.tick\(\): ValueError: invalid literal"):
+        shape.tick()
+    clock.now += 1.0
+    with pytest.raises(ShapeFailed, match=r"^BrokenShape\.tick\(\): KeyError: 'stage'$"):
+        shape.tick()
 
 
 def test_the_profile_of_a_shape_run_is_as_long_as_its_limit() -> None:
@@ -272,3 +297,38 @@ def test_locust_itself_drives_the_same_users_over_time(
         for at in (t0 + start_s + 1.0, t0 + end_s - 0.1):
             assert users_at(marks, at) == users, (users, at - t0)
     assert users_at(marks, float("inf")) == 0
+
+
+BROKEN_SHAPE_LOCUSTFILE = """
+from locust import FastHttpUser, LoadTestShape, constant, task
+
+
+class Caller(FastHttpUser):
+    wait_time = constant(0.5)
+
+    @task
+    def call(self):
+        self.client.get("/")
+
+
+class Broken(LoadTestShape):
+    def tick(self):
+        if self.get_run_time() < 2:
+            return (2, 10)
+        raise RuntimeError("shape bug")
+"""
+
+
+@pytest.mark.e2e
+def test_a_shape_whose_tick_raises_fails_the_run_at_once(tmp_path: Path) -> None:
+    locustfile = tmp_path / "broken.py"
+    locustfile.write_text(BROKEN_SHAPE_LOCUSTFILE)
+    run_dir = tmp_path / "run"
+    with serving(answering(lambda: 200)) as url:
+        args = ("run", "--host", url, "--locustfile", str(locustfile), "--out", str(run_dir))
+        code, _out, err = finish(start_harness(*args, "--workers", "1"), timeout_s=90)
+    assert code == 3, err
+    assert "the load shape failed: Broken.tick(): RuntimeError: shape bug" in err
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "failed" and "shape bug" in manifest["error"]
+    assert (run_dir / "summary.json").exists() and "Traceback" not in err
