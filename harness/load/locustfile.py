@@ -9,6 +9,7 @@ drives `harness run` when neither a profile nor `--users` is given (see `user_sh
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -42,6 +43,22 @@ def check_locustfile(path: Path) -> Path:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"cannot read: {exc}", where) from None
     return path.resolve()
+
+
+def shape_classes_defined(path: Path) -> list[str]:
+    """The classes `path` defines on `LoadTestShape` (read, not imported: no Locust here).
+    A shape imported from elsewhere shows only when the file is imported."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any(
+            (isinstance(base, ast.Name) and base.id == "LoadTestShape")
+            or (isinstance(base, ast.Attribute) and base.attr == "LoadTestShape")
+            for base in node.bases
+        )
+    ]
 
 
 def load_user_classes(path: Path) -> list[type[User]]:

@@ -125,19 +125,37 @@ def _abort_plan(
 
 
 def _locustfile(flag: Path | None, scenario: Scenario) -> Path | None:
-    """`--locustfile` (relative to the working directory) over the scenario's own key."""
+    """`--locustfile` (relative to the working directory) over the scenario's own key;
+    one that defines a LoadTestShape is refused here, so that a suite's check of every
+    file finds it before any scenario runs."""
     from harness.load.locustfile import check_locustfile
 
     if flag is not None:
-        return check_locustfile(flag)
+        path = check_locustfile(flag)
+        _no_shape(path, f"--locustfile {flag}")
+        return path
     if scenario.locustfile is None:
         return None
     try:
-        return check_locustfile(Path(scenario.locustfile))
+        path = check_locustfile(Path(scenario.locustfile))
     except ConfigError as exc:
         message = str(exc).removeprefix(f"{exc.where}: ")
         where = f"{scenario.source}: locustfile"
         raise ConfigError(f"{message} ({scenario.locustfile})", where) from None
+    _no_shape(path, f"{scenario.source}: locustfile")
+    return path
+
+
+def _no_shape(path: Path, where: str) -> None:
+    from harness.load.locustfile import shape_classes_defined
+
+    shapes = shape_classes_defined(path)
+    if shapes:
+        raise ConfigError(
+            f"{path} defines the LoadTestShape {shapes[0]}, which would drive the load "
+            "instead of the scenario's profile; a scenario's locustfile needs none",
+            where,
+        )
 
 
 def check_scenario(config: ScenarioRunConfig) -> None:

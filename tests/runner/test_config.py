@@ -125,6 +125,37 @@ def test_a_bad_inline_profile_names_the_file_and_key_once(tmp_path: Path) -> Non
     )
 
 
+SHAPE_FILE = """
+import locust
+
+
+class Reader(locust.HttpUser):
+    @locust.task
+    def read(self):
+        self.client.get("/")
+
+
+class Waves(locust.LoadTestShape):
+    def tick(self):
+        return None
+"""
+
+
+def test_a_locustfile_with_a_shape_is_refused_when_the_suite_checks_its_files(
+    tmp_path: Path,
+) -> None:
+    """Found before any scenario of the suite runs (it was found only at its own turn)."""
+    (tmp_path / "users.py").write_text(SHAPE_FILE, encoding="utf-8")
+    good = scenario_file(tmp_path, name="a")
+    shaped = scenario_file(tmp_path, name="b", top='locustfile = "users.py"')
+    message = config_error(shaped)
+    assert message.startswith(f"{shaped}: locustfile: ") and "LoadTestShape Waves" in message
+    with pytest.raises(ConfigError, match=r"b\.toml: locustfile: .*LoadTestShape Waves"):
+        prepare_suite([good, shaped], out_dir=tmp_path / "suite")
+    flagged = config_error(good, locustfile=tmp_path / "users.py")
+    assert flagged.startswith("--locustfile ") and "LoadTestShape Waves" in flagged
+
+
 def test_dr_fault_needs_the_deployment(tmp_path: Path) -> None:
     path = scenario_file(tmp_path).parent / "dr.toml"
     path.write_text(base("dr").replace('type = "command"\nparams = { command = "true" }',
