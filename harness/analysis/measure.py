@@ -196,7 +196,7 @@ def observe_scope(scope: ScopeData, duration_s: float, t: Threshold) -> float | 
     """A request metric of one scope: latency in ms, rps, error_rate fraction, counts."""
     if t.name == "dropped":
         share = scope.dropped_share
-        return "dropped not measured (no arrival-rate stage)" if share is None else share
+        return "dropped not measured (no arrival-rate start was due)" if share is None else share
     if t.name in ("rps", "requests", "failures", "error_rate"):
         metrics = (
             scope.metrics(duration_s) if t.name != "requests" else {"requests": scope.requests}
