@@ -7,10 +7,13 @@ The expressions themselves (`p(95)<250ms`, `rto<30s`, ...) are parsed once, in
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from harness.aborts import threshold_entries
 from harness.errors import ConfigError
 from harness.rundir.thresholds import (
     ALIASES,
@@ -19,7 +22,6 @@ from harness.rundir.thresholds import (
     RECOVERY_FIELDS,
     Family,
     Threshold,
-    load_thresholds_file,
     parse_threshold,
     parse_thresholds,
     unique,
@@ -44,6 +46,28 @@ __all__ = [
     "parse_thresholds",
     "unique",
 ]
+
+
+def load_thresholds_file(path: Path) -> list[Threshold]:
+    """Thresholds from a file: TOML (`thresholds = ["...", ...]`) when it ends in `.toml`,
+    otherwise one expression per line (blank lines and `#` comments skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read thresholds file: {exc.strerror}", str(path)) from None
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", str(path)) from None
+        if "thresholds" not in data:
+            raise ConfigError('expected `thresholds = ["p(95)<250ms", ...]`', str(path))
+        # entries as a scenario or profile file writes them, k6-style tables included; their
+        # abort_on_fail settings are checked as there, and mean nothing after the run
+        items, _rules = threshold_entries(data["thresholds"], f"{path}: thresholds")
+        return parse_thresholds(items, str(path))
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return parse_thresholds((line for line in lines if line), str(path))
 
 
 class Observer(Protocol):

@@ -17,10 +17,8 @@ from __future__ import annotations
 import math
 import operator
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.errors import ConfigError
 
@@ -274,30 +272,6 @@ def _metric_list() -> str:
 def parse_thresholds(texts: Iterable[str], source: str = "threshold") -> list[Threshold]:
     """Parse several expressions from one source, in order."""
     return [parse_threshold(text, source) for text in texts]
-
-
-def load_thresholds_file(path: Path) -> list[Threshold]:
-    """Thresholds from a file: TOML (`thresholds = ["...", ...]`) when it ends in `.toml`,
-    otherwise one expression per line (blank lines and `#` comments skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read thresholds file: {exc.strerror}", str(path)) from None
-    if path.suffix == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", str(path)) from None
-        if "thresholds" not in data:
-            raise ConfigError('expected `thresholds = ["p(95)<250ms", ...]`', str(path))
-        # entries as a scenario or profile file writes them, k6-style tables included; their
-        # abort_on_fail settings are checked as there, and mean nothing after the run
-        from harness.aborts import threshold_entries  # it imports this module
-
-        items, _rules = threshold_entries(data["thresholds"], f"{path}: thresholds")
-        return parse_thresholds(items, str(path))
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return parse_thresholds((line for line in lines if line), str(path))
 
 
 def unique(thresholds: Iterable[Threshold]) -> list[Threshold]:
