@@ -76,15 +76,21 @@ def test_complete_outage_loses_no_write_and_the_runbook_brings_it_back(tmp_path:
 @pytest.mark.e2e
 def test_database_failover_loses_the_writes_after_the_last_standby_sync(tmp_path: Path) -> None:
     recovery, run_dir = run_shipped("database-failover", tmp_path)
-    effect = events(run_dir, "fault_effect")[0]
-    # a 3 s standby lag under Moderate loses the writes acknowledged after the last sync; a
-    # fault that lands just after a sync on a slowed machine may find none to lose
-    synced_t, injected_t = effect["standby_last_sync_t"], recovery["t_injected"]
+    promote = next(
+        e for e in events(run_dir, "recovery_action") if e["action"] == "promote_standby"
+    )
+    # the standby promoted is the last sync that completed, which the promote step reads: a
+    # sync already copying when the fault landed completes after it (the fault_effect event
+    # still names the sync before), and that sync holds the writes acknowledged before it.
+    # A 3 s standby lag under Moderate loses the writes acknowledged after that sync; a fault
+    # that lands just after a sync on a slowed machine may find none to lose.
+    synced_t, injected_t = promote["result"]["standby_last_sync_t"], recovery["t_injected"]
+    assert synced_t >= events(run_dir, "fault_effect")[0]["standby_last_sync_t"]
     unsynced = [e for e in iter_jsonl(run_dir / "ledger.jsonl")
                 if synced_t + 0.5 < e["t_ack"] < injected_t]  # fmt: skip
     assert recovery["lost_writes"] > 0 or not unsynced, (len(unsynced), synced_t, injected_t)
-    # every lost write was acknowledged after the standby's last sync began
-    assert recovery["rpo_s"] <= recovery["t_injected"] - effect["standby_last_sync_t"] + 0.01
+    # every lost write was acknowledged after the promoted sync began
+    assert recovery["rpo_s"] <= injected_t - synced_t + 0.01
     assert recovery["rto_s"] is not None
     promoted = [s for s in recovery["runbook"] if s["action"] == "promote_standby"]
     assert promoted and promoted[0]["ok"]
