@@ -111,7 +111,7 @@ def _table_entry(item: Mapping[str, Any], at: str, source: str) -> tuple[str, Ab
             raise ConfigError(
                 f'expected a duration such as "10s", got {delay!r}', f"{at}.delay_abort_eval"
             )
-        delay_s = parse_duration_s(delay, f"{at}.delay_abort_eval")
+        delay_s = parse_duration_s(delay, f"{at}.delay_abort_eval", allow_zero=True)
     return expr, (AbortRule(expr, delay_s, source) if abort else None)
 
 
@@ -143,5 +143,5 @@ def flag_rules(
         raise ConfigError("applies to --threshold flags, and none was given", "--abort-on-fail")
     delay_s = 0.0
     if delay_abort_eval is not None:
-        delay_s = parse_duration_s(delay_abort_eval, "--delay-abort-eval")
+        delay_s = parse_duration_s(delay_abort_eval, "--delay-abort-eval", allow_zero=True)
     return tuple(AbortRule(expr, delay_s, "--threshold") for expr in exprs)

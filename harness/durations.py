@@ -11,10 +11,13 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h)")
 _UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def parse_duration_s(text: str | float | int, where: str = "duration") -> float:
+def parse_duration_s(
+    text: str | float | int, where: str = "duration", *, allow_zero: bool = False
+) -> float:
     """Return `text` in seconds; a bare number means seconds.
 
-    Raises ConfigError naming `where` for anything else, and for zero or negative values.
+    Raises ConfigError naming `where` for anything else, and for negative values or (unless
+    `allow_zero`, for a delay) zero.
     """
     if isinstance(text, bool):
         raise ConfigError(f"expected a duration such as 30s, 2m or 1h30m, got {text!r}", where)
@@ -38,8 +41,9 @@ def parse_duration_s(text: str | float | int, where: str = "duration") -> float:
                 ) from None
     if not math.isfinite(seconds):
         raise ConfigError(f"expected a finite duration, got {text!r}", where)
-    if seconds <= 0:
-        raise ConfigError(f"duration must be positive, got {text!r}", where)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        qualifier = "zero or more" if allow_zero else "positive"
+        raise ConfigError(f"duration must be {qualifier}, got {text!r}", where)
     return seconds
 
 

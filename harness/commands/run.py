@@ -87,7 +87,7 @@ def add_abort_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay-abort-eval",
         metavar="DUR",
-        help="with --abort-on-fail: start judging this long after the load starts (10s)",
+        help="with --abort-on-fail: judge from this long after the load starts (default 0s)",
     )
 
 

@@ -77,6 +77,14 @@ def test_only_load_metrics_with_absolute_limits_can_abort() -> None:
     assert flag_rules(("p(95)<1s",), True, "5s") == (AbortRule("p(95)<1s", 5.0, "--threshold"),)
 
 
+def test_a_delay_of_zero_means_judged_from_the_first_second() -> None:
+    assert flag_rules(("p(95)<1s",), True, "0s")[0].delay_s == 0.0
+    table = {"threshold": "p(95)<1s", "abort_on_fail": True, "delay_abort_eval": "0s"}
+    assert threshold_entries([table], "f.toml: thresholds")[1][0].delay_s == 0.0
+    with pytest.raises(ConfigError, match="zero or more"):
+        flag_rules(("p(95)<1s",), True, "-1")
+
+
 def test_a_percentile_rule_fails_on_the_first_data_that_breaks_it() -> None:
     live = judge(AbortRule("p(95)<100ms"))
     for t in range(1000, 1010):
