@@ -1,5 +1,5 @@
 """scenarios/postgresql/: every file loads and runs the open model; Regional Failure runs for
-real against the Patroni cluster in the default suite (~45 s: the cluster's start, a 22 s
+real against the Patroni cluster in the default suite (~50 s: the cluster's start, a 22 s
 run), the failover, corruption and outage scenarios in `slow` (~2 min each, -m slow)."""
 
 from __future__ import annotations
