@@ -66,6 +66,7 @@ from harness.rundir.ledger import (
 )
 from harness.rundir.manifest import Manifest, RunKind, RunStatus, read_manifest
 from harness.rundir.memory import MEMORY, MemorySample, read_memory
+from harness.rundir.metrics import Latency, Metrics
 from harness.rundir.profile import (
     PROFILE,
     Plan,
@@ -79,8 +80,6 @@ from harness.rundir.profile import (
 from harness.rundir.recovery import Recovery, RunbookStep
 from harness.rundir.summary import (
     Abort,
-    Latency,
-    Metrics,
     Summary,
     ThresholdRow,
     Verdict,
