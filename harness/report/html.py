@@ -42,10 +42,8 @@ from harness.report.sections import (
     build_key_figures,
     build_thresholds,
     build_timeline,
-    build_verdict,
-    generator_notes,
-    run_is_incomplete,
 )
+from harness.report.verdict import build_verdict, generator_notes, run_is_incomplete
 from harness.report.where_time import build_where_time
 from harness.rundir import (
     Event,

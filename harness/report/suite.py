@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.report.formatting import DASH, fmt_count, fmt_ms, fmt_seconds, fmt_share
 from harness.report.html import environment, load_inputs, write_report
-from harness.report.sections import Verdict, build_verdict
+from harness.report.verdict import Verdict, build_verdict
 from harness.rundir import Metrics, RunDir, Summary
 
 INDEX = "index.html"
