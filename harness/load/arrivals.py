@@ -61,6 +61,10 @@ class PoolHooks:
         """Users in the pool that are not already stopping (Locust stops them itself)."""
         return self.size()
 
+    def settled(self) -> bool:
+        """No spawn from the master is under way here (its users are all spawned)."""
+        return True
+
     def grow(self) -> Any:
         """Spawn one more user; the new user object, or None when none could be spawned."""
         return None
@@ -103,21 +107,27 @@ class Dispatcher:
         """An arrival-rate stage is in force."""
         return self.plan is not None
 
-    def configure(self, plan: WorkerArrivals | None) -> None:
-        """Follow a new stage's schedule from now on (None: back to the closed model)."""
+    def configure(self, plan: WorkerArrivals | None, resplit: bool = False) -> None:
+        """Follow a new stage's schedule from now on (None: back to the closed model).
+
+        `resplit`: the same stage, dealt out again across a changed set of workers. Starts
+        waiting for a grown user stay (they are made, not dropped as a new stage drops the
+        last one's), the pool stays as it is under the new ceiling, and the schedule starts
+        at once unless Locust is still spawning users here."""
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
             self._greenlet = None
         self.plan = plan
         self._growth.ceiling = None if plan is None else plan.max_users
-        self._unarrived.clear()
-        for due in self._growth.clear():  # the last stage's, still waiting: not made
-            self._drop(due)
+        if not (resplit and plan is not None):
+            self._unarrived.clear()
+            for due in self._growth.clear():  # the last stage's, still waiting: not made
+                self._drop(due)
         if plan is None:
             while self._idle:  # waiting users go back to their own wait_time
                 self._idle.popleft().permit.set(None)
             return
-        self._greenlet = gevent.spawn(self._run, plan)
+        self._greenlet = gevent.spawn(self._run, plan, resplit)
 
     @property
     def grown(self) -> int:
@@ -185,10 +195,12 @@ class Dispatcher:
         self.dropped += 1
         self._on_start(due, False)
 
-    def _run(self, plan: WorkerArrivals) -> None:
-        # the stage's pool first (bounded): starts due before its users exist would all drop
+    def _run(self, plan: WorkerArrivals, resplit: bool = False) -> None:
+        # the stage's pool first (bounded): starts due before its users exist would all drop;
+        # a re-split keeps the pool it has (a worker joining mid-stage has none: it grows)
+        ready = self._pool.settled if resplit else self._pool_ready
         deadline = time.monotonic() + POOL_WAIT_S
-        while not self._pool_ready() and time.monotonic() < deadline:
+        while not ready() and time.monotonic() < deadline:
             gevent.sleep(0.01)
         schedule = StartSchedule(plan, self._clock())
         while True:

@@ -25,7 +25,13 @@ import zmq
 from locust.env import Environment
 from locust.exception import RPCError
 from locust.rpc import Message
-from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    MasterRunner,
+)
 from locust.user import User
 
 from harness.errors import RunFailed
@@ -34,14 +40,16 @@ from harness.load.aggregator import Aggregator
 from harness.load.cache_journal import CacheJournal
 from harness.load.generator_health import GeneratorHealth
 from harness.load.journal import RunJournal
-from harness.load.open_model import GrowthWatch, locust_worker_order
+from harness.load.open_model import GrowthWatch
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
+from harness.load.stage_pacing import StagePacing
 from harness.rundir.cpu import CpuSample
 from harness.rundir.memory import MemorySample
 
 STOP_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 3.0
 QUIT_WAIT_S = 0.5
+HELLO_GRACE_S = 5.0  # a worker's hello to its Locust client_ready: counted in the split
 MAX_REJECTION_EVENTS = 100  # a flooding peer must not fill events.jsonl; the rest are counted
 
 
@@ -133,7 +141,8 @@ class MasterSession:
         self._watching = True
         self._shape: Any = None
         self.growth = GrowthWatch()
-        self._pacing: dict[str, dict[str, Any]] = {}  # worker → its pacing of this stage
+        self.pacing = StagePacing(lambda worker, body: self._send(messages.PACING, body, worker))
+        self._hello_t: dict[str, float] = {}  # workers that said hello, not yet Locust's
 
     @property
     def port(self) -> int:
@@ -191,9 +200,11 @@ class MasterSession:
         held = self._held_ready.pop(worker, None)
         if held is not None:
             self._locust_handle_message(worker, held)
+        self._hello_t[worker] = time.time()
         if self.worker_config is None:  # the target is still starting
             self._waiting_hellos.append(worker)
         else:
+            self._resplit_if_changed(time.time(), config_to=worker)  # its own share
             self._send_config(worker)
 
     def _send(self, msg_type: str, body: dict[str, Any], worker: str) -> None:
@@ -202,13 +213,22 @@ class MasterSession:
 
     def _send_config(self, worker: str) -> None:
         assert self.worker_config is not None
-        body = {**self.worker_config, **self._pacing.get(worker, {})}
+        body = {**self.worker_config, **self.pacing.of(worker)}
         body["nonce"] = self.authenticated[worker]
         self._send(messages.CONFIG, body, worker)
 
     def _connected(self) -> list[str]:
         """Authenticated workers Locust still counts (our messages go to these only)."""
         return [worker for worker in self.runner.clients if worker in self.authenticated]
+
+    def _pacing_workers(self, now: float) -> frozenset[str]:
+        """The workers a stage's rate is dealt across: authenticated ones Locust counts and
+        hears from, and ones that said hello moments ago (Locust's hello follows)."""
+        clients = self.runner.clients
+        live = {w for w, n in clients.items() if w in self.authenticated}
+        live -= {w for w in live if clients[w].state == STATE_MISSING}
+        arriving = {w for w, t in self._hello_t.items() if w not in clients}
+        return frozenset(live | {w for w in arriving if now - self._hello_t[w] < HELLO_GRACE_S})
 
     def _on_intervals(self, environment: Environment, msg: Message) -> None:
         data = self._open(msg, message_checks.check_intervals)
@@ -245,6 +265,7 @@ class MasterSession:
         for worker, node in current.items():
             if worker not in self.known:
                 self.known.add(worker)
+                self._hello_t.pop(worker, None)
                 self.aggregator.worker_joined(worker, now)
                 self.journal.event("worker_joined", now, worker=worker)
             elif node.state == STATE_MISSING and worker not in self.lost:
@@ -255,6 +276,7 @@ class MasterSession:
                 self.journal.event("warning", now, message=f"worker {worker} is back")
         for worker in self.known - self.lost - self.quit - set(current):
             self._worker_gone(worker, "worker_quit", now)
+        self._resplit_if_changed(now)
 
     def _worker_gone(self, worker: str, kind: str, now: float) -> None:
         (self.lost if kind == "worker_lost" else self.quit).add(worker)
@@ -296,19 +318,8 @@ class MasterSession:
 
     def on_stage(self, change: StageChange) -> None:
         """A shape moved into a stage: tell the workers its pacing, and the timeline."""
-        workers = locust_worker_order(self._connected())  # each its share of the ceiling
-        self._pacing.clear()
-        for index in range(max(len(workers), 1)):
-            arrival = change.arrival.split(len(workers), index) if change.arrival else None
-            pacing = {
-                "per_user_rate_per_s": change.per_user_rate_per_s,
-                "arrival": arrival.to_json() if arrival is not None else None,
-            }
-            if index == 0 and self.worker_config is not None:  # for workers joining later
-                self.worker_config.update(pacing)
-            if index < len(workers):
-                self._pacing[workers[index]] = pacing
-                self._send(messages.PACING, pacing, workers[index])
+        self.pacing.deal(change, self._pacing_workers(change.t), change.t)
+        self._config_joining()
         self.growth.stage_began(change.name, change.arrival, change.users, change.t)
         self.journal.event(
             "stage",
@@ -319,6 +330,26 @@ class MasterSession:
             rate_per_s=change.rate_per_s,
             **({"max_in_flight": change.arrival.max_users} if change.arrival else {}),
         )
+
+    def _resplit_if_changed(self, now: float, config_to: str | None = None) -> None:
+        """Deal an arrival-rate stage out again when its workers changed mid-stage (one
+        lost, quit, joined or back), so the run-wide rate stays the stage's: `rate_resplit`."""
+        workers = self._pacing_workers(now)
+        if not self._watching or not self.pacing.wants_resplit(workers):
+            return
+        if (self._shape is not None and self._shape.done) or self.runner.state not in (
+            STATE_SPAWNING,
+            STATE_RUNNING,
+        ):  # the load is over or stopping: its dispatchers are halted
+            return
+        assert self.pacing.change is not None
+        plans = self.pacing.deal(self.pacing.change, workers, now, True, config_to)
+        self._config_joining()
+        self.journal.event("rate_resplit", now, **self.pacing.resplit_event(now, plans))
+
+    def _config_joining(self) -> None:
+        if self.worker_config is not None and self.pacing.for_joining is not None:
+            self.worker_config.update(self.pacing.for_joining)
 
     def on_step(self, result: StepResult, highest_held_rate_per_s: Callable[[], float]) -> None:
         """An extreme step was judged: `extreme_step`, and `extreme_break` when it broke."""

@@ -80,6 +80,23 @@ class WorkerArrivals:
             None if data.get("max_users") is None else int(data["max_users"]),
         )
 
+    def rate_at(self, elapsed_s: float) -> float:
+        """The intended rate `elapsed_s` into the schedule."""
+        if self.ramp_s <= 0 or elapsed_s >= self.ramp_s:
+            return self.rate_per_s
+        elapsed_s = max(elapsed_s, 0.0)
+        return self.from_rate_per_s + (self.rate_per_s - self.from_rate_per_s) * (
+            elapsed_s / self.ramp_s
+        )
+
+    def from_now(self, elapsed_s: float) -> WorkerArrivals:
+        """The rest of this schedule `elapsed_s` into it: from the rate at that moment to
+        the target over the ramp's remaining time (what a re-split mid-stage deals out)."""
+        elapsed_s = max(elapsed_s, 0.0)
+        return replace(
+            self, from_rate_per_s=self.rate_at(elapsed_s), ramp_s=max(self.ramp_s - elapsed_s, 0.0)
+        )
+
     def split(self, workers: int, index: int = 0) -> WorkerArrivals:
         """Worker `index`'s share (of `workers`, in `locust_worker_order`) of this run-wide
         schedule: the ceiling as Locust deals users out, one by one, and the rate in
@@ -99,6 +116,18 @@ class WorkerArrivals:
             rate_per_s=self.rate_per_s * part,
             max_users=ceiling,
         )
+
+
+def split_from(
+    arrival: WorkerArrivals, elapsed_s: float, workers: Sequence[str]
+) -> dict[str, WorkerArrivals]:
+    """Each worker's share of the run-wide `arrival` from `elapsed_s` into its stage on:
+    the stage's split at its start (0), or a re-split when the workers changed mid-stage.
+    The shares add up to the run-wide rate at that moment and ramp together to the
+    stage's target over what is left of its ramp; `workers` are dealt in Locust's order."""
+    rest = arrival.from_now(elapsed_s)
+    order = locust_worker_order(workers)
+    return {worker: rest.split(len(order), index) for index, worker in enumerate(order)}
 
 
 def share(total: int, workers: int, index: int) -> int:
@@ -223,10 +252,7 @@ class StartSchedule:
 
     def rate_at(self, elapsed_s: float) -> float:
         """The intended rate `elapsed_s` into the stage."""
-        p = self.plan
-        if p.ramp_s <= 0 or elapsed_s >= p.ramp_s:
-            return p.rate_per_s
-        return p.from_rate_per_s + (p.rate_per_s - p.from_rate_per_s) * elapsed_s / p.ramp_s
+        return self.plan.rate_at(elapsed_s)
 
     def next_start(self) -> float | None:
         """The absolute time of the next intended start; None when the rate stays 0."""

@@ -67,14 +67,16 @@ def apply_arrival(data: dict[str, Any], restart: bool = True) -> None:
     """Follow the `arrival` schedule of a pacing or config body (None: the closed model).
 
     A config body repeats the current stage's schedule (a token refresh): it restarts only
-    a schedule that changed; a pacing body is a new stage and always restarts it.
+    a schedule that changed; a pacing body is a new stage and always restarts it. A body
+    marked `resplit` is the same stage dealt out again across a changed set of workers: the
+    schedule restarts from now without dropping starts that wait for a grown user.
     """
     if DISPATCHER is None:
         return
     raw = data.get("arrival")
     plan = WorkerArrivals.from_json(raw) if raw else None
     if restart or plan != DISPATCHER.plan:
-        DISPATCHER.configure(plan)
+        DISPATCHER.configure(plan, resplit=bool(data.get("resplit")))
 
 
 DISPATCHER: Dispatcher | None = None
@@ -318,6 +320,10 @@ class RunnerPool(PoolHooks):
             return 0
         greenlets = list(runner.user_greenlets)
         return sum(1 for g in greenlets if g.args and g.args[0]._state != LOCUST_STATE_STOPPING)
+
+    def settled(self) -> bool:
+        runner = self.env.runner
+        return runner is None or runner.user_count >= runner.target_user_count
 
     def grow(self) -> User | None:
         runner = self.env.runner

@@ -38,6 +38,8 @@ class EventKind(StrEnum):
     WORKER_JOINED = "worker_joined"
     WORKER_LOST = "worker_lost"
     WORKER_QUIT = "worker_quit"
+    RATE_RESPLIT = "rate_resplit"
+    """An arrival-rate stage's rate dealt out again: its workers changed mid-stage."""
     SERVICE_STARTED = "service_started"
     SERVICE_STOPPED = "service_stopped"
     SERVICE_STATS = "service_stats"
