@@ -24,12 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
 from harness.errors import ConfigError, RunFailed
 from harness.topology.postgres.config import PgClusterConfig
 from harness.topology.postgres.etcd import start_etcd
-from harness.topology.postgres.haproxy import haproxy_config
+from harness.topology.postgres.haproxy import start_haproxy
 from harness.topology.postgres.host import RunAs, cluster_directory, find_binaries
 from harness.topology.postgres.member import Member
 from harness.topology.postgres.patroni import (
@@ -39,8 +37,8 @@ from harness.topology.postgres.patroni import (
     member_config,
     render,
 )
-from harness.topology.postgres.sql import connect, writable_port
-from harness.topology.processes import MARKER_ENV, ManagedProcess, spawn, wait_for
+from harness.topology.postgres.sql import connect, create_application_role, writable_port
+from harness.topology.processes import MARKER_ENV, ManagedProcess, wait_for
 from harness.topology.region import pick_fixed_port
 
 EventSink = Callable[..., None]
@@ -168,7 +166,8 @@ class PgCluster:
             first, *others = self.members.values()
             self._start_member(first)
             self.wait_leader(self.config.ready_timeout_s)
-            self._create_application_role(first.name)
+            create_application_role(self.member_dsn(first.name), self.config.user,
+                                    self.config.database, self.secrets.app)  # fmt: skip
             for member in others:
                 self._start_member(member)
             self.wait_streaming(self.config.ready_timeout_s)
@@ -367,43 +366,8 @@ class PgCluster:
     def start_haproxy(self, timeout_s: float = 30.0) -> None:
         """Start HAProxy and wait until successive connections all reach the leader."""
         members = [m.ports for m in self.members.values()]
-        path = self.directory / "haproxy.cfg"
-        path.write_text(haproxy_config(members, self.haproxy_port, self.directory / "haproxy.pid"))
-        argv = [self.binaries.haproxy, "-db", "-f", str(path)]
-        self.haproxy = spawn("haproxy", argv, self.directory / "logs" / "haproxy.log", self.env)
-        haproxy = self.haproxy
-        leader_ports = {m.ports.pg_port for m in self.members.values()}
-        in_a_row: list[int] = []
-
-        def only_the_leader() -> bool:
-            # HAProxy counts a server up until `fall` checks failed: wait until successive
-            # connections all reach the one writable leader.
-            if haproxy.poll() is not None:
-                raise RunFailed(f"haproxy exited at start: {haproxy.log_tail(2)}")
-            port = writable_port(self.dsn)
-            if port is None or port not in leader_ports:
-                in_a_row.clear()
-                return False
-            in_a_row.append(port)
-            return len(in_a_row) >= 6 and len(set(in_a_row[-6:])) == 1
-
-        wait_for(only_the_leader, timeout_s, "HAProxy to reach the leader", interval_s=0.1)
-
-    def _create_application_role(self, leader: str) -> None:
-        user, database = self.config.user, self.config.database
-        with connect(self.member_dsn(leader), autocommit=True) as conn:
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", (user,)).fetchone()
-            if exists is None:  # DDL takes no bound parameters: compose it safely instead
-                conn.execute(
-                    sql.SQL("create role {} login password {}").format(
-                        sql.Identifier(user), sql.Literal(self.secrets.app)
-                    )
-                )
-                conn.execute(
-                    sql.SQL("create database {} owner {}").format(
-                        sql.Identifier(database), sql.Identifier(user)
-                    )
-                )
+        self.haproxy = start_haproxy(self.binaries.haproxy, members, self.haproxy_port,
+                                     self.directory, self.env, self.dsn, timeout_s)  # fmt: skip
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Send an event to the caller's sink (stamped with `t`)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 
 def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
@@ -22,3 +23,21 @@ def writable_port(dsn: str) -> int | None:
     except psycopg.Error:
         return None
     return int(row[0]) if row is not None and not row[1] else None
+
+
+def create_application_role(dsn: str, user: str, database: str, password: str) -> None:
+    """Create the application's login role and its database on the leader at `dsn`,
+    unless the role exists already."""
+    with connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (user,)).fetchone()
+        if exists is None:  # DDL takes no bound parameters: compose it safely instead
+            conn.execute(
+                sql.SQL("create role {} login password {}").format(
+                    sql.Identifier(user), sql.Literal(password)
+                )
+            )
+            conn.execute(
+                sql.SQL("create database {} owner {}").format(
+                    sql.Identifier(database), sql.Identifier(user)
+                )
+            )
