@@ -4,8 +4,11 @@ worker and gets its rate back."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -144,3 +147,47 @@ def test_a_worker_lost_mid_stage_leaves_the_run_at_the_stages_rate(tmp_path: Pat
     assert len(after) >= 2, _lines(run_dir)
     mean = sum(line["iterations"] for line in after) / len(after)
     assert mean >= 0.8 * RATE_PER_S, after  # half (30/s) before the re-split
+
+
+DISPATCHER_RESPLIT = """
+import json, sys
+import gevent
+from harness.load.arrivals import Dispatcher, PoolHooks
+from harness.load.open_model import WorkerArrivals
+
+class Pool(PoolHooks):
+    def __init__(self):
+        self.users = []
+    def size(self):
+        return len(self.users)
+    def grow(self):
+        self.users.append(object())
+        return self.users[-1]
+
+resplit = sys.argv[1] == "resplit"
+made, pool = [], Pool()
+dispatcher = Dispatcher(lambda due, started: made.append(started), pool=pool)
+dispatcher.configure(WorkerArrivals(10, 10, 0, "uniform", 3))
+while len(pool.users) < 2:  # starts at 0.1 s and 0.2 s found no user: two grown for them
+    gevent.sleep(0.01)
+dispatcher.configure(WorkerArrivals(20, 20, 0, "uniform", 3), resplit=resplit)
+if resplit:  # the grown users ask (before the new schedule's first start is due)
+    assert all(dispatcher.acquire(user) for user in pool.users)
+dispatcher.halt()
+print(json.dumps({"started": dispatcher.started, "dropped": dispatcher.dropped, "made": made}))
+"""
+
+
+@pytest.mark.parametrize(("mode", "started", "dropped"), [("resplit", 2, 0), ("stage", 0, 2)])
+def test_a_resplit_keeps_the_starts_waiting_for_grown_users(
+    mode: str, started: int, dropped: int
+) -> None:
+    """A new stage drops the last one's starts still waiting for a user; a re-split of the
+    same stage keeps them: the grown users make them, each counted once."""
+    done = subprocess.run(  # Locust (gevent) is never imported in the test process
+        [sys.executable, "-c", DISPATCHER_RESPLIT, mode],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    counts = json.loads(done.stdout)
+    assert (counts["started"], counts["dropped"]) == (started, dropped), counts
+    assert len(counts["made"]) == 2  # each start reported once
