@@ -3,7 +3,8 @@
 `MasterSession` owns a Locust `MasterRunner` (Locust as a library), answers each worker's
 authenticated hello with its configuration (tokens, items, pacing), merges the workers'
 seconds into intervals.jsonl, writes ledger entries, and turns worker arrivals, heartbeat
-losses and departures into events by watching `runner.clients`.
+losses and departures into events by watching `runner.clients`; an arrival-rate stage is
+dealt out again across the workers when they change mid-stage (`stage_pacing`).
 
 Every message of ours travels sealed (`harness.load.cluster`); one that fails the check is
 dropped and becomes a `message_rejected` event. Locust's own messages from a peer that has
@@ -23,7 +24,6 @@ import gevent
 import locust
 import zmq
 from locust.env import Environment
-from locust.exception import RPCError
 from locust.rpc import Message
 from locust.runners import (
     STATE_MISSING,
@@ -40,6 +40,7 @@ from harness.load.aggregator import Aggregator
 from harness.load.cache_journal import CacheJournal
 from harness.load.generator_health import GeneratorHealth
 from harness.load.journal import RunJournal
+from harness.load.locust_rpc import guard_receive, quit_workers
 from harness.load.open_model import GrowthWatch
 from harness.load.shapes import Shape, StageChange, StepResult, locust_shape
 from harness.load.stage_pacing import StagePacing
@@ -48,46 +49,8 @@ from harness.rundir.memory import MemorySample
 
 STOP_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 3.0
-QUIT_WAIT_S = 0.5
 HELLO_GRACE_S = 5.0  # a worker's hello to its Locust client_ready: counted in the split
 MAX_REJECTION_EVENTS = 100  # a flooding peer must not fill events.jsonl; the rest are counted
-
-
-def guard_receive(rpc: Any, method: str, on_bad: Callable[[str], None]) -> None:
-    """Make `rpc.<method>()` (Locust's receive) skip frames it cannot decode.
-
-    Locust decodes each frame with `Message(*msgpack.loads(...))` and lets anything but its
-    own RPC errors escape, which ends its receiving greenlet: one malformed frame from any
-    peer (a three-byte msgpack list) would leave the master deaf for the rest of the run.
-    """
-    receive = getattr(rpc, method)
-
-    def guarded() -> Any:
-        while True:
-            try:
-                return receive()
-            except RPCError:
-                raise  # the network itself: Locust handles these
-            except Exception as exc:  # a frame that is not a Locust message: dropped
-                on_bad(f"undecodable frame: {type(exc).__name__}")
-
-    setattr(rpc, method, guarded)
-
-
-def quit_workers(runner: MasterRunner, bound_s: float = QUIT_WAIT_S) -> None:
-    """`MasterRunner.quit()` without its fixed half-second sleep: tell every worker to quit,
-    then wait until each has said it left, at most `bound_s` (Locust's own half second).
-
-    Locust sleeps so that workers' last statistics arrive; the harness has drained its own
-    data before this, so only the quit messages need time to reach the workers.
-    """
-    runner.stop(send_stop_to_client=False)
-    for client in runner.clients.all:
-        runner.server.send_to_client(Message("quit", None, client.id))  # type: ignore[no-untyped-call]
-    deadline = time.monotonic() + bound_s
-    while len(runner.clients) and time.monotonic() < deadline:
-        gevent.sleep(0.02)
-    runner.greenlet.kill(block=True)
 
 
 def _short_text(data: Any) -> bool:

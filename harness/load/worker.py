@@ -33,7 +33,7 @@ from harness.load import arrivals, cluster, message_checks, messages
 from harness.load.arrivals import Dispatcher, PoolHooks
 from harness.load.cache_log import CacheTap
 from harness.load.cpu_meter import own_cpu
-from harness.load.master import guard_receive
+from harness.load.locust_rpc import guard_receive
 from harness.load.memory_sampler import own_memory
 from harness.load.messages import ROLES
 from harness.load.open_model import WorkerArrivals, class_to_grow
