@@ -90,7 +90,7 @@ def test_a_closed_model_stage_is_never_resplit() -> None:
     assert not pacing.wants_resplit(frozenset({"a_1"}))
 
 
-RATE_PER_S, STAGE_S = 60, 18
+RATE_PER_S, STAGE_S = 60, 15
 PROFILE = f"""
 name = "resplit"
 [[stages]]
