@@ -7,13 +7,13 @@
 
 Clients reach the deployment only through the router (`url`). Events (the deployment's own,
 the supervisor's, and those the router and the replicator write to their files) go to
-`on_event(kind, t=..., **fields)`; see docs/topology.md for the kinds.
+`on_event(kind, t=..., **fields)`; see docs/topology.md for the kinds. The processes it runs
+are listed in `roster`; how it is described in run.json and deployment.json, in `layout`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import sys
@@ -27,33 +27,28 @@ from urllib.parse import urlsplit
 from harness.errors import ConfigError, RunFailed
 from harness.service import replication
 from harness.service.server import probe_status
+from harness.topology import layout
 from harness.topology.config import DeploymentConfig
 from harness.topology.events import EventTail
 from harness.topology.front_door import HaproxyDoor, resolve_front_door
-from harness.topology.processes import MARKER_ENV, marked_processes, spawn, wait_for
+from harness.topology.processes import MARKER_ENV, marked_processes, wait_for
 from harness.topology.region import (
     ServiceInfo,
-    ServiceSlot,
-    launch_service,
     pick_fixed_port,
     plan_regions,
     region_names,
-    service_ready,
 )
+from harness.topology.roster import FRONT, REPLICATOR, ROUTER, watch_processes
 from harness.topology.router import Router
 from harness.topology.state import (
     is_running,
     read_deployment_state,
-    this_process,
     write_deployment_state,
 )
 from harness.topology.supervisor import Supervisor
 
 EventSink = Callable[..., None]
 __all__ = ["Deployment", "DeploymentConfig", "EventSink"]
-ROUTER = "router"
-REPLICATOR = "replicator"
-FRONT = "haproxy"
 
 
 class Deployment:
@@ -129,23 +124,7 @@ class Deployment:
 
     def describe(self) -> dict[str, Any]:
         """The layout as JSON (for run.json's `topology`): URL, regions and ports, settings."""
-        config = self.config
-        return {
-            "kind": "reference",
-            "url": self.url,
-            "front_door": "router" if self.door is None else "haproxy",
-            "router_url": self.router.url,
-            "control": f"{self.router.config.listen_host}:{self.router.control_port}",
-            "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
-            "primary_region": next(iter(self.slots)),
-            "failback": config.failback,
-            "health": dataclasses.asdict(config.health),
-            "standby_interval_s": config.standby_interval_s,
-            "backup_interval_s": config.backup_interval_s,
-            "keep_backups": config.keep_backups,
-            "data_dir": str(self.data_dir),
-            "database": "sqlite" if self.pg is None else self.pg.describe(),
-        }
+        return layout.describe(self)
 
     @property
     def database(self) -> str:
@@ -169,7 +148,7 @@ class Deployment:
             self._status = "starting"
             if self.pg is not None:
                 self._start_postgres()
-            self._register()
+            watch_processes(self)
             services = [s.name for slots in self.slots.values() for s in slots]
             self.supervisor.launch_now(services[0])  # creates and seeds the database once
             self._wait_ready(services[:1], strict=True)
@@ -333,44 +312,6 @@ class Deployment:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _register(self) -> None:
-        config = self.config
-        for slots in self.slots.values():
-            for slot in slots:
-                self.supervisor.watch(
-                    slot.name,
-                    self._launcher(slot),
-                    lambda slot=slot: service_ready(slot),  # type: ignore[misc]
-                    role="service", region=slot.region, port=slot.port,
-                )  # fmt: skip
-        if self.pg is not None:  # Patroni keeps the replica: no SQLite replicator
-            self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env),
-                                  self.router.is_ready, role=ROUTER)  # fmt: skip
-            self._watch_door()
-            return
-        rep = config.replication
-        command = [sys.executable, "-m", "harness.service.replication", "--data-dir",
-                   str(self.data_dir), "--standby-interval-s", str(rep.standby_interval_s),
-                   "--backup-interval-s", str(rep.backup_interval_s),
-                   "--keep-backups", str(rep.keep_backups)]  # fmt: skip
-        log = self.data_dir / "logs" / "replicator.log"
-        self.supervisor.watch(REPLICATOR, lambda: spawn(REPLICATOR, command, log, self.env),
-                              lambda: True, role=REPLICATOR)  # fmt: skip
-        self.supervisor.watch(ROUTER, lambda: self.router.spawn(self.env), self.router.is_ready,
-                              role=ROUTER)  # fmt: skip
-        self._watch_door()
-
-    def _watch_door(self) -> None:
-        door = self.door
-        if door is not None:  # the clients' port, restarted on it; the router re-syncs it
-            self.supervisor.watch(FRONT, lambda: door.spawn(self.data_dir / "haproxy", self.env),
-                                  door.is_ready, role=FRONT, port=door.listen_port)  # fmt: skip
-
-    def _launcher(self, slot: ServiceSlot) -> Callable[[], Any]:
-        return lambda: launch_service(
-            slot, self.data_dir, self.config.seed_items, self.env, self.database
-        )
-
     def _start_postgres(self) -> None:
         """Start the cluster, the replication links lagged as configured, and record its
         processes so that `harness down` stops them even if this process dies."""
@@ -422,27 +363,7 @@ class Deployment:
 
     def _save_state(self) -> None:
         with self.supervisor.lock:  # the supervisor thread saves too (on every restart)
-            self._write_state()
-
-    def _write_state(self) -> None:
-        entries = self.supervisor.watched.values()
-        processes = [
-            e.process.record.to_json()
-            | {"role": e.fields.get("role"), "port": e.fields.get("port")}
-            for e in entries
-            if e.process is not None and e.process.returncode is None
-        ]
-        if self.pg is not None:
-            processes += [p.record.to_json() | {"role": "postgres", "port": None}
-                          for p in self.pg.processes()]  # fmt: skip
-        write_deployment_state(self.data_dir, {
-            "id": self.id, "status": self._status, "url": self.url,
-            "control": f"{self.router.config.listen_host}:{self.router.control_port}",
-            "data_dir": str(self.data_dir), "owner": this_process(self.owner),
-            "regions": {r: [s.port for s in slots] for r, slots in self.slots.items()},
-            "processes": processes,
-            "postgres": None if self.pg is None else f"127.0.0.1:{self.pg.haproxy_port}",
-        })  # fmt: skip
+            write_deployment_state(self.data_dir, layout.state_record(self, self._status))
 
     def _kill_stray(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
