@@ -26,14 +26,16 @@ from harness.load.profiles import MIN_JUDGED_S, ExtremeSteps, Objectives, Profil
 from harness.rundir.thresholds import parse_thresholds
 from harness.toml_table import Table
 
+SHIPPED_PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+"""The shipped profiles (light, moderate, heavy, extreme and the open-model variants): package
+data, so a name resolves wherever the harness is installed and whatever the directory."""
+
 
 def profile_dirs(cwd: Path | None = None) -> tuple[Path, ...]:
-    """Where profile names are looked up: ./scenarios/profiles, then the source checkout's."""
-    import harness
-
+    """Where profile names are looked up: ./scenarios/profiles (the user's own), then the
+    shipped ones."""
     local = (cwd or Path.cwd()) / "scenarios" / "profiles"
-    shipped = Path(harness.__file__).resolve().parents[1] / "scenarios" / "profiles"
-    return (local, shipped) if local.resolve() != shipped else (shipped,)
+    return (local, SHIPPED_PROFILES)
 
 
 def resolve_profile_path(name_or_path: str, cwd: Path | None = None) -> Path:
